@@ -1,0 +1,1 @@
+// Anchors the precompiled beast.h shared by targets that use Asio/Beast.

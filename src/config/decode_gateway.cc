@@ -1,0 +1,479 @@
+// Gateway API objects (Gateway, HTTPRoute) and the Envoy Gateway policies.
+#include <fmt/format.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "config/decode.h"
+
+namespace infergate::config {
+namespace {
+
+constexpr std::int64_t kMaxWeight = 1'000'000;
+
+// Compiles pattern the way the router will (ECMAScript); records an error if it does not.
+void ValidateRegex(const YamlField& field, const std::string& pattern) {
+  try {
+    std::regex re(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    field.Error(fmt::format("invalid regular expression {}: {}", Quote(pattern), e.what()));
+  }
+}
+
+// Exact and PathPrefix values: absolute, no empty segments, no query or fragment.
+void ValidateMatchPath(const YamlField& field, std::string_view value) {
+  if (value.empty() || value.front() != '/') {
+    field.Error(fmt::format("must start with \"/\", got {}", Quote(value)));
+  } else if (value.find("//") != std::string_view::npos) {
+    field.Error(fmt::format("must not contain \"//\", got {}", Quote(value)));
+  } else if (value.find_first_of("?#") != std::string_view::npos) {
+    field.Error(fmt::format("must not contain \"?\" or \"#\", got {}", Quote(value)));
+  } else if (value.size() > 1024) {
+    field.Error("must be at most 1024 characters");
+  }
+}
+
+std::optional<BackendRef> DecodeBackendRef(const YamlField& f, const ObjectMeta& owner,
+                                           bool with_weight) {
+  if (!f.ExpectMap()) return std::nullopt;
+  BackendRef ref;
+  ref.origin = {f.path(), f.line()};
+  bool ok = true;
+  ref.group = f["group"].String().value_or("");
+  std::string kind = f["kind"].String().value_or("Service");
+  if (kind == "Service") {
+    ref.kind = BackendKind::kService;
+    if (!ref.group.empty() && ref.group != "core") {
+      f["group"].Error(fmt::format("must be \"\" (the core API group) for kind Service, got {}",
+                                   Quote(ref.group)));
+      ok = false;
+    }
+  } else if (kind == "InferencePool") {
+    ref.kind = BackendKind::kInferencePool;
+    if (ref.group != kInferenceAlphaGroup && ref.group != kInferenceGroup) {
+      f["group"].Error(fmt::format("must be {} or {} for kind InferencePool, got {}",
+                                   kInferenceAlphaGroup, kInferenceGroup, Quote(ref.group)));
+      ok = false;
+    }
+  } else {
+    f["kind"].Error(fmt::format("must be Service or InferencePool, got {}", Quote(kind)));
+    ok = false;
+  }
+  if (auto name = f["name"].RequiredString()) {
+    ok &= ValidateObjectName(f["name"], *name);
+    ref.name = *name;
+  } else {
+    ok = false;
+  }
+  ref.namespace_name = owner.namespace_name;
+  if (auto ns = f["namespace"].String()) {
+    ok &= ValidateObjectName(f["namespace"], *ns);
+    ref.namespace_name = *ns;
+  }
+  YamlField port = f["port"];
+  if (port.present()) {
+    if (auto p = port.Integer(1, 65535)) {
+      ref.port = static_cast<int>(*p);
+    } else {
+      ok = false;
+    }
+  } else if (ref.kind == BackendKind::kService && kind == "Service") {
+    port.Error("is required for a Service backend");
+    ok = false;
+  }
+  if (with_weight) {
+    if (auto w = f["weight"].Integer(0, kMaxWeight)) ref.weight = static_cast<std::uint32_t>(*w);
+    if (f["filters"].present()) {
+      f["filters"].Error("per-backend filters are not supported; put them on the rule");
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return ref;
+}
+
+std::optional<ValueMatch> DecodeValueMatch(const YamlField& f, bool is_header) {
+  if (!f.ExpectMap()) return std::nullopt;
+  ValueMatch m;
+  bool ok = true;
+  if (auto type = f["type"].OneOf({"Exact", "RegularExpression"})) {
+    m.type = *type == "Exact" ? ValueMatchType::kExact : ValueMatchType::kRegularExpression;
+  } else if (f["type"].present()) {
+    ok = false;
+  }
+  if (auto name = f["name"].RequiredString()) {
+    if (is_header) {
+      ok &= ValidateHeaderName(f["name"], *name);
+      m.name = ToLower(*name);
+    } else {
+      m.name = *name;
+    }
+  } else {
+    ok = false;
+  }
+  if (auto value = f["value"].String()) {
+    m.value = *value;
+    if (m.type == ValueMatchType::kRegularExpression) ValidateRegex(f["value"], m.value);
+  } else {
+    f["value"].Error("is required");
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return m;
+}
+
+// Appends the matches of list to out, keeping only the first match per name (the Gateway
+// API says later ones with an equivalent name are ignored).
+void DecodeValueMatches(const YamlField& list, bool is_header, std::vector<ValueMatch>* out) {
+  list.ForEach([&](const YamlField& item) {
+    auto m = DecodeValueMatch(item, is_header);
+    if (!m) return;
+    for (const auto& seen : *out) {
+      if (seen.name == m->name) {
+        item.Warning(fmt::format("{} {} is matched earlier in this list; this entry is ignored",
+                                 is_header ? "header" : "query parameter", Quote(m->name)));
+        return;
+      }
+    }
+    out->push_back(std::move(*m));
+  });
+}
+
+RouteMatch DecodeMatch(const YamlField& m) {
+  RouteMatch match;
+  if (!m.ExpectMap()) return match;
+  YamlField path = m["path"];
+  if (path.ExpectMap()) {
+    if (auto type = path["type"].OneOf({"PathPrefix", "Exact", "RegularExpression"})) {
+      if (*type == "Exact") {
+        match.path.type = PathMatchType::kExact;
+      } else if (*type == "RegularExpression") {
+        match.path.type = PathMatchType::kRegularExpression;
+      }
+    }
+    if (auto value = path["value"].String()) match.path.value = *value;
+    if (match.path.type == PathMatchType::kRegularExpression) {
+      ValidateRegex(path["value"], match.path.value);
+    } else {
+      ValidateMatchPath(path["value"], match.path.value);
+    }
+  }
+  DecodeValueMatches(m["headers"], /*is_header=*/true, &match.headers);
+  DecodeValueMatches(m["queryParams"], /*is_header=*/false, &match.query_params);
+  if (auto method = m["method"].OneOf(
+          {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})) {
+    match.method = *method;
+  }
+  return match;
+}
+
+std::optional<HeaderModifier> DecodeHeaderModifier(const YamlField& f) {
+  if (!f.present()) {
+    f.Error("is required for a RequestHeaderModifier filter");
+    return std::nullopt;
+  }
+  if (!f.ExpectMap()) return std::nullopt;
+  HeaderModifier mod;
+  std::map<std::string, std::string> seen;  // lower-case name -> path of first use
+  auto claim = [&](const YamlField& field, const std::string& name) {
+    auto [it, inserted] = seen.emplace(ToLower(name), field.path());
+    if (!inserted) {
+      field.Error(fmt::format("header {} is already modified by {}", Quote(name), it->second));
+    }
+  };
+  auto decode_values = [&](const YamlField& list, std::vector<HeaderValue>* out) {
+    list.ForEach([&](const YamlField& item) {
+      if (!item.ExpectMap()) return;
+      auto name = item["name"].RequiredString();
+      auto value = item["value"].String();
+      if (!value) item["value"].Error("is required");
+      if (!name || !value || !ValidateHeaderName(item["name"], *name)) return;
+      claim(item["name"], *name);
+      out->push_back({*name, *value});
+    });
+  };
+  decode_values(f["set"], &mod.set);
+  decode_values(f["add"], &mod.add);
+  f["remove"].ForEach([&](const YamlField& item) {
+    auto name = item.String();
+    if (!name || !ValidateHeaderName(item, *name)) return;
+    claim(item, *name);
+    mod.remove.push_back(*name);
+  });
+  return mod;
+}
+
+std::optional<RequestMirror> DecodeMirror(const YamlField& f, const ObjectMeta& owner) {
+  if (!f.present()) {
+    f.Error("is required for a RequestMirror filter");
+    return std::nullopt;
+  }
+  if (!f.ExpectMap()) return std::nullopt;
+  RequestMirror mirror;
+  YamlField backend = f["backendRef"];
+  if (!backend.present()) {
+    backend.Error("is required");
+    return std::nullopt;
+  }
+  auto ref = DecodeBackendRef(backend, owner, /*with_weight=*/false);
+  if (!ref) return std::nullopt;
+  mirror.backend = std::move(*ref);
+  YamlField percent = f["percent"];
+  YamlField fraction = f["fraction"];
+  if (percent.present() && fraction.present()) {
+    fraction.Error("percent and fraction are mutually exclusive");
+    return std::nullopt;
+  }
+  if (percent.present()) {
+    auto p = percent.Integer(0, 100);
+    if (!p) return std::nullopt;
+    mirror.numerator = static_cast<std::uint32_t>(*p);
+    mirror.denominator = 100;
+  } else if (fraction.ExpectMap()) {
+    auto numerator = fraction["numerator"].RequiredInteger(0, INT32_MAX);
+    auto denominator = fraction["denominator"].Integer(1, INT32_MAX);
+    if (!numerator || (fraction["denominator"].present() && !denominator)) return std::nullopt;
+    mirror.numerator = static_cast<std::uint32_t>(*numerator);
+    mirror.denominator = static_cast<std::uint32_t>(denominator.value_or(100));
+    if (mirror.numerator > mirror.denominator) {
+      fraction["numerator"].Error(fmt::format("must not exceed the denominator ({}), got {}",
+                                              mirror.denominator, mirror.numerator));
+      return std::nullopt;
+    }
+  }
+  return mirror;
+}
+
+HTTPRouteRule DecodeRule(const YamlField& r, const ObjectMeta& owner) {
+  HTTPRouteRule rule;
+  if (!r.ExpectMap()) {
+    rule.matches.emplace_back();
+    return rule;
+  }
+  r["matches"].ForEach([&](const YamlField& m) { rule.matches.push_back(DecodeMatch(m)); });
+  if (rule.matches.empty()) rule.matches.emplace_back();  // PathPrefix "/"
+
+  r["filters"].ForEach([&](const YamlField& f) {
+    if (!f.ExpectMap()) return;
+    auto type = f["type"].RequiredString();
+    if (!type) return;
+    if (*type == "RequestHeaderModifier") {
+      if (rule.request_header_modifier) {
+        f["type"].Error("only one RequestHeaderModifier filter is allowed per rule");
+        return;
+      }
+      if (auto mod = DecodeHeaderModifier(f["requestHeaderModifier"])) {
+        rule.request_header_modifier = std::move(*mod);
+      }
+    } else if (*type == "RequestMirror") {
+      if (auto mirror = DecodeMirror(f["requestMirror"], owner)) {
+        rule.mirrors.push_back(std::move(*mirror));
+      }
+    } else {
+      f["type"].Error(fmt::format(
+          "filter type {} is not supported (supported: RequestHeaderModifier, RequestMirror)",
+          Quote(*type)));
+    }
+  });
+
+  r["backendRefs"].ForEach([&](const YamlField& b) {
+    if (auto ref = DecodeBackendRef(b, owner, /*with_weight=*/true)) {
+      rule.backends.push_back(std::move(*ref));
+    }
+  });
+
+  YamlField timeouts = r["timeouts"];
+  if (timeouts.ExpectMap()) {
+    rule.timeouts.request = timeouts["request"].Duration();
+    rule.timeouts.backend_request = timeouts["backendRequest"].Duration();
+    const auto& req = rule.timeouts.request;
+    const auto& backend = rule.timeouts.backend_request;
+    if (req && backend && *req > 0 && (*backend == 0 || *backend > *req)) {
+      timeouts["backendRequest"].Error(fmt::format("must not exceed timeouts.request ({})",
+                                                   timeouts["request"].node().Scalar()));
+    }
+  }
+  return rule;
+}
+
+std::vector<PolicyTargetRef> DecodePolicyTargets(const YamlField& spec) {
+  std::vector<PolicyTargetRef> targets;
+  auto decode = [&](const YamlField& t) {
+    if (!t.ExpectMap()) return;
+    PolicyTargetRef ref;
+    ref.origin = {t.path(), t.line()};
+    ref.group = t["group"].String().value_or("");
+    auto kind = t["kind"].RequiredString();
+    auto name = t["name"].RequiredString();
+    if (!kind || !name) return;
+    ref.kind = *kind;
+    ref.name = *name;
+    ref.section_name = t["sectionName"].String().value_or("");
+    targets.push_back(std::move(ref));
+  };
+  YamlField single = spec["targetRef"];
+  if (single.present()) decode(single);
+  spec["targetRefs"].ForEach(decode);
+  if (!single.present() && !spec["targetRefs"].present()) {
+    spec["targetRefs"].Error("is required (or targetRef)");
+  }
+  return targets;
+}
+
+YamlField RequiredSpec(const YamlField& root) {
+  YamlField spec = root["spec"];
+  if (!spec.present()) {
+    spec.Error("is required");
+  } else {
+    spec.ExpectMap();
+  }
+  return spec;
+}
+
+template <class T>
+void Store(ObjectContext* ctx, DecodeSink* sink, std::string_view kind, bool named, T&& object,
+           std::vector<std::decay_t<T>>* list) {
+  if (!named) return;
+  if (ctx->failed()) sink->incomplete->insert(IncompleteKey(kind, object.meta));
+  list->push_back(std::forward<T>(object));
+}
+
+}  // namespace
+
+YamlField Annotation(const YamlField& root, std::string_view key) {
+  return root["metadata"]["annotations"].Child(key, fmt::format("[\"{}\"]", key));
+}
+
+void DecodeGateway(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  Gateway gw;
+  bool named = DecodeMeta(root, "Gateway", ctx, &gw.meta);
+  YamlField bind = Annotation(root, kBindAddressAnnotation);
+  if (auto addr = bind.String()) {
+    if (ValidateIpAddress(bind, *addr)) gw.bind_address = *addr;
+  }
+  YamlField spec = RequiredSpec(root);
+  gw.gateway_class = spec["gatewayClassName"].String().value_or("");
+  YamlField listeners = spec["listeners"];
+  if (!listeners.present()) {
+    if (spec.present()) listeners.Error("is required");
+  } else if (listeners.IsSequence() && listeners.size() == 0) {
+    listeners.Error("must list at least one listener");
+  }
+  std::map<std::string, std::string> names;  // name -> path
+  std::map<int, std::string> ports;          // port -> listener name
+  listeners.ForEach([&](const YamlField& l) {
+    if (!l.ExpectMap()) return;
+    Listener listener;
+    listener.origin = {l.path(), l.line()};
+    if (auto name = l["name"].RequiredString(); name && ValidateObjectName(l["name"], *name)) {
+      listener.name = *name;
+      auto [it, inserted] = names.emplace(*name, l.path());
+      if (!inserted) {
+        l["name"].Error(
+            fmt::format("listener name {} is already used by {}", Quote(*name), it->second));
+      }
+    }
+    if (auto port = l["port"].RequiredInteger(0, 65535)) {
+      listener.port = static_cast<int>(*port);
+      if (listener.port != 0) {
+        auto [it, inserted] = ports.emplace(listener.port, listener.name);
+        if (!inserted) {
+          l["port"].Error(fmt::format("port {} is already used by listener {}", listener.port,
+                                      Quote(it->second)));
+        }
+      }
+    }
+    if (auto protocol = l["protocol"].RequiredString()) {
+      listener.protocol = *protocol;
+      if (*protocol != "HTTP") {
+        l["protocol"].Error(fmt::format("only HTTP is supported, got {}", Quote(*protocol)));
+      }
+    }
+    if (auto hostname = l["hostname"].String()) {
+      if (ValidateHostname(l["hostname"], *hostname)) listener.hostname = ToLower(*hostname);
+    }
+    YamlField from = l["allowedRoutes"]["namespaces"]["from"];
+    if (auto f = from.OneOf({"Same", "All", "Selector"})) {
+      if (*f == "Selector") from.Error("Selector is not supported; use Same or All");
+      listener.routes_from_all_namespaces = *f == "All";
+    }
+    gw.listeners.push_back(std::move(listener));
+  });
+  Store(ctx, sink, "Gateway", named, std::move(gw), &sink->objects->gateways);
+}
+
+void DecodeHTTPRoute(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  HTTPRoute route;
+  bool named = DecodeMeta(root, "HTTPRoute", ctx, &route.meta);
+  YamlField spec = RequiredSpec(root);
+
+  YamlField parents = spec["parentRefs"];
+  parents.ForEach([&](const YamlField& p) {
+    if (!p.ExpectMap()) return;
+    ParentRef parent;
+    parent.origin = {p.path(), p.line()};
+    std::string group = p["group"].String().value_or(std::string(kGatewayApiGroup));
+    std::string kind = p["kind"].String().value_or("Gateway");
+    if (group != kGatewayApiGroup || kind != "Gateway") {
+      p["kind"].Error(fmt::format("only Gateway parents ({}) are supported, got {}/{}",
+                                  kGatewayApiGroup, group, kind));
+      return;
+    }
+    auto name = p["name"].RequiredString();
+    if (!name || !ValidateObjectName(p["name"], *name)) return;
+    parent.name = *name;
+    parent.namespace_name = route.meta.namespace_name;
+    if (auto ns = p["namespace"].String()) {
+      if (!ValidateObjectName(p["namespace"], *ns)) return;
+      parent.namespace_name = *ns;
+    }
+    parent.section_name = p["sectionName"].String().value_or("");
+    if (auto port = p["port"].Integer(1, 65535)) parent.port = static_cast<int>(*port);
+    route.parents.push_back(std::move(parent));
+  });
+  if (!parents.present() || (parents.IsSequence() && parents.size() == 0)) {
+    parents.Warning("no parentRefs: the route is not attached to any Gateway");
+  }
+
+  spec["hostnames"].ForEach([&](const YamlField& h) {
+    if (auto hostname = h.String()) {
+      if (ValidateHostname(h, *hostname)) route.hostnames.push_back(ToLower(*hostname));
+    }
+  });
+
+  YamlField rules = spec["rules"];
+  rules.ForEach([&](const YamlField& r) { route.rules.push_back(DecodeRule(r, route.meta)); });
+  if (route.rules.empty()) {
+    route.rules.emplace_back();
+    route.rules.back().matches.emplace_back();
+  }
+  Store(ctx, sink, "HTTPRoute", named, std::move(route), &sink->objects->routes);
+}
+
+void DecodeBackendTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  BackendTrafficPolicy policy;
+  bool named = DecodeMeta(root, "BackendTrafficPolicy", ctx, &policy.meta);
+  YamlField spec = RequiredSpec(root);
+  policy.targets = DecodePolicyTargets(spec);
+  policy.request_timeout = spec["timeout"]["http"]["requestTimeout"].Duration();
+  Store(ctx, sink, "BackendTrafficPolicy", named, std::move(policy),
+        &sink->objects->backend_policies);
+}
+
+void DecodeClientTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  ClientTrafficPolicy policy;
+  bool named = DecodeMeta(root, "ClientTrafficPolicy", ctx, &policy.meta);
+  YamlField spec = RequiredSpec(root);
+  policy.targets = DecodePolicyTargets(spec);
+  YamlField limit = spec["connection"]["bufferLimit"];
+  policy.buffer_limit = limit.Quantity();
+  if (policy.buffer_limit && *policy.buffer_limit == 0) {
+    limit.Error("must be greater than 0");
+    policy.buffer_limit.reset();
+  }
+  Store(ctx, sink, "ClientTrafficPolicy", named, std::move(policy),
+        &sink->objects->client_policies);
+}
+
+}  // namespace infergate::config

@@ -1,0 +1,197 @@
+// ConfigSnapshot: one loaded, validated configuration and what it resolves to.
+//
+// Resolution goes from what the gateway serves down to where requests go:
+//
+//   ResolvedGateway -> ResolvedListener (bind address, port) -> RouteRule (ordered; from
+//   every HTTPRoute attached to the listener and from pools' attach-to annotations)
+//   -> WeightedBackend -> Backend (a Service port or an InferencePool) -> Endpoint.
+//
+// A snapshot never changes after it is built: the gateway holds a
+// std::shared_ptr<const ConfigSnapshot> and replaces it as a whole on reload. Backends are
+// shared between the rules that reference them (std::shared_ptr<const Backend>), so a
+// rule, a pool listing and a metrics label all see the same object.
+//
+// Thread-safe for concurrent readers (nothing in it is mutable).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/resources.h"
+#include "core/clock.h"
+
+namespace infergate::config {
+
+// Defaults when no Envoy Gateway policy targets the Gateway.
+inline constexpr TimeNs kDefaultRequestTimeout = 3600 * kNanosPerSecond;  // 1h
+inline constexpr std::uint64_t kDefaultBodyLimit = 4ull << 20;            // 4 MiB
+
+// One address requests can be sent to: a Pod's IP with a resolved port.
+struct Endpoint {
+  std::string id;  // "127.0.0.2:8000" ("[::1]:8000" for IPv6); stable, for metrics labels
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string ip;
+  std::uint16_t port = 0;
+  bool ready = true;
+  Labels labels;  // the Pod's labels (e.g. infergate.io/engine-type)
+};
+
+// A Pod a backend's selector picked that cannot receive requests, and why (no podIP, not
+// ready, terminated, named port not found). Listed by `infergate check`.
+struct UnavailablePod {
+  std::string pod;  // "namespace/name"
+  std::string reason;
+};
+
+// An InferenceModel as the pool serving it sees it.
+struct ModelRoute {
+  std::string object;      // "namespace/name" of the InferenceModel
+  std::string model_name;  // what clients send in "model"
+  Criticality criticality = Criticality::kStandard;
+  std::optional<int> priority;
+  // Never empty: the model's targetModels, or the model name itself (weight 1) when it has
+  // none. Weights are the effective ones (all 1 when none were given).
+  std::vector<TargetModel> targets;
+  std::uint64_t total_weight = 0;  // sum of targets' weights
+};
+
+// What an InferencePool backend adds to a Backend.
+struct PoolInfo {
+  std::string api_version;
+  Labels selector;
+  std::vector<std::uint16_t> target_ports;
+  EndpointPickerRef endpoint_picker;
+  FailureMode failure_mode = FailureMode::kFailClose;  // endpoint_picker.failure_mode
+  std::string scheduling_profile;                      // the annotation's string
+  Labels annotations;
+  std::vector<ModelRoute> models;  // sorted by model_name
+
+  // The model clients call model_name, or nullptr.
+  const ModelRoute* FindModel(std::string_view model_name) const;
+};
+
+// Where a rule sends requests: a Service port or an InferencePool, with its endpoints.
+struct Backend {
+  BackendKind kind = BackendKind::kService;
+  std::string id;  // "namespace/name", e.g. "default/qwq-dist-v1"; stable, for metrics
+  std::string namespace_name;
+  std::string name;
+  // Service: the Service port the route named (endpoints use its resolved targetPort).
+  std::uint16_t service_port = 0;
+  // Service: the ready Pods its selector picks, as ip:targetPort.
+  // InferencePool: every routable Pod its selector picks, one endpoint per target port,
+  // ready or not (Endpoint::ready). Sorted by (pod namespace, pod name, port).
+  std::vector<Endpoint> endpoints;
+  std::vector<UnavailablePod> unavailable;
+  PoolInfo pool;  // meaningful only when kind == kInferencePool
+};
+
+struct WeightedBackend {
+  std::shared_ptr<const Backend> backend;
+  std::uint32_t weight = 1;
+};
+
+struct ResolvedMirror {
+  std::shared_ptr<const Backend> backend;
+  std::uint32_t numerator = 100;
+  std::uint32_t denominator = 100;
+};
+
+// One HTTPRoute rule as attached to one listener.
+struct RouteRule {
+  std::string route;  // "namespace/name" of the HTTPRoute (or of the pool, if synthesized)
+  std::string route_namespace;
+  std::string route_name;
+  std::size_t rule_index = 0;
+  // True for the rule made from an InferencePool's attach-to annotation; such a rule loses
+  // ties against every HTTPRoute.
+  bool synthesized = false;
+  std::optional<std::int64_t> route_created;  // creationTimestamp, seconds
+  // Hostnames the rule answers on, after intersecting with the listener's hostname;
+  // empty = any. Lower-case; may start with "*.".
+  std::vector<std::string> hostnames;
+  std::vector<RouteMatch> matches;        // never empty
+  std::vector<WeightedBackend> backends;  // may be empty: requests get 500
+  std::optional<HeaderModifier> request_header_modifier;
+  std::vector<ResolvedMirror> mirrors;
+  RouteTimeouts timeouts;
+
+  // "namespace/name/rules[i]", e.g. "default/reasoning-backend/rules[0]".
+  std::string Id() const;
+};
+
+struct ResolvedListener {
+  std::string gateway;  // "namespace/name"
+  std::string name;
+  std::string bind_address;
+  std::uint16_t port = 0;                           // 0: pick a free port
+  std::string hostname;                             // empty: any
+  TimeNs request_timeout = kDefaultRequestTimeout;  // 0 = no timeout
+  std::uint64_t body_limit = kDefaultBodyLimit;     // bytes
+  // Ordered by route (oldest creationTimestamp first, routes without one after those with
+  // one, synthesized last, then "namespace/name"), then rule index. Per-request precedence
+  // (exact path first, ...) is the routing module's job.
+  std::vector<RouteRule> rules;
+};
+
+struct ResolvedGateway {
+  std::string id;  // "namespace/name"
+  std::string namespace_name;
+  std::string name;
+  std::string bind_address;
+  // From a BackendTrafficPolicy / ClientTrafficPolicy targeting the whole Gateway, else
+  // the defaults above. A policy naming a listener (sectionName) overrides it on that
+  // listener only (see ResolvedListener).
+  TimeNs request_timeout = kDefaultRequestTimeout;
+  std::uint64_t body_limit = kDefaultBodyLimit;
+  std::vector<ResolvedListener> listeners;  // in spec order
+};
+
+// An object the loader did not use: a kind infergate does not read, or an apiVersion of a
+// known kind it does not support.
+struct SkippedObject {
+  SourceLocation source;
+  std::string api_version;
+  std::string kind;
+  std::string name;
+  std::string reason;
+};
+
+// The typed objects as loaded, in load order (files in command-line order, directories'
+// files sorted, documents in file order).
+struct LoadedObjects {
+  std::vector<Gateway> gateways;
+  std::vector<HTTPRoute> routes;
+  std::vector<Service> services;
+  std::vector<Pod> pods;
+  std::vector<InferencePool> pools;
+  std::vector<InferenceModel> models;
+  std::vector<EndpointPickerConfig> picker_configs;
+  std::vector<BackendTrafficPolicy> backend_policies;
+  std::vector<ClientTrafficPolicy> client_policies;
+  std::vector<std::string> gateway_classes;  // names; accepted and otherwise ignored
+};
+
+struct ConfigSnapshot {
+  std::vector<std::string> files;  // every file read, in order
+  LoadedObjects objects;
+  std::vector<ResolvedGateway> gateways;  // in load order
+  // Every InferencePool as a backend, sorted by id (the same objects rules point at).
+  std::vector<std::shared_ptr<const Backend>> pools;
+  std::vector<SkippedObject> skipped;
+  std::vector<std::string> warnings;
+
+  // Lookups; nullptr when absent.
+  const ResolvedGateway* FindGateway(std::string_view namespace_name, std::string_view name) const;
+  const Backend* FindPool(std::string_view namespace_name, std::string_view name) const;
+  // EndpointPickerConfigs are keyed by name alone (the profile annotation has no
+  // namespace).
+  const EndpointPickerConfig* FindPickerConfig(std::string_view name) const;
+};
+
+}  // namespace infergate::config

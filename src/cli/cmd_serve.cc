@@ -1,15 +1,89 @@
 #include <cstdio>
+#include <memory>
 
 #include "cli/commands.h"
+#include "gateway/gateway.h"
 
 namespace infergate::cli {
+namespace {
+
+bool SplitHostPort(const std::string& s, std::string& host, int& port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  try {
+    std::size_t used = 0;
+    port = std::stoi(s.substr(colon + 1), &used);
+    return used == s.size() - colon - 1 && port >= 0 && port <= 65535 && !host.empty();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
 
 void AddServeCommand(CLI::App& root, Runner& run) {
-  auto* cmd = root.add_subcommand("serve", "(not built yet)");
-  cmd->callback([&run] {
-    run = [] {
-      std::fputs("infergate serve: not built yet\n", stderr);
-      return kExitRuntime;
+  struct Flags {
+    gateway::GatewayOptions options;
+    std::string admin = "127.0.0.1:9901";
+    bool no_admin = false;
+    double drain_seconds = 30;
+    double reload_seconds = 2;
+  };
+  auto flags = std::make_shared<Flags>();
+  auto* cmd = root.add_subcommand(
+      "serve",
+      "Run the gateway. Listeners come from the Gateway objects, routes from HTTPRoutes (and\n"
+      "InferencePools' attach-to annotations), backends from Services and InferencePools,\n"
+      "endpoints from Pods. SIGHUP or an edited file reloads the configuration (a bad one is\n"
+      "rejected and the running one keeps serving); SIGTERM drains and exits 0.\n"
+      "Prints 'listening <gateway>/<listener> <address>:<port>' per listener on stdout.");
+  cmd->add_option("-f,--filename", flags->options.config_paths,
+                  "YAML file or directory of Kubernetes objects (repeatable)")
+      ->required()
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--workers", flags->options.workers, "Event loop threads (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option("--admin-address", flags->admin,
+                  "Admin listener host:port (/metrics, /healthz, /readyz); port 0 picks one")
+      ->capture_default_str();
+  cmd->add_flag("--no-admin", flags->no_admin, "Do not open the admin listener");
+  cmd->add_option("--drain-timeout", flags->drain_seconds,
+                  "Seconds requests in flight may take to finish after SIGTERM")
+      ->capture_default_str();
+  cmd->add_option("--reload-interval", flags->reload_seconds,
+                  "Seconds between checks of the config files for changes (0: never)")
+      ->capture_default_str();
+  cmd->add_option("--max-header-bytes", flags->options.max_header_bytes,
+                  "Largest request header accepted (431 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--max-attempts", flags->options.max_attempts,
+                  "Endpoints tried for one request when connections fail")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
+
+  cmd->callback([&run, flags] {
+    run = [flags]() -> int {
+      auto& o = flags->options;
+      if (flags->no_admin) {
+        o.admin_port = -1;
+      } else if (!SplitHostPort(flags->admin, o.admin_address, o.admin_port)) {
+        std::fprintf(stderr, "infergate serve: --admin-address: expected host:port, got '%s'\n",
+                     flags->admin.c_str());
+        return kExitUsage;
+      }
+      o.drain_timeout = FromSeconds(flags->drain_seconds);
+      o.reload_poll_interval = FromSeconds(flags->reload_seconds);
+      gateway::Gateway gw(o);
+      gw.HandleSignals();
+      if (auto st = gw.Start(); !st.ok()) {
+        std::fprintf(stderr, "infergate serve: %s\n", st.error().message.c_str());
+        return st.error().message.rfind("listen:", 0) == 0 ? kExitRuntime : kExitUsage;
+      }
+      return gw.Wait();
     };
   });
 }

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Proxy overhead benchmark: wrk against (1) an nginx upstream directly, (2) infergate in
+# front of it, (3) nginx as a reverse proxy in front of it. Same machine, same run, so the
+# numbers compare as ratios.
+#   bash scripts/bench_proxy.sh            # defaults: 10 s runs
+#   DURATION=20 WORKERS=1 bash scripts/bench_proxy.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/infergate}
+DURATION=${DURATION:-10}
+WORKERS=${WORKERS:-1}          # event loops / nginx workers of each proxy
+LAT_CONNS=${LAT_CONNS:-1}      # connections for the latency runs
+TPUT_CONNS=${TPUT_CONNS:-64}   # connections for the throughput runs
+ADDR=127.0.0.1
+UP_PORT=${UP_PORT:-18180}; IG_PORT=${IG_PORT:-18181}; NG_PORT=${NG_PORT:-18182}
+
+[ -x "$BIN" ] || { echo "build first: $BIN missing" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk missing: run scripts/setup.sh" >&2; exit 1; }
+work=$(mktemp -d /tmp/infergate-bench-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+nginx_conf() {  # $1 name, $2 server block
+  cat >"$work/$1.conf" <<NGX
+daemon off; worker_processes $3; pid $work/$1.pid; error_log $work/$1.err warn;
+events { worker_connections 8192; }
+http { access_log off; client_body_temp_path $work/$1-b; proxy_temp_path $work/$1-p;
+  fastcgi_temp_path $work/$1-f; uwsgi_temp_path $work/$1-u; scgi_temp_path $work/$1-s;
+  $2 }
+NGX
+  nginx -p "$work" -c "$work/$1.conf" -e "$work/$1.err" &
+  pids+=($!)
+}
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+
+# The upstream: a small fixed body.
+nginx_conf upstream "server { listen $ADDR:$UP_PORT reuseport; keepalive_requests 1000000;
+  location / { return 200 'hello from upstream\n'; } }" 1
+# nginx as a reverse proxy with upstream keep-alive, as one would deploy it.
+nginx_conf proxy "upstream up { server $ADDR:$UP_PORT; keepalive 256; }
+  server { listen $ADDR:$NG_PORT reuseport; keepalive_requests 1000000;
+  location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" "$WORKERS"
+cat >"$work/gw.yaml" <<YAML
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench, annotations: {infergate.io/bind-address: "$ADDR"}}
+spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: $IG_PORT}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: all}
+spec:
+  parentRefs: [{name: bench, sectionName: http}]
+  rules: [{backendRefs: [{name: up, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up}
+spec: {selector: {app: up}, ports: [{port: 80, targetPort: $UP_PORT}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: up-0, labels: {app: up}}
+status: {podIP: $ADDR}
+YAML
+"$BIN" --log-level warn serve -f "$work/gw.yaml" --workers "$WORKERS" --no-admin >/dev/null &
+pids+=($!)
+wait_port $UP_PORT; wait_port $NG_PORT; wait_port $IG_PORT
+
+# wrk --latency prints "50%  123.00us"; convert to microseconds.
+to_us() { awk '{v=$1; if (v ~ /us$/) {sub(/us/,"",v); print v} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1000000} }'; }
+run() {  # $1 port, $2 conns -> "p50_us p99_us rps"
+  local out; out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency "http://$ADDR:$1/" 2>&1)
+  local p50 p99 rps
+  p50=$(echo "$out" | awk '$1=="50%"{print $2}' | to_us)
+  p99=$(echo "$out" | awk '$1=="99%"{print $2}' | to_us)
+  rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  echo "$p50 $p99 $rps"
+}
+# Warm up every path once.
+for p in $UP_PORT $IG_PORT $NG_PORT; do wrk -t1 -c8 -d1s "http://$ADDR:$p/" >/dev/null; done
+
+read -r d50 d99 drps < <(run $UP_PORT "$LAT_CONNS")
+read -r i50 i99 irps < <(run $IG_PORT "$LAT_CONNS")
+read -r n50 n99 nrps < <(run $NG_PORT "$LAT_CONNS")
+read -r _ _ dtp < <(run $UP_PORT "$TPUT_CONNS")
+read -r _ _ itp < <(run $IG_PORT "$TPUT_CONNS")
+read -r _ _ ntp < <(run $NG_PORT "$TPUT_CONNS")
+
+echo "| path | p50 (us) | p99 (us) | req/s at ${LAT_CONNS} conn | req/s at ${TPUT_CONNS} conns |"
+echo "|---|---|---|---|---|"
+echo "| direct to upstream | $d50 | $d99 | $drps | $dtp |"
+echo "| infergate ($WORKERS worker(s)) | $i50 | $i99 | $irps | $itp |"
+echo "| nginx reverse proxy ($WORKERS worker(s)) | $n50 | $n99 | $nrps | $ntp |"
+awk -v i50="$i50" -v d50="$d50" -v i99="$i99" -v d99="$d99" -v n50="$n50" -v n99="$n99" \
+    -v itp="$itp" -v ntp="$ntp" 'BEGIN {
+  printf("\ninfergate adds %.1f us p50 and %.1f us p99 over direct; nginx adds %.1f us p50 and %.1f us p99.\n", i50-d50, i99-d99, n50-d50, n99-d99);
+  printf("infergate throughput / nginx throughput at the high connection count: %.2fx\n", itp/ntp) }'

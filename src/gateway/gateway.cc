@@ -1,0 +1,675 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+#include <unordered_set>
+
+#include "config/loader.h"
+#include "gateway/runtime.h"
+#include "http/deadline_list.h"
+#include "http/event_loops.h"
+#include "http/headers.h"
+#include "http/openai_error.h"
+#include "http/proxy_exchange.h"
+#include "http/upstream_pool.h"
+#include "telemetry/metrics.h"
+
+namespace infergate::gateway {
+
+// Counters and histograms of one (listener, route rule, backend), with the counters per
+// status code created on first use and then reached without a lock.
+class RequestStats {
+ public:
+  RequestStats(telemetry::Family<telemetry::Counter>& requests,
+               telemetry::Family<telemetry::Histogram>& durations, std::string listener,
+               std::string route, std::string backend)
+      : requests_(requests),
+        listener_(std::move(listener)),
+        route_(std::move(route)),
+        backend_(std::move(backend)),
+        duration_(durations.With({listener_, route_, backend_})) {
+    for (auto& c : by_status_) c.store(nullptr, std::memory_order_relaxed);
+  }
+  void Record(int status, double seconds) {
+    if (status < 100 || status > 599) status = 599;
+    auto& slot = by_status_[status - 100];
+    telemetry::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &requests_.With({listener_, route_, backend_, std::to_string(status)});
+      slot.store(c, std::memory_order_release);
+    }
+    c->Inc();
+    duration_.Observe(seconds);
+  }
+
+ private:
+  telemetry::Family<telemetry::Counter>& requests_;
+  std::string listener_, route_, backend_;
+  telemetry::Histogram& duration_;
+  std::array<std::atomic<telemetry::Counter*>, 500> by_status_;
+};
+
+namespace {
+
+// One client connection, in its session coroutine's frame.
+struct SessionState {
+  explicit SessionState(tcp::socket* s) : socket(s) {}
+  tcp::socket* socket;
+  bool idle = true;  // between requests (draining may close it)
+  bool deadline_fired = false;
+  void OnDeadline() {
+    deadline_fired = true;
+    boost::system::error_code ignored;
+    socket->cancel(ignored);
+  }
+  http::DeadlineEntry<SessionState, &SessionState::OnDeadline> deadline{this};
+};
+
+// State confined to one event loop.
+struct LoopState {
+  explicit LoopState(asio::io_context& loop) : pool(loop), deadlines(loop) {}
+  http::UpstreamPool pool;
+  http::DeadlineList deadlines;
+  std::unordered_set<SessionState*> sessions;
+};
+
+thread_local LoopState* tls_loop = nullptr;
+
+std::string ClientAddress(const tcp::socket& s) {
+  boost::system::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  return ec ? std::string() : ep.address().to_string();
+}
+
+// File modification signature of the configuration inputs (files, and directories'
+// listings), to notice edits without inotify.
+std::string ConfigSignature(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::string sig;
+  auto add = [&](const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      sig += p.string() + ":missing;";
+      return;
+    }
+    sig += p.string() + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size) + ";";
+  };
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      std::vector<fs::path> files;
+      for (const auto& e : fs::directory_iterator(path, ec)) files.push_back(e.path());
+      std::sort(files.begin(), files.end());
+      for (const auto& f : files) add(f);
+    } else {
+      add(path);
+    }
+  }
+  return sig;
+}
+
+}  // namespace
+
+struct GatewayMetrics {
+  explicit GatewayMetrics(telemetry::Registry& r)
+      : requests(r.AddCounter("infergate_requests_total",
+                              "Requests answered, by listener, route rule, backend and status.",
+                              {"listener", "route", "backend", "code"})),
+        durations(r.AddHistogram(
+            "infergate_request_duration_seconds",
+            "Time from the request's arrival to the end of its response.",
+            {"listener", "route", "backend"},
+            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+             30, 60, 300, 1800})),
+        connect_errors(r.AddCounter("infergate_upstream_connect_errors_total",
+                                    "Upstream connections that could not be made.",
+                                    {"backend", "endpoint"})),
+        upstream_failures(r.AddCounter(
+            "infergate_upstream_failures_total",
+            "Upstream attempts that failed before a response (connect, reset, bad header).",
+            {"backend", "endpoint"})),
+        connections(r.AddGauge("infergate_active_connections", "Open client connections.",
+                               {"listener"})),
+        active_requests(r.AddGauge("infergate_active_requests",
+                                   "Requests being proxied (streams in flight).")
+                            .With({})),
+        reloads(r.AddCounter("infergate_config_reloads_total",
+                             "Configuration loads after the first, by result.", {"result"})),
+        config_ok(r.AddGauge("infergate_config_last_reload_successful",
+                             "1 if the last configuration load succeeded.")
+                      .With({})) {}
+
+  telemetry::Family<telemetry::Counter>& requests;
+  telemetry::Family<telemetry::Histogram>& durations;
+  telemetry::Family<telemetry::Counter>& connect_errors;
+  telemetry::Family<telemetry::Counter>& upstream_failures;
+  telemetry::Family<telemetry::Gauge>& connections;
+  telemetry::Gauge& active_requests;
+  telemetry::Family<telemetry::Counter>& reloads;
+  telemetry::Gauge& config_ok;
+};
+
+class Gateway::Impl {
+ public:
+  explicit Impl(GatewayOptions o)
+      : opts(std::move(o)),
+        loops(opts.workers > 0 ? opts.workers
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        metrics(registry) {
+    for (int i = 0; i < loops.size(); ++i) {
+      loop_states.push_back(std::make_unique<LoopState>(loops.loop(i)));
+    }
+  }
+
+  Status Start();
+  Status Reload();
+  void Shutdown();
+  int Wait();
+  void HandleSignals();
+
+ private:
+  using Clock = SteadyClock;
+
+  Result<std::shared_ptr<const Runtime>> LoadRuntime();
+  // Binds listeners the runtime has and the current set lacks; closes the ones it no
+  // longer has. Requires reload_mu_ held.
+  Status ReconcileListeners(const Runtime& rt);
+  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
+  RequestStats& StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
+                         const config::Backend* backend);
+
+  asio::awaitable<void> Session(tcp::socket socket, std::string listener_key);
+  // Handles one parsed request; returns whether the connection may be kept.
+  asio::awaitable<bool> HandleRequest(tcp::socket& socket, http::Request& req,
+                                      const Runtime& rt, const ListenerRuntime& lr,
+                                      TimeNs arrival, const std::string& client_ip);
+  asio::awaitable<void> AdminSession(tcp::socket socket);
+  void WatchConfigFiles();
+  void CheckDrained();
+
+ public:
+  GatewayOptions opts;
+  http::EventLoops loops;
+  telemetry::Registry registry;
+  GatewayMetrics metrics;
+  std::vector<std::unique_ptr<LoopState>> loop_states;
+
+ private:
+  std::atomic<std::shared_ptr<const Runtime>> runtime_;
+  std::mutex reload_mu_;
+  struct BoundListener {
+    std::string address;
+    int configured_port;
+    std::shared_ptr<http::Listener> listener;
+  };
+  std::map<std::string, BoundListener> bound_;  // by listener key; guarded by reload_mu_
+  std::shared_ptr<http::Listener> admin_;
+  std::mutex stats_mu_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<RequestStats>>
+      stats_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int> active_sessions_{0};
+  std::atomic<bool> ready_{false};
+  std::string config_signature_;
+  std::unique_ptr<asio::steady_timer> watch_timer_;
+  std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::unique_ptr<asio::signal_set> signals_;
+  TimeNs drain_deadline_ = 0;
+};
+
+// ------------------------------------------------------------------ configuration
+
+Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
+  auto snapshot = config::LoadConfig(opts.config_paths);
+  if (!snapshot.ok()) return snapshot.error();
+  auto rt = Runtime::Build(*snapshot);
+  if (!rt.ok()) return rt.error();
+  Runtime& r = **rt;
+  for (const auto& lr : r.listeners()) {
+    r.stats[{lr.get(), nullptr, nullptr}] = &StatsFor(*lr, nullptr, nullptr);
+    for (const auto& route : lr->routes.routes()) {
+      const auto& rule = route->rule();
+      r.stats[{lr.get(), &rule, nullptr}] = &StatsFor(*lr, &rule, nullptr);
+      for (const auto& wb : rule.backends) {
+        r.stats[{lr.get(), &rule, wb.backend.get()}] = &StatsFor(*lr, &rule, wb.backend.get());
+      }
+    }
+  }
+  return std::shared_ptr<const Runtime>(*rt);
+}
+
+Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
+  std::map<std::string, BoundListener> next;
+  for (const auto& lr : rt.listeners()) {
+    const auto& l = *lr->listener;
+    auto it = bound_.find(lr->key);
+    if (it != bound_.end() && it->second.address == l.bind_address &&
+        it->second.configured_port == l.port) {
+      next.emplace(lr->key, it->second);
+      continue;
+    }
+    // A listener that moved to another address or port is bound anew.
+    const std::string key = lr->key;
+    auto listener = loops.Listen(
+        l.bind_address, l.port, [this, key](tcp::socket s) -> asio::awaitable<void> {
+          return Session(std::move(s), key);
+        });
+    if (!listener.ok()) {
+      for (auto& [k, b] : next) {
+        if (!bound_.count(k) || bound_[k].listener != b.listener) b.listener->Stop();
+      }
+      return Error{"listen: listener " + key + ": " + listener.error().message};
+    }
+    next.emplace(key, BoundListener{l.bind_address, l.port, *listener});
+    const auto& ep = (*listener)->endpoint();
+    std::printf("listening %s %s:%d\n", key.c_str(), ep.address().to_string().c_str(),
+                ep.port());
+    std::fflush(stdout);
+    spdlog::info("listener {} on {}:{}", key, ep.address().to_string(), ep.port());
+  }
+  for (auto& [k, b] : bound_) {
+    auto it = next.find(k);
+    if (it == next.end() || it->second.listener != b.listener) {
+      spdlog::info("listener {} closed", k);
+      b.listener->Stop();
+    }
+  }
+  bound_ = std::move(next);
+  return Ok();
+}
+
+Status Gateway::Impl::Start() {
+  auto rt = LoadRuntime();
+  if (!rt.ok()) return rt.error();
+  config_signature_ = ConfigSignature(opts.config_paths);
+  for (int i = 0; i < loops.size(); ++i) {
+    asio::post(loops.loop(i), [s = loop_states[i].get()] { tls_loop = s; });
+  }
+  {
+    std::lock_guard lock(reload_mu_);
+    runtime_.store(*rt);
+    if (auto st = ReconcileListeners(**rt); !st.ok()) return st;
+  }
+  if (opts.admin_port >= 0) {
+    auto admin = loops.Listen(opts.admin_address, static_cast<unsigned short>(opts.admin_port),
+                              [this](tcp::socket s) { return AdminSession(std::move(s)); });
+    if (!admin.ok()) return Error{"listen: admin: " + admin.error().message};
+    admin_ = *admin;
+    std::printf("admin %s:%d\n", admin_->endpoint().address().to_string().c_str(),
+                admin_->endpoint().port());
+    std::fflush(stdout);
+  }
+  metrics.config_ok.Set(1);
+  loops.Start();
+  started_ = true;
+  ready_ = true;
+  WatchConfigFiles();
+  return Ok();
+}
+
+Status Gateway::Impl::Reload() {
+  auto rt = LoadRuntime();
+  std::lock_guard lock(reload_mu_);
+  if (!rt.ok()) {
+    metrics.reloads.With({"failure"}).Inc();
+    metrics.config_ok.Set(0);
+    spdlog::error("configuration rejected; the previous one keeps serving:\n{}",
+                  rt.error().message);
+    return rt.error();
+  }
+  if (auto st = ReconcileListeners(**rt); !st.ok()) {
+    metrics.reloads.With({"failure"}).Inc();
+    metrics.config_ok.Set(0);
+    spdlog::error("configuration rejected; the previous one keeps serving: {}",
+                  st.error().message);
+    return st;
+  }
+  runtime_.store(*rt);
+  metrics.reloads.With({"success"}).Inc();
+  metrics.config_ok.Set(1);
+  spdlog::info("configuration reloaded from {} file(s)", (*rt)->snapshot().files.size());
+  return Ok();
+}
+
+void Gateway::Impl::WatchConfigFiles() {
+  if (opts.reload_poll_interval <= 0) return;
+  if (!watch_timer_) watch_timer_ = std::make_unique<asio::steady_timer>(loops.loop(0));
+  watch_timer_->expires_after(std::chrono::nanoseconds(opts.reload_poll_interval));
+  watch_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || draining_) return;
+    std::string sig = ConfigSignature(opts.config_paths);
+    if (sig != config_signature_) {
+      config_signature_ = sig;
+      spdlog::info("configuration files changed; reloading");
+      (void)Reload();
+    }
+    WatchConfigFiles();
+  });
+}
+
+void Gateway::Impl::HandleSignals() {
+  if (!signals_) {
+    signals_ = std::make_unique<asio::signal_set>(loops.loop(0), SIGTERM, SIGINT, SIGHUP);
+  }
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP: reloading configuration");
+      (void)Reload();
+      HandleSignals();
+    } else {
+      Shutdown();
+    }
+  });
+}
+
+// ------------------------------------------------------------------ shutdown
+
+void Gateway::Impl::Shutdown() {
+  if (draining_.exchange(true)) return;
+  ready_ = false;
+  spdlog::info("draining: no new connections; waiting up to {:.0f}s for requests in flight",
+               ToSeconds(opts.drain_timeout));
+  {
+    std::lock_guard lock(reload_mu_);
+    for (auto& [k, b] : bound_) b.listener->Stop();
+  }
+  if (admin_) admin_->Stop();
+  for (int i = 0; i < loops.size(); ++i) {
+    asio::post(loops.loop(i), [s = loop_states[i].get()] {
+      // Idle keep-alive connections end now; busy ones end after their response.
+      for (auto* session : s->sessions) {
+        if (session->idle) {
+          boost::system::error_code ec;
+          session->socket->cancel(ec);
+        }
+      }
+      s->pool.Clear();
+    });
+  }
+  asio::post(loops.loop(0), [this] {
+    drain_deadline_ = SteadyClock().Now() + opts.drain_timeout;
+    drain_timer_ = std::make_unique<asio::steady_timer>(loops.loop(0));
+    CheckDrained();
+  });
+}
+
+void Gateway::Impl::CheckDrained() {
+  if (active_sessions_.load() == 0 || SteadyClock().Now() >= drain_deadline_) {
+    if (active_sessions_.load() > 0) {
+      spdlog::warn("drain timeout: closing {} connection(s) still open", active_sessions_.load());
+    }
+    loops.Stop();
+    return;
+  }
+  drain_timer_->expires_after(std::chrono::milliseconds(20));
+  drain_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) CheckDrained();
+  });
+}
+
+int Gateway::Impl::Wait() {
+  loops.Join();
+  return 0;
+}
+
+// ------------------------------------------------------------------ data plane
+
+RequestStats& Gateway::Impl::StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
+                                      const config::Backend* backend) {
+  // Keyed by label values, so series survive reloads that keep the same names.
+  std::tuple<std::string, std::string, std::string> key{
+      lr.key, rule ? rule->Id() : std::string(), backend ? backend->id : std::string()};
+  std::lock_guard lock(stats_mu_);
+  auto it = stats_.find(key);
+  if (it == stats_.end()) {
+    it = stats_
+             .emplace(key, std::make_unique<RequestStats>(metrics.requests, metrics.durations,
+                                                          std::get<0>(key), std::get<1>(key),
+                                                          std::get<2>(key)))
+             .first;
+  }
+  return *it->second;
+}
+
+asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string listener_key) {
+  LoopState& loop = *tls_loop;
+  SessionState state(&socket);
+  loop.sessions.insert(&state);
+  ++active_sessions_;
+  auto& connections = metrics.connections.With({listener_key});
+  connections.Inc();
+  const std::string client_ip = ClientAddress(socket);
+  beast::flat_buffer buffer;
+
+  std::shared_ptr<const Runtime> rt;
+  const ListenerRuntime* lr = nullptr;
+  for (;;) {
+    if (draining_) break;
+    // The listener's routes are looked up again only when the configuration changed.
+    if (auto current = runtime(); current != rt) {
+      rt = std::move(current);
+      lr = rt->FindListener(listener_key);
+    }
+    if (!lr) break;  // the listener left the configuration
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+    parser.body_limit(lr->listener->body_limit);
+    // An idle keep-alive connection gets the idle timeout; once bytes of a request are
+    // here, the read timeout. Draining closes connections that are idle.
+    state.idle = buffer.size() == 0;
+    state.deadline_fired = false;
+    loop.deadlines.Add(&state.deadline, loop.deadlines.Now() + (state.idle
+                                                                    ? opts.idle_timeout
+                                                                    : opts.request_read_timeout));
+    boost::system::error_code ec;
+    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(
+        socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    state.idle = false;
+    const TimeNs arrival = SteadyClock().Now();
+    int reject = 0;
+    std::string reject_message;
+    if (!ec) {
+      loop.deadlines.Add(&state.deadline, arrival + opts.request_read_timeout);
+      auto& req = parser.get();
+      auto expect = req[bhttp::field::expect];
+      if (!expect.empty()) {
+        if (!beast::iequals(expect, "100-continue")) {
+          reject = 417;
+          reject_message = "unsupported Expect value";
+        } else if (parser.content_length() &&
+                   *parser.content_length() > lr->listener->body_limit) {
+          reject = 413;
+        } else {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          std::tie(ec, std::ignore) = co_await asio::async_write(
+              socket, asio::buffer(kContinue), asio::as_tuple(asio::use_awaitable));
+        }
+      }
+      if (!ec && !reject && !parser.is_done()) {
+        std::tie(ec, std::ignore) = co_await bhttp::async_read(
+            socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+      }
+    }
+    loop.deadlines.Remove(&state.deadline);
+    if (ec) {
+      if (ec == bhttp::error::header_limit) {
+        reject = 431;
+      } else if (ec == bhttp::error::body_limit) {
+        reject = 413;
+      } else if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
+                 ec == asio::error::connection_reset || ec == asio::error::eof ||
+                 state.deadline_fired) {
+        // A request that started but did not arrive in time gets a 408; a connection that
+        // closed or idled out between requests just ends.
+        if (state.deadline_fired && buffer.size() > 0 && !draining_) reject = 408;
+        if (!reject) break;
+      } else {
+        reject = 400;
+        reject_message = "malformed request: " + ec.message();
+      }
+    }
+    if (reject) {
+      if (reject_message.empty()) {
+        reject_message = reject == 431   ? "request header fields too large"
+                         : reject == 413 ? "request body larger than the limit of " +
+                                               std::to_string(lr->listener->body_limit) + " bytes"
+                                         : "request timeout";
+      }
+      rt->FindStats(lr, nullptr, nullptr)
+          ->Record(reject, ToSeconds(SteadyClock().Now() - arrival));
+      // The rest of the request was not read: the connection cannot continue.
+      co_await http::WriteErrorResponse(socket, reject, reject_message, 11, false);
+      break;
+    }
+    bool keep = co_await HandleRequest(socket, parser.get(), *rt, *lr, arrival, client_ip);
+    if (!keep) break;
+  }
+
+  loop.deadlines.Remove(&state.deadline);
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+  connections.Dec();
+  loop.sessions.erase(&state);
+  --active_sessions_;
+}
+
+asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Request& req,
+                                                   const Runtime& rt, const ListenerRuntime& lr,
+                                                   TimeNs arrival,
+                                                   const std::string& client_ip) {
+  const bool client_keep = req.keep_alive() && !draining_;
+  const unsigned version = req.version();
+  const std::string_view target = req.target();
+  const auto qpos = target.find('?');
+  auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    return it->value();
+  };
+  routing::RequestView view;
+  view.method = req.method_string();
+  view.path = target.substr(0, qpos);
+  view.query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
+  view.host = req[bhttp::field::host];
+  view.headers = routing::HeaderLookup(header);
+  const routing::Route* route = lr.routes.Match(view);
+  if (!route) {
+    rt.FindStats(&lr, nullptr, nullptr)->Record(404, ToSeconds(SteadyClock().Now() - arrival));
+    bool ok = co_await http::WriteErrorResponse(socket, 404, "no route for this request",
+                                                version, client_keep);
+    co_return ok && client_keep;
+  }
+  const config::RouteRule& rule = route->rule();
+  const config::Backend* backend = route->PickBackend();
+  if (!backend) {
+    rt.FindStats(&lr, &rule, nullptr)->Record(500, ToSeconds(SteadyClock().Now() - arrival));
+    bool ok = co_await http::WriteErrorResponse(socket, 500, "route has no usable backend",
+                                                version, client_keep);
+    co_return ok && client_keep;
+  }
+  const BackendRuntime* br = rt.FindBackend(backend);
+  std::array<http::UpstreamCandidate, 16> candidate_storage;
+  const std::span<http::UpstreamCandidate> candidates(
+      candidate_storage.data(),
+      br ? br->RoundRobin(std::span(candidate_storage.data(),
+                                    static_cast<std::size_t>(opts.max_attempts)))
+         : 0);
+
+  http::ExchangeOptions xo;
+  // Hop-by-hop fields, client framing and client-sent x-gateway-* routing headers are
+  // dropped on the way out (never obeyed); the rule's header filter applies.
+  const RuleEdits* edits = rt.FindEdits(&rule);
+  xo.edits.forwarded_for = client_ip;
+  if (edits) {
+    xo.edits.set = edits->set;
+    xo.edits.add = edits->add;
+    xo.edits.remove = edits->remove;
+  }
+  xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  xo.max_attempts = opts.max_attempts;
+  xo.client_keep_alive = client_keep;
+  // One pointer of capture keeps the hook inside std::function's inline storage.
+  struct AttemptLog {
+    GatewayMetrics* metrics;
+    const config::Backend* backend;
+    std::span<http::UpstreamCandidate> candidates;
+  } log{&metrics, backend, candidates};
+  http::ExchangeHooks hooks;
+  hooks.on_attempt_failed = [log = &log](int i, const std::string& error, bool connect) {
+    const std::string_view endpoint = log->candidates[i].id;
+    (connect ? log->metrics->connect_errors : log->metrics->upstream_failures)
+        .With({log->backend->id, endpoint})
+        .Inc();
+    spdlog::debug("upstream {} failed: {}", endpoint, error);
+  };
+  metrics.active_requests.Inc();
+  auto out = co_await http::ProxyExchange(socket, req, candidates, tls_loop->pool,
+                                          tls_loop->deadlines, xo, hooks);
+  metrics.active_requests.Dec();
+  int status = out.status ? out.status : 499;  // 499: the client went away first
+  rt.FindStats(&lr, &rule, backend)->Record(status, ToSeconds(SteadyClock().Now() - arrival));
+  if (!out.error.empty() && status >= 500) {
+    spdlog::warn("{} {} -> {}: {} ({})", req.method_string(), req.target(), backend->id, status,
+                 out.error);
+  }
+  co_return out.keep_client_alive;
+}
+
+// ------------------------------------------------------------------ admin
+
+asio::awaitable<void> Gateway::Impl::AdminSession(tcp::socket socket) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    bhttp::request<bhttp::string_body> req;
+    auto [ec, n] =
+        co_await bhttp::async_read(socket, buffer, req, asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    bhttp::response<bhttp::string_body> res{bhttp::status::ok, req.version()};
+    res.keep_alive(req.keep_alive());
+    std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (path == "/metrics") {
+      res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      res.body() = registry.Expose();
+    } else if (path == "/healthz") {
+      res.body() = "ok\n";
+    } else if (path == "/readyz") {
+      if (!ready_) res.result(bhttp::status::service_unavailable);
+      res.body() = ready_ ? "ready\n" : "not ready\n";
+    } else {
+      res.result(bhttp::status::not_found);
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = http::OpenAIErrorBody(404, "unknown admin path");
+    }
+    res.prepare_payload();
+    std::tie(ec, std::ignore) =
+        co_await bhttp::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
+    if (ec || !req.keep_alive()) break;
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// ------------------------------------------------------------------ Gateway
+
+Gateway::Gateway(GatewayOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Gateway::~Gateway() {
+  impl_->loops.Stop();
+  impl_->loops.Join();
+}
+Status Gateway::Start() { return impl_->Start(); }
+int Gateway::Wait() { return impl_->Wait(); }
+Status Gateway::Reload() { return impl_->Reload(); }
+void Gateway::Shutdown() { impl_->Shutdown(); }
+void Gateway::HandleSignals() { impl_->HandleSignals(); }
+
+}  // namespace infergate::gateway

@@ -1,0 +1,70 @@
+// The live gateway: listeners from the configuration's Gateways, requests routed by
+// HTTPRoutes (and InferencePools' attach-to annotations) to Service or InferencePool
+// backends, proxied over pooled keep-alive connections with responses streamed through.
+//
+// Life cycle: Start() loads the configuration, binds every listener and the admin
+// listener, and starts one event loop per worker thread. Reload() (SIGHUP, or a changed
+// config file) loads the configuration again: a bad one is rejected with an error and the
+// running one keeps serving; a good one replaces it atomically (new listeners are bound
+// first, removed ones closed after). Shutdown() (SIGTERM/SIGINT) stops accepting, lets
+// requests in flight finish for up to the drain timeout, and makes Wait() return.
+//
+// On start it prints one line per bound listener to stdout:
+//   listening <gateway-ns>/<gateway>/<listener> <address>:<port>
+//   admin <address>:<port>
+//
+// Thread-safety: Start, Wait, Reload and Shutdown may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+
+namespace infergate::gateway {
+
+struct GatewayOptions {
+  std::vector<std::string> config_paths;
+  int workers = 0;  // event loops; 0 = one per core
+  std::string admin_address = "127.0.0.1";
+  int admin_port = 9901;  // 0 picks a free port; -1 disables the admin listener
+  TimeNs drain_timeout = 30 * kNanosPerSecond;
+  TimeNs reload_poll_interval = 2 * kNanosPerSecond;  // config file change check; 0 = off
+  std::size_t max_header_bytes = 64 * 1024;
+  TimeNs idle_timeout = 60 * kNanosPerSecond;     // keep-alive connection with no request
+  TimeNs request_read_timeout = 30 * kNanosPerSecond;  // header and body of one request
+  int max_attempts = 3;  // endpoints tried per request
+};
+
+class Gateway {
+ public:
+  explicit Gateway(GatewayOptions options);
+  ~Gateway();
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Loads the configuration and starts serving. A configuration error returns an Error
+  // whose message lists every problem (the CLI exits 2); a bind failure returns an Error
+  // starting with "listen:" (exit 1).
+  Status Start();
+  // Blocks until Shutdown has drained (or the loops stopped). Returns the exit code: 0.
+  int Wait();
+  // Loads the configuration again and swaps it in if valid. Returns the error otherwise.
+  Status Reload();
+  // Begins a graceful shutdown. Safe to call more than once and from a signal handler's
+  // loop.
+  void Shutdown();
+  // Handles SIGTERM/SIGINT (shutdown) and SIGHUP (reload) itself.
+  void HandleSignals();
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infergate::gateway

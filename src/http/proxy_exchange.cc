@@ -1,0 +1,400 @@
+#include "http/proxy_exchange.h"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <optional>
+
+#include "http/deadline_list.h"
+#include "http/headers.h"
+#include "http/openai_error.h"
+
+namespace infergate::http {
+namespace {
+
+constexpr std::size_t kUpstreamHeaderLimit = 64 * 1024;
+constexpr std::size_t kRelayBufferBytes = 16 * 1024;
+
+// Cancellation sources of one exchange: the request timeout and the client going away.
+// Both only flip flags and cancel socket operations; the exchange coroutine sees the
+// cancelled operation and decides what the client gets. The state lives in the
+// coroutine's frame; the deadlines are entries of the loop's DeadlineList.
+struct ExchangeState;
+
+// Shared with the client-watch completion handler, which may run after the exchange.
+struct ClientWatch {
+  ExchangeState* state = nullptr;  // null once the exchange is over
+};
+
+struct ExchangeState {
+  ExchangeState(tcp::socket& c, DeadlineList& d) : client(&c), deadlines(d) {}
+  tcp::socket* client;
+  DeadlineList& deadlines;
+  tcp::socket* upstream = nullptr;
+  bool timed_out = false;
+  bool client_gone = false;
+  std::shared_ptr<ClientWatch> watch;
+
+  void CancelUpstream() {
+    boost::system::error_code ec;
+    if (upstream) upstream->cancel(ec);
+  }
+  void OnTimeout() {
+    timed_out = true;
+    CancelUpstream();
+    boost::system::error_code ignored;
+    client->cancel(ignored);  // unblocks a write to a client that stopped reading
+  }
+  // Requests that finish within a tick never pay for watching the client.
+  void OnWatchDue() {
+    watch = std::make_shared<ClientWatch>();
+    watch->state = this;
+    WatchClient(watch);
+  }
+  // Waits for the client socket to become readable without consuming anything: readable
+  // with nothing to read means the client closed. Bytes of a pipelined next request are
+  // left in the socket for the session's next parse, and watching stops.
+  static void WatchClient(const std::shared_ptr<ClientWatch>& w) {
+    w->state->client->async_wait(
+        tcp::socket::wait_read, [w](const boost::system::error_code& ec) {
+          if (ec || !w->state) return;
+          char c;
+          ssize_t n = ::recv(w->state->client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+          if (n > 0) return;
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+            WatchClient(w);
+            return;
+          }
+          w->state->client_gone = true;
+          w->state->CancelUpstream();
+        });
+  }
+  DeadlineEntry<ExchangeState, &ExchangeState::OnTimeout> timeout_entry{this};
+  DeadlineEntry<ExchangeState, &ExchangeState::OnWatchDue> watch_entry{this};
+
+  void Finish() {
+    deadlines.Remove(&timeout_entry);
+    deadlines.Remove(&watch_entry);
+    if (watch) {
+      watch->state = nullptr;
+      boost::system::error_code ignored;
+      client->cancel(ignored);  // the pending watch
+    }
+  }
+};
+
+bool IsEventStream(const bhttp::response_header<>& h) {
+  auto ct = h[bhttp::field::content_type];
+  return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
+}
+
+// Sends (the response head if not sent yet, then) one piece of body in the client's
+// framing, and the end of a chunked body when `last`.
+class ClientWriter {
+ public:
+  ClientWriter(tcp::socket& client, std::string head, BodyFraming framing)
+      : client_(client), head_(std::move(head)), framing_(framing) {}
+
+  asio::awaitable<boost::system::error_code> Send(std::string_view piece, bool last) {
+    std::array<asio::const_buffer, 5> bufs;
+    std::size_t n = 0;
+    if (!head_sent_) bufs[n++] = asio::buffer(head_);
+    chunk_header_.clear();
+    if (!piece.empty()) {
+      if (framing_ == BodyFraming::kChunked) {
+        AppendChunkHeader(chunk_header_, piece.size());
+        bufs[n++] = asio::buffer(chunk_header_);
+        bufs[n++] = asio::buffer(piece);
+        bufs[n++] = asio::buffer(kCrlf);
+      } else {
+        bufs[n++] = asio::buffer(piece);
+      }
+    }
+    if (last && framing_ == BodyFraming::kChunked) bufs[n++] = asio::buffer(kLastChunk);
+    if (n == 0) co_return boost::system::error_code{};
+    auto [ec, bytes] = co_await asio::async_write(
+        client_, std::span<const asio::const_buffer>(bufs.data(), n),
+        asio::as_tuple(asio::use_awaitable));
+    if (!ec) head_sent_ = true;
+    co_return ec;
+  }
+  bool head_sent() const { return head_sent_; }
+
+ private:
+  tcp::socket& client_;
+  std::string head_;
+  std::string chunk_header_;
+  BodyFraming framing_;
+  bool head_sent_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<bool> WriteErrorResponse(
+    tcp::socket& client, int status, std::string_view message, unsigned version, bool keep_alive,
+    std::span<const std::pair<std::string, std::string>> extra_headers) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version};
+  res.set(bhttp::field::content_type, "application/json");
+  for (const auto& [k, v] : extra_headers) res.set(k, v);
+  res.body() = OpenAIErrorBody(status, message);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  auto [ec, n] = co_await bhttp::async_write(client, res, asio::as_tuple(asio::use_awaitable));
+  co_return !ec;
+}
+
+asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req,
+                                               std::span<const UpstreamCandidate> candidates,
+                                               UpstreamPool& pool, DeadlineList& deadlines,
+                                               const ExchangeOptions& options,
+                                               const ExchangeHooks& hooks) {
+  ExchangeOutcome out;
+  SteadyClock clock;
+  ExchangeState st(client, deadlines);
+  const TimeNs start = deadlines.Now();
+  if (options.timeout > 0) deadlines.Add(&st.timeout_entry, start + options.timeout);
+  deadlines.Add(&st.watch_entry, start + 1);
+
+  // The request as it goes upstream: a rewritten head and the body, in one write.
+  std::string head;
+  head.reserve(512);
+  AppendUpstreamRequestHead(head, req.base(), req.body().size(), options.edits);
+  const std::array<asio::const_buffer, 2> request_bytes{asio::buffer(head),
+                                                         asio::buffer(req.body())};
+
+  // Find a candidate that answers with a response header.
+  std::unique_ptr<UpstreamConnection> conn;
+  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+  std::size_t idx = 0;
+  bool fresh_retry = false;  // the last attempt failed on a reused connection
+  std::string last_error = candidates.empty() ? "no ready endpoint" : "";
+  while (idx < candidates.size() && out.attempts < options.max_attempts && !st.client_gone &&
+         !st.timed_out) {
+    const auto& cand = candidates[idx];
+    ++out.attempts;
+    if (hooks.on_attempt) hooks.on_attempt(static_cast<int>(idx));
+    auto acquired = co_await pool.Acquire(cand.endpoint, /*allow_idle=*/!fresh_retry);
+    if (!acquired.ok()) {
+      ++out.connect_failures;
+      last_error = acquired.error().message;
+      if (hooks.on_attempt_failed) {
+        hooks.on_attempt_failed(static_cast<int>(idx), last_error, true);
+      }
+      fresh_retry = false;
+      ++idx;
+      continue;
+    }
+    conn = std::move(*acquired);
+    const bool reused = conn->requests > 0;
+    ++conn->requests;
+    st.upstream = &conn->socket;
+    boost::system::error_code ec;
+    std::tie(ec, std::ignore) = co_await asio::async_write(conn->socket, request_bytes,
+                                                           asio::as_tuple(asio::use_awaitable));
+    if (!ec) {
+      parser.emplace();
+      parser->header_limit(kUpstreamHeaderLimit);
+      parser->body_limit(boost::none);
+      if (req.method() == bhttp::verb::head) parser->skip(true);
+      std::tie(ec, std::ignore) = co_await bhttp::async_read_header(
+          conn->socket, conn->buffer, *parser, asio::as_tuple(asio::use_awaitable));
+    }
+    if (!ec) {
+      out.candidate = static_cast<int>(idx);
+      break;
+    }
+    st.upstream = nullptr;
+    conn.reset();
+    parser.reset();
+    if (st.client_gone || st.timed_out) break;
+    last_error = std::string(cand.id) + ": " + ec.message();
+    if (hooks.on_attempt_failed) {
+      hooks.on_attempt_failed(static_cast<int>(idx), last_error, false);
+    }
+    if (reused && !fresh_retry) {
+      // The server may have closed a keep-alive connection just as it was reused; that
+      // says nothing about the server, so try it again on a new connection.
+      fresh_retry = true;
+      --out.attempts;
+      continue;
+    }
+    fresh_retry = false;
+    ++idx;
+  }
+
+  if (out.candidate < 0) {
+    st.Finish();
+    if (st.client_gone) {
+      out.client_gone = true;
+      out.error = "client disconnected";
+      co_return out;
+    }
+    out.timed_out = st.timed_out;
+    out.status = st.timed_out ? 504 : candidates.empty() ? 503 : 502;
+    out.gateway_error = true;
+    out.error = st.timed_out ? "request timeout" : last_error;
+    std::string message = st.timed_out        ? "upstream request timeout"
+                          : candidates.empty() ? "no ready endpoint for this route"
+                                               : "upstream unavailable: " + last_error;
+    out.keep_client_alive = options.client_keep_alive;
+    if (!co_await WriteErrorResponse(client, out.status, message, req.version(),
+                                     options.client_keep_alive)) {
+      out.keep_client_alive = false;
+    }
+    co_return out;
+  }
+
+  // Relay the response.
+  auto& res = parser->get();
+  const bool upstream_keep_alive = res.keep_alive();
+  bool client_keep = options.client_keep_alive;
+  if (hooks.on_response_header) hooks.on_response_header(res.base());
+  const bool event_stream = IsEventStream(res.base());
+  const unsigned version = req.version() >= 11 ? 11 : 10;
+  const int code = res.result_int();
+  const bool bodyless =
+      req.method() == bhttp::verb::head || code == 204 || code == 304 || code / 100 == 1;
+  const auto content_length = parser->content_length();
+  out.status = code;
+
+  bool upstream_ok = true;
+  std::string upstream_error;
+
+  if (hooks.rewrite_body && !bodyless && content_length &&
+      *content_length <= options.max_rewrite_body) {
+    // A whole body of known length: read it, rewrite it, send it with its new length.
+    bhttp::response_parser<bhttp::string_body> whole{std::move(*parser)};
+    whole.body_limit(boost::none);
+    boost::system::error_code ec;
+    std::tie(ec, std::ignore) = co_await bhttp::async_read(conn->socket, conn->buffer, whole,
+                                                           asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      upstream_ok = false;
+      upstream_error = ec.message();
+    } else {
+      auto& full = whole.get();
+      out.first_byte = clock.Now();
+      out.body_bytes = full.body().size();
+      if (hooks.on_body) hooks.on_body(full.body());
+      std::string rewritten;
+      hooks.rewrite_body(full.body(), true, rewritten);
+      std::string rhead;
+      AppendClientResponseHead(rhead, full.base(), version, BodyFraming::kContentLength,
+                               rewritten.size(), client_keep);
+      ClientWriter writer(client, std::move(rhead), BodyFraming::kContentLength);
+      ec = co_await writer.Send(rewritten, true);
+      if (ec) {
+        out.client_gone = !st.timed_out;
+      } else {
+        out.response_started = true;
+        out.completed = true;
+      }
+    }
+    st.upstream = nullptr;
+    pool.Release(std::move(conn), upstream_ok && upstream_keep_alive);
+    if (!upstream_ok && !out.client_gone) {
+      out.status = st.timed_out ? 504 : 502;
+      out.gateway_error = true;
+      client_keep = false;
+      co_await WriteErrorResponse(client, out.status,
+                                  st.timed_out ? "upstream request timeout"
+                                               : "upstream failed: " + upstream_error,
+                                  version, false);
+    }
+  } else {
+    BodyFraming framing;
+    std::uint64_t length = 0;
+    if (bodyless) {
+      framing = content_length ? BodyFraming::kContentLength : BodyFraming::kNone;
+      length = content_length.value_or(0);
+    } else if (content_length && !hooks.rewrite_body) {
+      framing = BodyFraming::kContentLength;
+      length = *content_length;
+    } else if (version >= 11) {
+      // Chunked or close-delimited upstream bodies (and rewritten ones) go out chunked, so
+      // the client connection survives.
+      framing = BodyFraming::kChunked;
+    } else {
+      framing = BodyFraming::kUntilClose;
+      client_keep = false;
+    }
+    std::string rhead;
+    rhead.reserve(256);
+    AppendClientResponseHead(rhead, res.base(), version, framing, length, client_keep);
+    ClientWriter writer(client, std::move(rhead), framing);
+    std::array<char, kRelayBufferBytes> buf;
+    std::string rewritten;
+    boost::system::error_code ec;
+    // Send the head now unless body bytes are already buffered, in which case head and
+    // the first body bytes leave in one write.
+    if (!parser->is_done() && conn->buffer.size() == 0) {
+      ec = co_await writer.Send({}, false);
+      if (!ec) out.response_started = true;
+    }
+    while (!ec) {
+      std::string_view piece;
+      if (!parser->is_done()) {
+        res.body().data = buf.data();
+        res.body().size = buf.size();
+        boost::system::error_code rec;
+        std::tie(rec, std::ignore) = co_await bhttp::async_read_some(
+            conn->socket, conn->buffer, *parser, asio::as_tuple(asio::use_awaitable));
+        if (rec == bhttp::error::need_buffer) rec = {};
+        if (rec) {
+          upstream_ok = false;
+          upstream_error = rec.message();
+          break;
+        }
+        const std::size_t got = buf.size() - res.body().size;
+        piece = std::string_view(buf.data(), got);
+        if (got > 0) {
+          if (out.first_byte == 0) out.first_byte = clock.Now();
+          out.body_bytes += got;
+          if (hooks.on_body) hooks.on_body(piece);
+        }
+        if (hooks.rewrite_body) {
+          rewritten.clear();
+          hooks.rewrite_body(piece, parser->is_done(), rewritten);
+          piece = rewritten;
+        }
+        if (piece.empty() && !parser->is_done()) continue;  // only chunk framing was read
+      }
+      const bool last = parser->is_done();
+      ec = co_await writer.Send(piece, last);
+      if (ec) break;
+      out.response_started = true;
+      if (last) {
+        out.completed = true;
+        break;
+      }
+    }
+    if (ec) out.client_gone = !st.timed_out;
+    st.upstream = nullptr;
+    pool.Release(std::move(conn), upstream_ok && parser->is_done() && upstream_keep_alive);
+
+    if (!upstream_ok && !out.client_gone) {
+      // The upstream failed (or was cut by the timeout) after its header arrived.
+      const int error_code = st.timed_out ? 504 : 502;
+      const std::string message =
+          st.timed_out ? "upstream request timeout" : "upstream failed: " + upstream_error;
+      client_keep = false;
+      if (!writer.head_sent()) {
+        out.status = error_code;
+        out.gateway_error = true;
+        co_await WriteErrorResponse(client, error_code, message, version, false);
+      } else if (event_stream && framing == BodyFraming::kChunked) {
+        // End the event stream properly with an error event the client can read.
+        st.client_gone = false;
+        co_await writer.Send(OpenAIErrorEvent(error_code, message), true);
+      }
+    }
+  }
+  if (!upstream_ok) out.error = st.timed_out ? "request timeout" : upstream_error;
+  if (out.client_gone) out.error = "client disconnected";
+  out.timed_out = out.timed_out || st.timed_out;
+  st.Finish();
+  out.keep_client_alive = client_keep && out.completed && !out.client_gone && !out.timed_out;
+  co_return out;
+}
+
+}  // namespace infergate::http

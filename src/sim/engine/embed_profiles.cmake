@@ -1,0 +1,23 @@
+# Writes a C++ source holding the text of each profile YAML file, so profiles can be
+# loaded by name without knowing where the source tree is.
+#   cmake -DOUT=<file.cc> -DPROFILES="<a.yaml;b.yaml>" -P embed_profiles.cmake
+set(body "// Built from profiles/*.yaml by embed_profiles.cmake; edit the YAML files instead.\n")
+string(APPEND body "#include \"sim/engine/builtin_profiles.h\"\n\nnamespace infergate::sim::internal {\n\n")
+string(APPEND body "const BuiltinProfileText kBuiltinProfiles[] = {\n")
+set(count 0)
+foreach(file ${PROFILES})
+  get_filename_component(name ${file} NAME_WLE)
+  file(READ ${file} text)
+  string(FIND "${text}" ")igprofile\"" clash)
+  if(NOT clash EQUAL -1)
+    message(FATAL_ERROR "${file} contains the raw-string delimiter")
+  endif()
+  string(APPEND body "    {\"${name}\", R\"igprofile(${text})igprofile\"},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+if(count EQUAL 0)
+  string(APPEND body "    {\"\", \"\"},\n")
+endif()
+string(APPEND body "};\nconst int kNumBuiltinProfiles = ${count};\n\n}  // namespace infergate::sim::internal\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

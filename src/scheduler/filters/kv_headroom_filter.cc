@@ -1,0 +1,66 @@
+// kv-headroom-filter: never sends a request where it would overflow the KV cache while
+// another endpoint has room.
+//
+// Algorithm. For each candidate, the cost model (scheduler/ttft_model.h) projects the KV
+// demand when this request would be admitted: tokens held now, prompts queued ahead, this
+// prompt's uncached part, and what running sequences generate meanwhile. Candidates whose
+// demand exceeds kv_admit_fraction of their capacity are removed, unless that would
+// remove all of them (then nothing changes and the cost model ranks the overflow).
+// Endpoints of unknown capacity are judged by their estimated KV fraction instead.
+//
+// Source: infergate. An overflowing vLLM either queues the request until blocks free up
+// or preempts running sequences and recomputes them later (REFERENCE §1: the seed's
+// round-robin tail is KV waiting plus ~55 preemptions per run); either costs far more
+// than routing to an endpoint with room.
+// Alternatives: GIE's kvCacheThreshold (a fixed 0.8) ignores the request's own size; a
+// scorer alone can still pick an overflowing endpoint when its prefix match is large.
+//
+// Tunables: the cost model's (kvAdmitFraction etc.), set on predicted-ttft-scorer or in
+// SchedulerOptions::ttft.
+#include "scheduler/plugin_registry.h"
+
+namespace infergate {
+namespace {
+
+class KvHeadroomFilter final : public FilterPlugin {
+ public:
+  explicit KvHeadroomFilter(PluginParams&) {}
+
+  FilterVerdict Filter(const SchedulingContext& ctx, CandidateList& c) override {
+    fits_.resize(c.size());
+    bool any_fits = false, any_not = false;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      fits_[i] = Fits(ctx, *c[i]);
+      any_fits |= fits_[i] != 0;
+      any_not |= fits_[i] == 0;
+    }
+    if (!any_fits || !any_not) return FilterVerdict::kContinue;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (fits_[i]) c[out++] = c[i];
+    }
+    c.resize(out);
+    return FilterVerdict::kContinue;
+  }
+
+  std::uint32_t needs() const override { return kNeedsMetrics | kNeedsPrefixMatch; }
+
+ private:
+  static bool Fits(const SchedulingContext& ctx, const EndpointView& v) {
+    if (v.kv_capacity_tokens > 0 && v.load.kv_tokens_est >= 0) return ctx.Predict(v).kv_fits;
+    return v.load.kv_usage_est < ctx.ttft->kv_admit_fraction;
+  }
+
+  std::vector<std::uint8_t> fits_;
+};
+
+}  // namespace
+
+extern const PluginDescriptor kKvHeadroomFilterPlugin{
+    "kv-headroom-filter", PluginKind::kFilter,
+    "removes endpoints whose KV cache the request would overflow, while another has room",
+    [](PluginParams& p) -> std::unique_ptr<SchedulingPlugin> {
+      return std::make_unique<KvHeadroomFilter>(p);
+    }};
+
+}  // namespace infergate

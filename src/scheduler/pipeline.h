@@ -1,0 +1,79 @@
+// One scheduling profile, built: its filters, weighted scorers and picker.
+//
+// Build() validates an EndpointPickerConfig and instantiates the chosen profile's plugins
+// from a registry: every plugin referenced must exist, have a known type and valid
+// parameters; a profile has at most one picker (max-score-picker when it names none, as
+// GIE does) and scorer weights must be positive. Plugins declared but not referenced by
+// the chosen profile are still validated, so a typo anywhere in the document is an error.
+//
+// Run() applies the profile to a candidate list. A filter's kShed verdict is ignored for
+// Critical requests (they are never shed): the filter's input is kept instead.
+//
+// Thread-safety: not synchronised (plugins keep state); one per scheduler.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "scheduler/picker_config.h"
+#include "scheduler/plugin.h"
+#include "scheduler/plugin_registry.h"
+
+namespace infergate {
+
+class SchedulingPipeline {
+ public:
+  // Builds the profile named `profile_name`, or the only profile when it is empty.
+  static Result<std::unique_ptr<SchedulingPipeline>> Build(
+      const EndpointPickerConfig& config, std::string_view profile_name = {},
+      const PluginRegistry& registry = PluginRegistry::Builtin());
+
+  struct Outcome {
+    FilterVerdict verdict = FilterVerdict::kContinue;
+    // The plugin (its configured name) that shed or rejected, or emptied the candidates.
+    std::string_view decided_by;
+  };
+
+  // Filters `candidates` in place, scores the survivors and lets the picker append to
+  // `order` at most `count` indices into the filtered `candidates`, best first.
+  // Requires candidates non-empty and count >= 1. On kShed/kReject `order` stays empty;
+  // kContinue with an empty `order` means the filters removed every candidate.
+  Outcome Run(const SchedulingContext& ctx, CandidateList& candidates, std::size_t count,
+              std::vector<std::uint32_t>& order);
+
+  const std::string& profile_name() const { return profile_name_; }
+  // Union of the plugins' PluginNeeds bits.
+  std::uint32_t needs() const { return needs_; }
+  // Settings carried by the profile's plugins (e.g. prefix-cache-scorer's block size), or
+  // nullptr when none of them configures that structure.
+  const PrefixIndexOptions* prefix_options() const { return prefix_options_; }
+  const TtftModelParams* ttft_params() const { return ttft_params_; }
+  // "name(type) ×weight" for each stage, for logs and `infergate check`.
+  std::string Describe() const;
+
+ private:
+  struct Stage {
+    std::string name;
+    std::string type;
+    double weight = 1;
+    std::unique_ptr<SchedulingPlugin> plugin;
+  };
+
+  std::string profile_name_;
+  std::vector<Stage> filters_;
+  std::vector<Stage> scorers_;
+  Stage picker_;
+  std::vector<std::unique_ptr<SchedulingPlugin>> unused_;  // validated, not in the profile
+  std::uint32_t needs_ = 0;
+  const PrefixIndexOptions* prefix_options_ = nullptr;
+  const TtftModelParams* ttft_params_ = nullptr;
+
+  CandidateList backup_;
+  std::vector<double> scores_;
+  std::vector<double> totals_;
+};
+
+}  // namespace infergate

@@ -1,0 +1,143 @@
+// Scheduling plugins: filters narrow the candidates, scorers score them, a picker chooses.
+//
+// A decision runs one profile: its filters in order, then every scorer (each candidate's
+// total is Σ weight · score, scores in [0, 1]), then its picker, which orders the best
+// candidates (the first is the choice, the rest are fallbacks). Plugins are created by
+// type name from a registry (scheduler/plugin_registry.h); each lives in its own file
+// under filters/, scorers/ or pickers/ and opens with its algorithm, source, alternatives
+// and tunables.
+//
+// Plugins read the world only through SchedulingContext and EndpointView (no clocks, no
+// I/O), may keep private state between decisions (e.g. a round-robin cursor), and are
+// called with the scheduler's lock held: they must be fast and never block.
+//
+// Thread-safety: a plugin instance belongs to one scheduler and is not synchronised.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "scheduler/endpoint_view.h"
+#include "scheduler/prefix_index.h"
+#include "scheduler/random.h"
+#include "scheduler/request.h"
+#include "scheduler/saturation_detector.h"
+#include "scheduler/session_table.h"
+#include "scheduler/ttft_model.h"
+
+namespace infergate {
+
+enum class PluginKind : std::uint8_t { kFilter, kScorer, kPicker };
+std::string_view PluginKindName(PluginKind kind);
+
+// What a plugin needs the scheduler to prepare (bits of SchedulingPlugin::needs()).
+enum PluginNeeds : std::uint32_t {
+  kNeedsMetrics = 1u << 0,      // scraped metrics: without fresh ones the pool's failure
+                                // mode decides instead of the profile
+  kNeedsPrefixMatch = 1u << 1,  // prefix index matches in EndpointView::prefix_blocks
+};
+
+struct SchedulingContext {
+  const RequestInfo* request = nullptr;
+  TimeNs now = 0;
+  std::int64_t prompt_tokens = 0;  // calibrated (see TokenLedger)
+  std::int64_t expected_output_tokens = 0;
+  std::size_t prompt_blocks = 0;            // blocks of the prompt hashed for the prefix index
+  std::int64_t block_tokens = 16;           // tokens per prefix block
+  std::span<const EndpointView> endpoints;  // every ready endpoint of the pool
+  Rng* rng = nullptr;
+  const SaturationDetector* saturation = nullptr;
+  const SessionTable* sessions = nullptr;
+  const TtftModelParams* ttft = nullptr;
+
+  // The request as the cost model sees it (set by the scheduler from the fields above).
+  RequestShape shape;
+
+  // The cost model's prediction for `endpoint` (one of `endpoints`) under `ttft`, computed
+  // once per decision however many plugins ask.
+  const TtftPrediction& Predict(const EndpointView& endpoint) const;
+
+  // Memo for Predict, owned by the scheduler (one slot per entry of `endpoints`).
+  TtftPrediction* prediction_memo = nullptr;
+  std::uint8_t* prediction_known = nullptr;
+};
+
+using CandidateList = std::vector<const EndpointView*>;
+
+enum class FilterVerdict : std::uint8_t {
+  kContinue,  // go on with the (possibly narrowed) candidates
+  kShed,      // refuse the request: 429 (ignored for Critical requests)
+  kReject,    // no endpoint can serve it: 503
+};
+
+class SchedulingPlugin {
+ public:
+  virtual ~SchedulingPlugin() = default;
+  virtual PluginKind kind() const = 0;
+  virtual std::uint32_t needs() const { return kNeedsMetrics; }
+  // Settings of shared structures that this plugin's parameters configure, if any.
+  virtual const PrefixIndexOptions* prefix_options() const { return nullptr; }
+  virtual const TtftModelParams* ttft_params() const { return nullptr; }
+};
+
+class FilterPlugin : public SchedulingPlugin {
+ public:
+  PluginKind kind() const final { return PluginKind::kFilter; }
+  // Narrows `candidates` in place (order preserved). An empty result with kContinue is
+  // reported as "no candidate" (503).
+  virtual FilterVerdict Filter(const SchedulingContext& ctx, CandidateList& candidates) = 0;
+};
+
+class ScorerPlugin : public SchedulingPlugin {
+ public:
+  PluginKind kind() const final { return PluginKind::kScorer; }
+  // Writes scores[i] in [0, 1] for candidates[i] (1 is best). Requires equal sizes.
+  virtual void Score(const SchedulingContext& ctx, std::span<const EndpointView* const> candidates,
+                     std::span<double> scores) = 0;
+};
+
+class PickerPlugin : public SchedulingPlugin {
+ public:
+  PluginKind kind() const final { return PluginKind::kPicker; }
+  // Appends to `order` at most `count` distinct indices into `candidates`, best first.
+  // Requires candidates non-empty and totals.size() == candidates.size().
+  virtual void Pick(const SchedulingContext& ctx, std::span<const EndpointView* const> candidates,
+                    std::span<const double> totals, std::size_t count,
+                    std::vector<std::uint32_t>& order) = 0;
+};
+
+// A plugin's parameters (string → string, from the config) with typed, range-checked
+// reads. Errors are collected; Check() reports the first, and any parameter the plugin
+// never read (a misspelt key should not silently fall back to a default).
+class PluginParams {
+ public:
+  PluginParams(std::string plugin_name, const std::map<std::string, std::string>& values)
+      : plugin_(std::move(plugin_name)), values_(values) {}
+
+  double Double(std::string_view key, double def, double min, double max);
+  std::int64_t Int(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max);
+  bool Bool(std::string_view key, bool def);
+  // Accepts "250ms", "2s", "1.5m", "1h", "500us", "100ns", or a bare number of seconds.
+  TimeNs Duration(std::string_view key, TimeNs def);
+
+  Status Check() const;
+
+ private:
+  const std::string* Find(std::string_view key);
+  void Fail(std::string_view key, const std::string& value, std::string_view expected);
+
+  std::string plugin_;
+  const std::map<std::string, std::string>& values_;
+  std::set<std::string, std::less<>> read_;
+  std::string error_;
+};
+
+}  // namespace infergate

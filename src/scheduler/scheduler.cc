@@ -1,0 +1,473 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "scheduler/profiles.h"
+
+namespace infergate {
+
+std::string_view PickReasonName(PickReason reason) {
+  switch (reason) {
+    case PickReason::kScheduled:
+      return "scheduled";
+    case PickReason::kFailOpen:
+      return "fail-open";
+    case PickReason::kSaturated:
+      return "saturated";
+    case PickReason::kShedByProfile:
+      return "shed-by-profile";
+    case PickReason::kNoEndpoints:
+      return "no-endpoints";
+    case PickReason::kNoFreshMetrics:
+      return "no-fresh-metrics";
+    case PickReason::kNoCandidate:
+      return "no-candidate";
+  }
+  return "unknown";
+}
+
+int PickResult::http_status() const {
+  switch (status) {
+    case PickStatus::kPicked:
+      return 200;
+    case PickStatus::kShed:
+      return 429;
+    case PickStatus::kUnavailable:
+      return 503;
+  }
+  return 503;
+}
+
+std::string PickResult::DestinationHeader() const {
+  std::string out;
+  for (const std::string& e : endpoints) {
+    if (!out.empty()) out.push_back(',');
+    out += e;
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::Create(SchedulerOptions options, const Clock* clock) {
+  if (clock == nullptr) return Error{"scheduler: no clock"};
+  if (options.metrics_staleness <= 0) return Error{"scheduler: metrics staleness must be > 0"};
+  if (options.max_fallbacks > 64) return Error{"scheduler: at most 64 fallbacks"};
+  if (options.prefix.block_chars == 0) return Error{"scheduler: prefix block size must be > 0"};
+
+  EndpointPickerConfig config;
+  bool shed = true;
+  bool prefix_from_kv = false;
+  if (options.picker_config) {
+    config = *options.picker_config;
+  } else {
+    Result<NamedProfile> named = FindNamedProfile(options.profile);
+    if (!named.ok()) return named.error();
+    config = named->config;
+    shed = named->shed_when_saturated;
+    prefix_from_kv = named->prefix_lru_from_kv_capacity;
+  }
+  if (config.saturation_detector) {
+    const SaturationDetectorSpec& s = *config.saturation_detector;
+    if (s.queue_depth_threshold) options.saturation.queue_threshold = *s.queue_depth_threshold;
+    if (s.kv_cache_util_threshold) options.saturation.kv_threshold = *s.kv_cache_util_threshold;
+    if (s.metrics_staleness_threshold) {
+      options.saturation.metrics_staleness = *s.metrics_staleness_threshold;
+    }
+  }
+  if (!(options.saturation.queue_threshold > 0) || !(options.saturation.kv_threshold > 0)) {
+    return Error{"saturationDetector: thresholds must be positive"};
+  }
+  if (options.shed_when_saturated) shed = *options.shed_when_saturated;
+  if (options.prefix_lru_from_kv_capacity) prefix_from_kv = *options.prefix_lru_from_kv_capacity;
+
+  Result<std::unique_ptr<SchedulingPipeline>> pipeline =
+      SchedulingPipeline::Build(config, options.scheduling_profile);
+  if (!pipeline.ok()) return pipeline.error();
+  PrefixIndexOptions prefix =
+      (*pipeline)->prefix_options() ? *(*pipeline)->prefix_options() : options.prefix;
+  return std::unique_ptr<Scheduler>(new Scheduler(
+      std::move(options), clock, std::move(pipeline).value(), prefix, shed, prefix_from_kv));
+}
+
+Scheduler::Scheduler(SchedulerOptions options, const Clock* clock,
+                     std::unique_ptr<SchedulingPipeline> pipeline, PrefixIndexOptions prefix,
+                     bool shed, bool prefix_from_kv)
+    : options_(std::move(options)),
+      clock_(clock),
+      pipeline_(std::move(pipeline)),
+      shed_when_saturated_(shed),
+      prefix_from_kv_(prefix_from_kv),
+      ttft_(pipeline_->ttft_params() ? *pipeline_->ttft_params() : options_.ttft),
+      ledger_(options_.ledger),
+      prefix_(prefix),
+      sessions_(options_.session_capacity, options_.session_idle_timeout),
+      saturation_(options_.saturation),
+      rng_(options_.seed) {}
+
+Scheduler::~Scheduler() = default;
+
+Scheduler::Endpoint* Scheduler::Find(std::string_view id, std::uint32_t* slot) {
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return nullptr;
+  if (slot) *slot = it->second;
+  return slots_[it->second].get();
+}
+
+Status Scheduler::UpsertEndpoint(const EndpointSpec& spec) {
+  if (spec.id.empty()) return Error{"endpoint without an id"};
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(spec.id, &slot);
+  if (ep == nullptr) {
+    if (!free_slots_.empty()) {
+      slot = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    slots_[slot] = std::make_unique<Endpoint>();
+    ep = slots_[slot].get();
+    ep->id = spec.id;
+    by_id_.emplace(ep->id, slot);
+  }
+  ep->labels = spec.labels;
+  ep->ready = spec.ready;
+  ep->engine = EngineKind::kAuto;
+  auto label = spec.labels.find(std::string(kEngineTypeLabel));
+  if (label != spec.labels.end()) {
+    Result<EngineKind> kind = ParseEngineKind(label->second);
+    if (!kind.ok()) return Error{"endpoint " + spec.id + ": " + kind.error().message};
+    ep->engine = *kind;
+  }
+  return Ok();
+}
+
+bool Scheduler::RemoveEndpoint(std::string_view id) {
+  std::uint32_t slot = 0;
+  if (Find(id, &slot) == nullptr) return false;
+  by_id_.erase(by_id_.find(id));
+  ledger_.RemoveEndpoint(slot);
+  prefix_.RemoveEndpoint(slot);
+  slots_[slot].reset();
+  free_slots_.push_back(slot);
+  return true;
+}
+
+bool Scheduler::SetReady(std::string_view id, bool ready) {
+  Endpoint* ep = Find(id, nullptr);
+  if (ep == nullptr) return false;
+  ep->ready = ready;
+  return true;
+}
+
+void Scheduler::AfterScrape(std::uint32_t slot) {
+  Endpoint& ep = *slots_[slot];
+  ledger_.Rebase(slot, ep.scrape.metrics_time());
+  if (!prefix_from_kv_) return;
+  const std::int64_t cap = ep.scrape.metrics().kv_capacity_tokens;
+  const auto block_tokens =
+      std::max<std::size_t>(1, prefix_.options().block_chars / kCharsPerToken);
+  if (cap > 0) {
+    const auto blocks = static_cast<std::size_t>(cap) / block_tokens;
+    if (blocks > 0 && blocks != ep.prefix_capacity) {
+      ep.prefix_capacity = blocks;
+      prefix_.SetEndpointCapacity(slot, blocks);
+    }
+  }
+}
+
+Status Scheduler::ReportScrape(std::string_view id, TimeNs at, std::string_view body) {
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(id, &slot);
+  if (ep == nullptr) return Error{"unknown endpoint " + std::string(id)};
+  Status s = ep->scrape.RecordBody(at, body, ep->engine);
+  if (!s.ok()) return Error{"endpoint " + ep->id + ": " + s.error().message};
+  AfterScrape(slot);
+  return Ok();
+}
+
+bool Scheduler::ReportMetrics(std::string_view id, TimeNs at, EndpointMetrics metrics) {
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(id, &slot);
+  if (ep == nullptr) return false;
+  ep->scrape.RecordMetrics(at, std::move(metrics));
+  AfterScrape(slot);
+  return true;
+}
+
+bool Scheduler::ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error) {
+  Endpoint* ep = Find(id, nullptr);
+  if (ep == nullptr) return false;
+  ep->scrape.RecordFailure(at, error);
+  return true;
+}
+
+void Scheduler::BuildViews(TimeNs now) {
+  views_.clear();
+  views_.reserve(slots_.size());
+  const double mean_prompt = ledger_.mean_prompt_tokens();
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Endpoint* ep = slots_[slot].get();
+    if (ep == nullptr || !ep->ready) continue;
+    EndpointView& v = views_.emplace_back();
+    const EndpointScrapeState& s = ep->scrape;
+    const EndpointMetrics& m = s.metrics();
+    v.slot = slot;
+    v.id = ep->id;
+    v.metrics = &m;
+    v.ledger = &ledger_.Counts(slot);
+    v.has_metrics = s.has_metrics();
+    v.scrape_ok = s.consecutive_failures() == 0;
+    v.metrics_age = s.Age(now);
+    v.fresh = s.IsFresh(now, options_.metrics_staleness);
+    if (v.has_metrics) {
+      v.waiting = m.waiting_requests;
+      v.running = m.running_requests;
+      v.kv_usage = m.kv_usage;
+      v.kv_capacity_tokens = m.kv_capacity_tokens;
+      v.prefix_caching = !(m.Has(kFieldPrefixCachingConfig) && !m.prefix_caching_enabled);
+    }
+    v.load = EstimateLoad(m, v.has_metrics, *v.ledger, mean_prompt);
+  }
+}
+
+std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request,
+                                                      std::vector<std::uint64_t>* storage) {
+  const std::vector<std::uint64_t>* hashes = request.block_hashes;
+  if (hashes == nullptr) {
+    ComputeBlockHashes(request.target_model, request.prompt, prefix_.options(), storage);
+    hashes = storage;
+  }
+  match_.resize(slots_.size());
+  prefix_.Match(*hashes, match_);
+  for (EndpointView& v : views_) v.prefix_blocks = match_[v.slot];
+  return *hashes;
+}
+
+SchedulingContext Scheduler::MakeContext(const RequestInfo& request, TimeNs now,
+                                         std::size_t prompt_blocks) {
+  SchedulingContext ctx;
+  ctx.request = &request;
+  ctx.now = now;
+  ctx.prompt_tokens =
+      request.prompt_tokens >= 0
+          ? request.prompt_tokens
+          : ledger_.CalibratedPromptTokens(EstimatePromptTokens(request.prompt.size()));
+  ctx.expected_output_tokens = ledger_.ExpectedOutputTokens(request.max_tokens);
+  ctx.prompt_blocks = prompt_blocks;
+  ctx.block_tokens = static_cast<std::int64_t>(
+      std::max<std::size_t>(1, prefix_.options().block_chars / kCharsPerToken));
+  ctx.shape = RequestShape{ctx.prompt_tokens, ctx.expected_output_tokens, ctx.block_tokens,
+                           request.lora_adapter};
+  ctx.endpoints = views_;
+  ctx.rng = &rng_;
+  ctx.saturation = &saturation_;
+  ctx.sessions = &sessions_;
+  ctx.ttft = &ttft_;
+  if (prediction_memo_.size() < views_.size()) prediction_memo_.resize(views_.size());
+  prediction_known_.assign(views_.size(), 0);
+  ctx.prediction_memo = prediction_memo_.data();
+  ctx.prediction_known = prediction_known_.data();
+  return ctx;
+}
+
+void Scheduler::AppendFallbacks(PickResult* out, std::size_t want) {
+  if (out->endpoints.size() >= want) return;
+  chosen_.assign(slots_.size(), 0);
+  for (const std::string& id : out->endpoints) chosen_[by_id_.find(id)->second] = 1;
+  // The remaining ready endpoints, fresh first, then by estimated queue and KV.
+  auto better = [](const EndpointView& a, const EndpointView& b) {
+    if (a.fresh != b.fresh) return a.fresh;
+    if (a.load.waiting_est != b.load.waiting_est) return a.load.waiting_est < b.load.waiting_est;
+    return a.load.kv_usage_est < b.load.kv_usage_est;
+  };
+  while (out->endpoints.size() < want) {
+    const EndpointView* best = nullptr;
+    for (const EndpointView& v : views_) {
+      if (chosen_[v.slot]) continue;
+      if (best == nullptr || better(v, *best)) best = &v;
+    }
+    if (best == nullptr) return;
+    chosen_[best->slot] = 1;
+    out->endpoints.emplace_back(best->id);
+  }
+}
+
+void Scheduler::Pick(const RequestInfo& request, PickResult* out) {
+  const TimeNs now = clock_->Now();
+  out->status = PickStatus::kUnavailable;
+  out->reason = PickReason::kNoEndpoints;
+  out->decided_by.clear();
+  out->endpoints.clear();
+  out->block_hashes.clear();
+
+  BuildViews(now);
+  if (views_.empty()) return;
+  const std::size_t want = 1 + options_.max_fallbacks;
+
+  const bool needs_metrics = (pipeline_->needs() & kNeedsMetrics) != 0;
+  candidates_.clear();
+  for (const EndpointView& v : views_) {
+    if (!needs_metrics || v.fresh) candidates_.push_back(&v);
+  }
+  if (candidates_.empty()) {
+    if (options_.failure_mode == FailureMode::kFailClose) {
+      out->reason = PickReason::kNoFreshMetrics;
+      return;
+    }
+    // FailOpen: any ready endpoint, chosen at random; the rest as fallbacks.
+    out->status = PickStatus::kPicked;
+    out->reason = PickReason::kFailOpen;
+    order_.resize(views_.size());
+    for (std::uint32_t i = 0; i < views_.size(); ++i) order_[i] = i;
+    const std::size_t n = std::min(want, views_.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t j = i + rng_.Uniform(views_.size() - i);
+      std::swap(order_[i], order_[j]);
+      out->endpoints.emplace_back(views_[order_[i]].id);
+    }
+    return;
+  }
+
+  if (shed_when_saturated_ && request.IsSheddable() && !request.IsCritical() &&
+      saturation_.IsSaturated(views_)) {
+    out->status = PickStatus::kShed;
+    out->reason = PickReason::kSaturated;
+    return;
+  }
+
+  std::size_t blocks = 0;
+  if (pipeline_->needs() & kNeedsPrefixMatch) {
+    blocks = MatchPrefix(request, &out->block_hashes).size();
+  }
+  SchedulingContext ctx = MakeContext(request, now, blocks);
+  SchedulingPipeline::Outcome outcome = pipeline_->Run(ctx, candidates_, want, order_);
+  if (outcome.verdict == FilterVerdict::kShed) {
+    out->status = PickStatus::kShed;
+    out->reason = PickReason::kShedByProfile;
+    out->decided_by.assign(outcome.decided_by);
+    return;
+  }
+  if (outcome.verdict == FilterVerdict::kReject || order_.empty()) {
+    out->reason = PickReason::kNoCandidate;
+    out->decided_by.assign(outcome.decided_by);
+    return;
+  }
+  out->status = PickStatus::kPicked;
+  out->reason = PickReason::kScheduled;
+  for (std::uint32_t i : order_) out->endpoints.emplace_back(candidates_[i]->id);
+  AppendFallbacks(out, want);
+}
+
+PickResult Scheduler::Pick(const RequestInfo& request) {
+  PickResult r;
+  Pick(request, &r);
+  return r;
+}
+
+TokenLedger::Handle Scheduler::Dispatch(const RequestInfo& request, const PickResult& pick,
+                                        std::string_view endpoint_id) {
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(endpoint_id, &slot);
+  if (ep == nullptr) return TokenLedger::kInvalidHandle;
+  const TimeNs now = clock_->Now();
+  std::int64_t raw = -1;
+  std::int64_t prompt = request.prompt_tokens;
+  if (prompt < 0) {
+    raw = EstimatePromptTokens(request.prompt.size());
+    prompt = ledger_.CalibratedPromptTokens(raw);
+  }
+  TokenLedger::Handle h =
+      ledger_.Dispatch(slot, now, prompt, ledger_.ExpectedOutputTokens(request.max_tokens), raw);
+  if (pipeline_->needs() & kNeedsPrefixMatch) {
+    const std::vector<std::uint64_t>* hashes = request.block_hashes;
+    if (hashes == nullptr) {
+      hashes = &pick.block_hashes;
+      if (hashes->empty() && request.prompt.size() >= prefix_.options().block_chars) {
+        std::vector<std::uint64_t> computed;
+        ComputeBlockHashes(request.target_model, request.prompt, prefix_.options(), &computed);
+        prefix_.Insert(slot, computed);
+        hashes = nullptr;
+      }
+    }
+    if (hashes != nullptr) prefix_.Insert(slot, *hashes);
+  }
+  if (!request.session_key.empty()) sessions_.Record(request.session_key, ep->id, now);
+  return h;
+}
+
+bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
+  return ledger_.FirstToken(handle, clock_->Now());
+}
+
+bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage) {
+  return ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
+}
+
+bool Scheduler::OnFailure(TokenLedger::Handle handle) {
+  return ledger_.Finish(handle, clock_->Now(), nullptr);
+}
+
+bool Scheduler::IsSaturated() {
+  BuildViews(clock_->Now());
+  return saturation_.IsSaturated(views_);
+}
+
+PoolStatus Scheduler::Summary() {
+  const TimeNs now = clock_->Now();
+  PoolScrapeSummary summary(now, options_.metrics_staleness);
+  for (const auto& ep : slots_) {
+    if (ep) summary.Add(ep->scrape, ep->ready);
+  }
+  PoolStatus s;
+  s.endpoints = summary.endpoints();
+  s.ready = summary.ready();
+  s.fresh = summary.fresh();
+  s.average_kv_usage = summary.average_kv_usage();
+  s.average_queue = summary.average_queue();
+  s.inflight = ledger_.inflight();
+  s.saturated = IsSaturated();
+  return s;
+}
+
+std::vector<EndpointStatus> Scheduler::Endpoints() {
+  const TimeNs now = clock_->Now();
+  std::vector<EndpointStatus> out;
+  out.reserve(by_id_.size());
+  for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    const Endpoint* ep = slots_[slot].get();
+    if (ep == nullptr) continue;
+    const EndpointMetrics& m = ep->scrape.metrics();
+    EndpointStatus st;
+    st.id = ep->id;
+    st.ready = ep->ready;
+    st.fresh = ep->scrape.IsFresh(now, options_.metrics_staleness);
+    st.metrics_age = ep->scrape.Age(now);
+    st.consecutive_failures = ep->scrape.consecutive_failures();
+    st.waiting = m.waiting_requests;
+    st.running = m.running_requests;
+    st.kv_usage = m.kv_usage;
+    st.kv_capacity_tokens = m.kv_capacity_tokens;
+    st.ledger = ledger_.Counts(slot);
+    st.load = EstimateLoad(m, ep->scrape.has_metrics(), st.ledger, ledger_.mean_prompt_tokens());
+    st.prefix_entries = prefix_.EndpointEntries(slot);
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+std::vector<EndpointPrediction> Scheduler::PredictTtft(const RequestInfo& request) {
+  const TimeNs now = clock_->Now();
+  BuildViews(now);
+  std::vector<std::uint64_t> storage;
+  const std::size_t blocks = MatchPrefix(request, &storage).size();
+  SchedulingContext ctx = MakeContext(request, now, blocks);
+  std::vector<EndpointPrediction> out;
+  out.reserve(views_.size());
+  for (const EndpointView& v : views_) {
+    out.push_back(EndpointPrediction{std::string(v.id), ctx.Predict(v)});
+  }
+  return out;
+}
+
+}  // namespace infergate

@@ -1,0 +1,278 @@
+// The scheduler of one InferencePool: decides which endpoint gets each request.
+//
+// It owns everything a decision needs and nothing that does I/O:
+//   endpoints     declared by the caller (UpsertEndpoint / RemoveEndpoint), each with its
+//                 scrape state (datalayer/scrape_state.h);
+//   TokenLedger   what this gateway dispatched and has not seen finish;
+//   PrefixIndex   which endpoint probably holds which prompt prefix;
+//   SessionTable  which endpoint served each session;
+//   SaturationDetector, and one SchedulingPipeline built from a named profile or an
+//   EndpointPickerConfig.
+// Time comes from the injected Clock; randomness from a seeded Rng. The same object serves
+// the live gateway (real clock) and the cluster simulation (virtual clock, scrapes as
+// events); decisions are deterministic given the seed and the sequence of calls.
+//
+// A request's life, as the caller drives it:
+//   Pick(request)                 → PickResult: endpoint + fallbacks, or shed / unavailable
+//   Dispatch(request, pick, id)   → handle; records the request in the ledger, the prefix
+//                                   index and the session table for endpoint `id` (the
+//                                   primary, or the fallback actually used)
+//   OnFirstToken(handle)          first response byte: prefill is done
+//   OnComplete(handle, usage)     finished (usage when the server reported it)
+//   OnFailure(handle)             failed or cancelled
+// and, independently, ReportScrape / ReportMetrics / ReportScrapeFailure per endpoint.
+//
+// Outcomes of Pick (see PickStatus): kPicked; kShed (429: a Sheddable request while the
+// pool is saturated, or the profile's own shedding; Critical requests are never shed);
+// kUnavailable (503: no ready endpoint, no candidate left, or no endpoint with fresh
+// metrics under FailClose; under FailOpen the last case picks any ready endpoint).
+//
+// Thread-safety: NOT synchronised. The gateway's event-loop threads share one Scheduler
+// per pool behind one mutex; Pick takes a few microseconds (bench/scheduler_bench.cc).
+// Work that needs no lock can be done before taking it: ComputeBlockHashes (pass the
+// result in RequestInfo::block_hashes; prefix_options() is immutable) and
+// ExtractEndpointMetrics (then ReportMetrics instead of ReportScrape).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "datalayer/scrape_state.h"
+#include "scheduler/endpoint_view.h"
+#include "scheduler/picker_config.h"
+#include "scheduler/pipeline.h"
+#include "scheduler/prefix_index.h"
+#include "scheduler/random.h"
+#include "scheduler/request.h"
+#include "scheduler/saturation_detector.h"
+#include "scheduler/session_table.h"
+#include "scheduler/token_ledger.h"
+#include "scheduler/ttft_model.h"
+
+namespace infergate {
+
+// InferencePool failureMode: what to do when no endpoint has fresh metrics.
+enum class FailureMode : std::uint8_t {
+  kFailOpen,   // route to any ready endpoint
+  kFailClose,  // answer 503 (GIE's default)
+};
+
+struct SchedulerOptions {
+  // A named profile (scheduler/profiles.h), used when picker_config is not set.
+  std::string profile = "infergate";
+  // A configuration from YAML; overrides `profile`. `scheduling_profile` names the
+  // profile in it to use (empty: its only one).
+  std::optional<EndpointPickerConfig> picker_config;
+  std::string scheduling_profile;
+
+  FailureMode failure_mode = FailureMode::kFailClose;
+  // Metrics older than this make an endpoint stale: not a candidate for metric-driven
+  // profiles and left out of pool averages.
+  TimeNs metrics_staleness = kDefaultMetricsStaleness;
+  // Overridden by picker_config's saturationDetector section when present.
+  SaturationOptions saturation;
+  // Shed Sheddable requests when saturated; unset: the named profile's default (true for
+  // picker_config).
+  std::optional<bool> shed_when_saturated;
+  // Prefix index settings; a prefix-cache-scorer's parameters override them.
+  PrefixIndexOptions prefix;
+  // Size each endpoint's prefix LRU from its KV capacity; unset: the profile's default.
+  std::optional<bool> prefix_lru_from_kv_capacity;
+  // Cost model constants when the profile's plugins do not set them.
+  TtftModelParams ttft;
+  TokenLedger::Options ledger;
+  // Fallback endpoints returned after the primary (retries on connect failure).
+  std::size_t max_fallbacks = 2;
+  std::uint64_t seed = 1;
+  std::size_t session_capacity = 65'536;
+  TimeNs session_idle_timeout = 30LL * 60 * kNanosPerSecond;
+};
+
+enum class PickStatus : std::uint8_t {
+  kPicked,       // endpoints[0] is the choice
+  kShed,         // answer 429
+  kUnavailable,  // answer 503
+};
+
+enum class PickReason : std::uint8_t {
+  kScheduled,       // the profile chose
+  kFailOpen,        // no fresh metrics; FailOpen chose a ready endpoint at random
+  kSaturated,       // shed: Sheddable request, pool saturated
+  kShedByProfile,   // shed: a filter of the profile refused it
+  kNoEndpoints,     // unavailable: no ready endpoint
+  kNoFreshMetrics,  // unavailable: FailClose and no endpoint with fresh metrics
+  kNoCandidate,     // unavailable: the profile's filters left no candidate
+};
+std::string_view PickReasonName(PickReason reason);
+
+struct PickResult {
+  PickStatus status = PickStatus::kUnavailable;
+  PickReason reason = PickReason::kNoEndpoints;
+  // The plugin that shed or rejected, when one did.
+  std::string decided_by;
+  // Endpoint ids ("ip:port"): the choice first, then fallbacks in order.
+  std::vector<std::string> endpoints;
+  // The prompt's prefix block hashes (for Dispatch); empty when the profile does not
+  // use the prefix index or the caller supplied them in RequestInfo.
+  std::vector<std::uint64_t> block_hashes;
+
+  bool picked() const { return status == PickStatus::kPicked; }
+  // 200 when picked, 429 when shed, 503 when unavailable.
+  int http_status() const;
+  // "a:1,b:2,c:3": the x-gateway-destination-endpoint header value.
+  std::string DestinationHeader() const;
+};
+
+// One candidate's predicted TTFT under the cost model (Scheduler::PredictTtft).
+struct EndpointPrediction {
+  std::string endpoint;
+  TtftPrediction prediction;
+};
+
+// A snapshot of one endpoint for metrics and debugging.
+struct EndpointStatus {
+  std::string id;
+  bool ready = false;
+  bool fresh = false;
+  TimeNs metrics_age = kNever;
+  int consecutive_failures = 0;
+  double waiting = 0, running = 0, kv_usage = 0;
+  std::int64_t kv_capacity_tokens = 0;
+  LoadEstimate load;
+  LedgerCounts ledger;
+  std::size_t prefix_entries = 0;
+};
+
+struct PoolStatus {
+  int endpoints = 0;
+  int ready = 0;
+  int fresh = 0;
+  double average_kv_usage = 0;  // over fresh endpoints (scraped values)
+  double average_queue = 0;     // over fresh endpoints (scraped values)
+  std::size_t inflight = 0;     // ledger
+  bool saturated = false;
+};
+
+class Scheduler {
+ public:
+  // Builds the profile; errors name the bad profile, plugin or parameter. `clock` must
+  // outlive the scheduler.
+  static Result<std::unique_ptr<Scheduler>> Create(SchedulerOptions options, const Clock* clock);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // --- Endpoints -------------------------------------------------------------------
+  // Adds or updates an endpoint. The engine comes from the label
+  // inference.networking.k8s.io/engine-type (detected from the metrics when absent). An
+  // unknown engine label is reported as an error, and the endpoint is still added with
+  // detection.
+  Status UpsertEndpoint(const EndpointSpec& spec);
+  // Removes an endpoint with its ledger entries (their handles become invalid), prefix
+  // entries and scrape state. False when unknown.
+  bool RemoveEndpoint(std::string_view id);
+  // Sets the ready flag (Pod readiness). False when unknown.
+  bool SetReady(std::string_view id, bool ready);
+  std::size_t endpoint_count() const { return by_id_.size(); }
+
+  // --- Scrapes (time = when the scrape request was sent) -----------------------------
+  // Parses and records a /metrics body. Errors: unknown endpoint, or a body without the
+  // engine's metrics (then recorded as a failed scrape).
+  Status ReportScrape(std::string_view id, TimeNs at, std::string_view body);
+  // Records metrics extracted by the caller. False when the endpoint is unknown.
+  bool ReportMetrics(std::string_view id, TimeNs at, EndpointMetrics metrics);
+  bool ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error);
+
+  // --- Decisions ---------------------------------------------------------------------
+  // Decides for `request` into *out (reusing its buffers). Does not change the ledger.
+  void Pick(const RequestInfo& request, PickResult* out);
+  PickResult Pick(const RequestInfo& request);
+
+  // --- Request lifecycle ---------------------------------------------------------------
+  // Records `request` as sent to endpoint `endpoint_id` (normally pick.endpoints[0]).
+  // Returns kInvalidHandle when the endpoint is unknown.
+  TokenLedger::Handle Dispatch(const RequestInfo& request, const PickResult& pick,
+                               std::string_view endpoint_id);
+  // False for an unknown or finished handle (e.g. its endpoint was removed).
+  bool OnFirstToken(TokenLedger::Handle handle);
+  bool OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage = std::nullopt);
+  bool OnFailure(TokenLedger::Handle handle);
+
+  // --- Observation ---------------------------------------------------------------------
+  // True when the saturation detector says no endpoint has room (used by flow control).
+  bool IsSaturated();
+  PoolStatus Summary();
+  std::vector<EndpointStatus> Endpoints();
+  // Each ready endpoint's predicted TTFT for `request` under the cost model, in endpoint
+  // order; for tests, debugging and comparing policies.
+  std::vector<EndpointPrediction> PredictTtft(const RequestInfo& request);
+
+  const SchedulingPipeline& pipeline() const { return *pipeline_; }
+  const PrefixIndexOptions& prefix_options() const { return prefix_.options(); }
+  const TokenLedger& ledger() const { return ledger_; }
+  const SchedulerOptions& options() const { return options_; }
+  const Clock& clock() const { return *clock_; }
+
+ private:
+  struct Endpoint {
+    std::string id;
+    std::map<std::string, std::string> labels;
+    bool ready = true;
+    EngineKind engine = EngineKind::kAuto;
+    EndpointScrapeState scrape;
+    std::size_t prefix_capacity = 0;  // blocks, when sized from KV capacity
+  };
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  Scheduler(SchedulerOptions options, const Clock* clock, std::unique_ptr<SchedulingPipeline> p,
+            PrefixIndexOptions prefix, bool shed, bool prefix_from_kv);
+
+  Endpoint* Find(std::string_view id, std::uint32_t* slot);
+  void AfterScrape(std::uint32_t slot);
+  // Fills views_ with every ready endpoint as of `now`.
+  void BuildViews(TimeNs now);
+  // Hashes (or takes) the prompt's blocks and sets views_[i].prefix_blocks.
+  std::span<const std::uint64_t> MatchPrefix(const RequestInfo& request,
+                                             std::vector<std::uint64_t>* storage);
+  SchedulingContext MakeContext(const RequestInfo& request, TimeNs now, std::size_t prompt_blocks);
+  void AppendFallbacks(PickResult* out, std::size_t want);
+
+  SchedulerOptions options_;
+  const Clock* clock_;
+  std::unique_ptr<SchedulingPipeline> pipeline_;
+  bool shed_when_saturated_;
+  bool prefix_from_kv_;
+  TtftModelParams ttft_;
+
+  std::vector<std::unique_ptr<Endpoint>> slots_;  // by slot; null when free
+  std::vector<std::uint32_t> free_slots_;
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> by_id_;
+
+  TokenLedger ledger_;
+  PrefixIndex prefix_;
+  SessionTable sessions_;
+  SaturationDetector saturation_;
+  Rng rng_;
+
+  // Per-decision scratch, reused.
+  std::vector<EndpointView> views_;
+  CandidateList candidates_;
+  std::vector<std::uint32_t> order_;
+  std::vector<std::uint32_t> match_;
+  std::vector<std::uint8_t> chosen_;
+  std::vector<TtftPrediction> prediction_memo_;
+  std::vector<std::uint8_t> prediction_known_;
+};
+
+}  // namespace infergate

@@ -1,0 +1,245 @@
+#include "scheduler/token_ledger.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace infergate {
+namespace {
+
+// Calibration never moves an estimate by more than this factor either way: a wildly
+// different ratio means a bad usage report, not a different language.
+constexpr double kMinPromptRatio = 0.25;
+constexpr double kMaxPromptRatio = 4.0;
+
+const LedgerCounts kZeroCounts{};
+
+}  // namespace
+
+TokenLedger::TokenLedger(Options options)
+    : options_(options),
+      mean_prompt_(static_cast<double>(options.default_prompt_tokens)),
+      mean_output_(static_cast<double>(options.default_output_tokens)) {}
+
+TokenLedger::Endpoint& TokenLedger::EndpointOf(std::uint32_t slot) {
+  if (slot >= endpoints_.size()) endpoints_.resize(slot + 1);
+  return endpoints_[slot];
+}
+
+const LedgerCounts& TokenLedger::Counts(std::uint32_t slot) const {
+  return slot < endpoints_.size() ? endpoints_[slot].counts : kZeroCounts;
+}
+
+TokenLedger::Record* TokenLedger::Find(Handle h) {
+  return const_cast<Record*>(static_cast<const TokenLedger*>(this)->Find(h));
+}
+
+const TokenLedger::Record* TokenLedger::Find(Handle h) const {
+  const std::uint64_t index_plus_one = h & 0xffffffffu;
+  const auto generation = static_cast<std::uint32_t>(h >> 32);
+  if (index_plus_one == 0 || index_plus_one > records_.size()) return nullptr;
+  const Record& r = records_[index_plus_one - 1];
+  if (r.state == State::kFree || r.generation != generation) return nullptr;
+  return &r;
+}
+
+std::optional<std::uint32_t> TokenLedger::SlotOf(Handle h) const {
+  const Record* r = Find(h);
+  if (r == nullptr) return std::nullopt;
+  return r->slot;
+}
+
+std::int64_t TokenLedger::CalibratedPromptTokens(std::int64_t estimate) const {
+  return static_cast<std::int64_t>(std::llround(static_cast<double>(estimate) * prompt_ratio_));
+}
+
+std::int64_t TokenLedger::ExpectedOutputTokens(std::optional<std::int64_t> max_tokens) const {
+  if (max_tokens && *max_tokens > 0) return *max_tokens;
+  return static_cast<std::int64_t>(std::llround(mean_output_));
+}
+
+TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
+                                          std::int64_t prompt_tokens,
+                                          std::int64_t expected_output_tokens,
+                                          std::int64_t raw_estimate) {
+  Endpoint& ep = EndpointOf(slot);
+  std::uint32_t index;
+  if (!free_.empty()) {
+    index = free_.back();
+    free_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(records_.size());
+    records_.emplace_back();
+  }
+  Record& r = records_[index];
+  r.slot = slot;
+  ++r.generation;
+  r.state = State::kAwaiting;
+  r.dispatched = now;
+  r.first_token = kNoTime;
+  r.prompt_tokens = std::max<std::int64_t>(prompt_tokens, 0);
+  r.expected_output = std::max<std::int64_t>(expected_output_tokens, 0);
+  r.raw_estimate = raw_estimate;
+  // Requests dispatched at or after the scrape's start may be missing from it.
+  r.at_scrape =
+      (ep.scrape_time == kNoTime || now >= ep.scrape_time) ? AtScrape::kNew : AtScrape::kAwaiting;
+  r.prev = kNil;
+  r.next = ep.head;
+  if (ep.head != kNil) records_[ep.head].prev = index;
+  ep.head = index;
+
+  LedgerCounts& c = ep.counts;
+  ++c.inflight;
+  ++c.awaiting;
+  c.awaiting_tokens += r.prompt_tokens;
+  c.expected_output_tokens += r.expected_output;
+  if (r.at_scrape == AtScrape::kNew) {
+    ++c.new_awaiting;
+    c.new_awaiting_tokens += r.prompt_tokens;
+  }
+  ++live_;
+  mean_prompt_ += options_.ewma_alpha * (static_cast<double>(r.prompt_tokens) - mean_prompt_);
+  return (static_cast<Handle>(r.generation) << 32) | (index + 1u);
+}
+
+bool TokenLedger::FirstToken(Handle h, TimeNs now) {
+  Record* r = Find(h);
+  if (r == nullptr || r->state != State::kAwaiting) return false;
+  LedgerCounts& c = endpoints_[r->slot].counts;
+  const std::int64_t p = r->prompt_tokens;
+  r->state = State::kDecoding;
+  r->first_token = now;
+  --c.awaiting;
+  c.awaiting_tokens -= p;
+  ++c.decoding;
+  c.decoding_tokens += p;
+  if (r->at_scrape == AtScrape::kNew) {
+    --c.new_awaiting;
+    c.new_awaiting_tokens -= p;
+    ++c.new_decoding;
+    c.new_decoding_tokens += p;
+  } else {
+    ++c.left_waiting;
+    ++c.joined_running;
+    c.joined_running_tokens += p;
+  }
+  return true;
+}
+
+bool TokenLedger::Finish(Handle h, TimeNs /*now*/, const Usage* usage) {
+  Record* r = Find(h);
+  if (r == nullptr) return false;
+  LedgerCounts& c = endpoints_[r->slot].counts;
+  const std::int64_t p = r->prompt_tokens;
+  if (r->state == State::kAwaiting) {
+    --c.awaiting;
+    c.awaiting_tokens -= p;
+    if (r->at_scrape == AtScrape::kNew) {
+      --c.new_awaiting;
+      c.new_awaiting_tokens -= p;
+    } else {
+      ++c.left_waiting;
+    }
+  } else {
+    --c.decoding;
+    c.decoding_tokens -= p;
+    switch (r->at_scrape) {
+      case AtScrape::kNew:
+        --c.new_decoding;
+        c.new_decoding_tokens -= p;
+        break;
+      case AtScrape::kAwaiting:
+        --c.joined_running;
+        c.joined_running_tokens -= p;
+        break;
+      case AtScrape::kDecoding: {
+        const std::int64_t out = usage ? usage->completion_tokens : r->expected_output;
+        ++c.left_running;
+        c.freed_tokens += p + std::max<std::int64_t>(out, 0);
+        break;
+      }
+    }
+  }
+  --c.inflight;
+  c.expected_output_tokens -= r->expected_output;
+
+  if (usage != nullptr) {
+    const double a = options_.ewma_alpha;
+    if (r->raw_estimate > 0 && usage->prompt_tokens > 0) {
+      double ratio =
+          static_cast<double>(usage->prompt_tokens) / static_cast<double>(r->raw_estimate);
+      ratio = std::clamp(ratio, kMinPromptRatio, kMaxPromptRatio);
+      prompt_ratio_ += a * (ratio - prompt_ratio_);
+    }
+    if (usage->completion_tokens > 0) {
+      mean_output_ += a * (static_cast<double>(usage->completion_tokens) - mean_output_);
+    }
+  }
+  Unlink(static_cast<std::uint32_t>(r - records_.data()));
+  Release(static_cast<std::uint32_t>(r - records_.data()));
+  return true;
+}
+
+void TokenLedger::Unlink(std::uint32_t index) {
+  Record& r = records_[index];
+  Endpoint& ep = endpoints_[r.slot];
+  if (r.prev != kNil) {
+    records_[r.prev].next = r.next;
+  } else {
+    ep.head = r.next;
+  }
+  if (r.next != kNil) records_[r.next].prev = r.prev;
+  r.prev = r.next = kNil;
+}
+
+void TokenLedger::Release(std::uint32_t index) {
+  records_[index].state = State::kFree;
+  free_.push_back(index);
+  --live_;
+}
+
+void TokenLedger::Rebase(std::uint32_t slot, TimeNs scrape_time) {
+  Endpoint& ep = EndpointOf(slot);
+  if (ep.scrape_time != kNoTime && scrape_time < ep.scrape_time) return;
+  ep.scrape_time = scrape_time;
+  LedgerCounts& c = ep.counts;
+  c.new_awaiting = c.new_decoding = 0;
+  c.new_awaiting_tokens = c.new_decoding_tokens = 0;
+  c.left_waiting = c.joined_running = c.left_running = 0;
+  c.joined_running_tokens = c.freed_tokens = 0;
+  for (std::uint32_t i = ep.head; i != kNil; i = records_[i].next) {
+    Record& r = records_[i];
+    const std::int64_t p = r.prompt_tokens;
+    if (r.dispatched >= scrape_time) {
+      r.at_scrape = AtScrape::kNew;
+      if (r.state == State::kAwaiting) {
+        ++c.new_awaiting;
+        c.new_awaiting_tokens += p;
+      } else {
+        ++c.new_decoding;
+        c.new_decoding_tokens += p;
+      }
+    } else if (r.first_token == kNoTime || r.first_token >= scrape_time) {
+      r.at_scrape = AtScrape::kAwaiting;
+      if (r.state == State::kDecoding) {
+        ++c.left_waiting;
+        ++c.joined_running;
+        c.joined_running_tokens += p;
+      }
+    } else {
+      r.at_scrape = AtScrape::kDecoding;
+    }
+  }
+}
+
+void TokenLedger::RemoveEndpoint(std::uint32_t slot) {
+  if (slot >= endpoints_.size()) return;
+  Endpoint& ep = endpoints_[slot];
+  for (std::uint32_t i = ep.head; i != kNil;) {
+    std::uint32_t next = records_[i].next;
+    Release(i);
+    i = next;
+  }
+  ep = Endpoint{};
+}
+
+}  // namespace infergate

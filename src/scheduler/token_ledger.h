@@ -1,0 +1,153 @@
+// The gateway's own account of the work it has sent to each endpoint and not yet seen
+// finish: requests and tokens, updated at once on dispatch, first token and completion.
+//
+// Scraped metrics lag (a scrape every 50 ms plus its round trip), so a burst of requests
+// arriving between two scrapes would all see the same "idle" endpoint and herd onto it.
+// The ledger closes that gap. Each in-flight request is in one of two states:
+//   awaiting  dispatched, no response byte yet: its prompt tokens await prefill;
+//   decoding  first byte seen (prefill done): its prompt occupies KV, tokens stream.
+//
+// Combining with scrapes. Every endpoint's counters are kept relative to the time T of
+// its last scrape (Rebase). For each in-flight request the ledger knows whether at T it
+// was not yet dispatched ("new"), awaiting, or decoding, and what happened since:
+//   new_awaiting / new_decoding    dispatched after T: invisible to the scrape, add them;
+//   left_waiting                   awaiting at T, since started or gone: remove from the
+//                                  scraped waiting count;
+//   joined_running (+tokens)       awaiting at T, decoding now: add to running and KV;
+//   left_running (+freed_tokens)   decoding at T, finished since: remove from running and
+//                                  free their prompt + output tokens of KV.
+// Requests that finish between T and the Rebase call (one scrape round trip) are taken as
+// already reflected in the scrape. scheduler/endpoint_view.h turns these into estimates;
+// docs/scheduling.md gives the formulas.
+//
+// Calibration: prompt token counts are usually estimates (characters / 4). When a server
+// reports usage on completion, the ledger learns the ratio actual/estimated (EWMA) and the
+// mean output length, which the scheduler applies to later requests.
+//
+// Handles are generation-checked: a handle of a finished request, or of an endpoint that
+// was removed, is rejected (the call returns false) rather than corrupting counts.
+//
+// Thread-safety: not synchronised; the scheduler's owner serialises access.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/clock.h"
+#include "scheduler/request.h"
+
+namespace infergate {
+
+struct LedgerCounts {
+  // Totals over the endpoint's in-flight requests.
+  std::int32_t inflight = 0;
+  std::int32_t awaiting = 0;
+  std::int64_t awaiting_tokens = 0;  // prompt tokens awaiting prefill
+  std::int32_t decoding = 0;
+  std::int64_t decoding_tokens = 0;         // prompt tokens of decoding requests
+  std::int64_t expected_output_tokens = 0;  // Σ expected output of in-flight requests
+
+  // Relative to the last scrape (see the file comment).
+  std::int32_t new_awaiting = 0;
+  std::int64_t new_awaiting_tokens = 0;
+  std::int32_t new_decoding = 0;
+  std::int64_t new_decoding_tokens = 0;
+  std::int32_t left_waiting = 0;
+  std::int32_t joined_running = 0;
+  std::int64_t joined_running_tokens = 0;
+  std::int32_t left_running = 0;
+  std::int64_t freed_tokens = 0;
+};
+
+class TokenLedger {
+ public:
+  using Handle = std::uint64_t;
+  static constexpr Handle kInvalidHandle = 0;
+
+  struct Options {
+    // Weight of each new observation in the calibration averages.
+    double ewma_alpha = 0.05;
+    // Expected output of a request without max_tokens before any usage was seen.
+    std::int64_t default_output_tokens = 256;
+    // Mean prompt size assumed before any dispatch (for load the ledger did not send).
+    std::int64_t default_prompt_tokens = 1024;
+  };
+
+  TokenLedger() : TokenLedger(Options{}) {}
+  explicit TokenLedger(Options options);
+
+  // Records a request sent to endpoint `slot` at `now`. `prompt_tokens` is what the
+  // scheduler accounts (already calibrated); `raw_estimate` is the uncalibrated
+  // characters/4 estimate it came from, or -1 when the count was exact.
+  Handle Dispatch(std::uint32_t slot, TimeNs now, std::int64_t prompt_tokens,
+                  std::int64_t expected_output_tokens, std::int64_t raw_estimate = -1);
+  // The first response byte arrived: prefill is done. False for an unknown handle or a
+  // request already decoding.
+  bool FirstToken(Handle h, TimeNs now);
+  // The request finished (completion, failure or cancellation); `usage` when the server
+  // reported it. False for an unknown handle.
+  bool Finish(Handle h, TimeNs now, const Usage* usage = nullptr);
+
+  // A scrape of `slot` taken at `scrape_time` was recorded: recompute the relative
+  // counters against it. O(in-flight requests of the endpoint).
+  void Rebase(std::uint32_t slot, TimeNs scrape_time);
+  // Forgets the endpoint's in-flight requests; their handles become invalid.
+  void RemoveEndpoint(std::uint32_t slot);
+
+  // Counts of `slot` (all zero for an unknown slot).
+  const LedgerCounts& Counts(std::uint32_t slot) const;
+  // The endpoint a live handle was dispatched to.
+  std::optional<std::uint32_t> SlotOf(Handle h) const;
+  std::size_t inflight() const { return live_; }
+
+  // Calibration.
+  double prompt_token_ratio() const { return prompt_ratio_; }
+  double mean_prompt_tokens() const { return mean_prompt_; }
+  double mean_output_tokens() const { return mean_output_; }
+  // The prompt tokens to account for an estimated count.
+  std::int64_t CalibratedPromptTokens(std::int64_t estimate) const;
+  // max_tokens when given, else the learned mean output.
+  std::int64_t ExpectedOutputTokens(std::optional<std::int64_t> max_tokens) const;
+
+ private:
+  enum class State : std::uint8_t { kFree, kAwaiting, kDecoding };
+  enum class AtScrape : std::uint8_t { kNew, kAwaiting, kDecoding };
+  static constexpr std::uint32_t kNil = UINT32_MAX;
+  static constexpr TimeNs kNoTime = INT64_MIN;
+
+  struct Record {
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
+    std::uint32_t prev = kNil, next = kNil;  // the endpoint's in-flight list
+    State state = State::kFree;
+    AtScrape at_scrape = AtScrape::kNew;
+    TimeNs dispatched = 0;
+    TimeNs first_token = kNoTime;
+    std::int64_t prompt_tokens = 0;
+    std::int64_t expected_output = 0;
+    std::int64_t raw_estimate = -1;
+  };
+  struct Endpoint {
+    std::uint32_t head = kNil;
+    TimeNs scrape_time = kNoTime;
+    LedgerCounts counts;
+  };
+
+  Record* Find(Handle h);
+  const Record* Find(Handle h) const;
+  Endpoint& EndpointOf(std::uint32_t slot);
+  void Unlink(std::uint32_t index);
+  void Release(std::uint32_t index);
+
+  Options options_;
+  std::vector<Record> records_;
+  std::vector<std::uint32_t> free_;
+  std::vector<Endpoint> endpoints_;
+  std::size_t live_ = 0;
+  double prompt_ratio_ = 1.0;
+  double mean_prompt_;
+  double mean_output_;
+};
+
+}  // namespace infergate

@@ -1,0 +1,94 @@
+#include "datalayer/scrape_state.h"
+
+#include <gtest/gtest.h>
+
+namespace infergate {
+namespace {
+
+constexpr TimeNs kMs = kNanosPerMilli;
+
+const char* kPage =
+    "vllm:num_requests_waiting{model_name=\"m\"} 4\n"
+    "vllm:num_requests_running{model_name=\"m\"} 2\n"
+    "vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.5\n";
+
+TEST(EndpointScrapeState, FreshUntilTheStalenessBound) {
+  EndpointScrapeState s;
+  EXPECT_FALSE(s.has_metrics());
+  EXPECT_FALSE(s.IsFresh(0));
+  EXPECT_EQ(s.Age(0), kNever);
+  ASSERT_TRUE(s.RecordBody(100 * kMs, kPage, EngineKind::kAuto).ok());
+  EXPECT_TRUE(s.has_metrics());
+  EXPECT_EQ(s.metrics().waiting_requests, 4.0);
+  EXPECT_EQ(s.Age(150 * kMs), 50 * kMs);
+  EXPECT_TRUE(s.IsFresh(100 * kMs + kDefaultMetricsStaleness));
+  EXPECT_FALSE(s.IsFresh(100 * kMs + kDefaultMetricsStaleness + 1));
+  EXPECT_TRUE(s.IsFresh(300 * kMs, 200 * kMs));
+  EXPECT_FALSE(s.IsFresh(301 * kMs, 200 * kMs));
+}
+
+TEST(EndpointScrapeState, FailureMakesStaleButKeepsLastValues) {
+  EndpointScrapeState s;
+  ASSERT_TRUE(s.RecordBody(0, kPage, EngineKind::kAuto).ok());
+  s.RecordFailure(50 * kMs, "connection refused");
+  EXPECT_FALSE(s.IsFresh(60 * kMs));
+  EXPECT_EQ(s.consecutive_failures(), 1);
+  EXPECT_EQ(s.last_error(), "connection refused");
+  EXPECT_EQ(s.metrics().waiting_requests, 4.0);
+  EXPECT_EQ(s.metrics_time(), 0);
+  ASSERT_TRUE(s.RecordBody(100 * kMs, kPage, EngineKind::kAuto).ok());
+  EXPECT_TRUE(s.IsFresh(110 * kMs));
+  EXPECT_EQ(s.consecutive_failures(), 0);
+  EXPECT_EQ(s.successes(), 2u);
+  EXPECT_EQ(s.failures(), 1u);
+}
+
+TEST(EndpointScrapeState, BadBodyIsRecordedAsFailure) {
+  EndpointScrapeState s;
+  Status st = s.RecordBody(0, "not metrics", EngineKind::kAuto);
+  ASSERT_FALSE(st.ok());
+  EXPECT_FALSE(s.has_metrics());
+  EXPECT_EQ(s.consecutive_failures(), 1);
+  EXPECT_EQ(s.last_error(), st.error().message);
+}
+
+TEST(EndpointScrapeState, OlderReportsAreIgnored) {
+  EndpointScrapeState s;
+  ASSERT_TRUE(s.RecordBody(100 * kMs, kPage, EngineKind::kAuto).ok());
+  EndpointMetrics old;
+  old.waiting_requests = 99;
+  s.RecordMetrics(50 * kMs, old);
+  s.RecordFailure(60 * kMs, "late failure");
+  EXPECT_EQ(s.metrics().waiting_requests, 4.0);
+  EXPECT_EQ(s.metrics_time(), 100 * kMs);
+  EXPECT_TRUE(s.IsFresh(120 * kMs));
+}
+
+TEST(PoolScrapeSummary, AveragesOverFreshReadyEndpoints) {
+  EndpointScrapeState a, b, stale, not_ready;
+  EndpointMetrics m;
+  m.waiting_requests = 2;
+  m.kv_usage = 0.2;
+  a.RecordMetrics(3000 * kMs, m);
+  m.waiting_requests = 6;
+  m.kv_usage = 0.6;
+  b.RecordMetrics(3000 * kMs, m);
+  m.waiting_requests = 100;
+  m.kv_usage = 1.0;
+  stale.RecordMetrics(0, m);
+  not_ready.RecordMetrics(3000 * kMs, m);
+
+  PoolScrapeSummary sum(3100 * kMs);
+  sum.Add(a, true);
+  sum.Add(b, true);
+  sum.Add(stale, true);
+  sum.Add(not_ready, false);
+  EXPECT_EQ(sum.endpoints(), 4);
+  EXPECT_EQ(sum.ready(), 3);
+  EXPECT_EQ(sum.fresh(), 2);
+  EXPECT_DOUBLE_EQ(sum.average_queue(), 4.0);
+  EXPECT_DOUBLE_EQ(sum.average_kv_usage(), 0.4);
+}
+
+}  // namespace
+}  // namespace infergate

@@ -1,0 +1,501 @@
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "scheduler_harness.h"
+
+namespace infergate {
+namespace {
+
+using testing::kMs;
+using testing::Load;
+using testing::Request;
+using testing::SchedulerHarness;
+using testing::Text;
+
+constexpr std::int64_t kCapacity = 51'200;  // the seed deployment's KV tokens per group
+
+std::map<std::string, int> Count(const std::vector<std::string>& picks) {
+  std::map<std::string, int> c;
+  for (const std::string& p : picks) c[p]++;
+  return c;
+}
+
+int MaxCount(const std::map<std::string, int>& c) {
+  int m = 0;
+  for (const auto& [id, n] : c) m = std::max(m, n);
+  return m;
+}
+
+// 50 requests arrive between two scrapes; every endpoint looked idle at the last scrape.
+// The prompts share a 1000-token prefix (as in the seed benchmark) and differ after it.
+std::map<std::string, int> Burst(const std::string& profile, int endpoints = 4) {
+  SchedulerHarness h(profile, 3);
+  auto ids = h.AddMany(endpoints);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string prefix = Text(4000, 1);
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 50; ++i) prompts.push_back(prefix + Text(9600, 100 + i));
+  std::vector<std::string> picks;
+  for (const std::string& p : prompts) {
+    picks.push_back(h.PickAndDispatch(Request(p)));
+    h.Advance(1 * kMs);
+  }
+  return Count(picks);
+}
+
+TEST(SchedulerHerding, GieDefaultWithoutLedgerHerdsOntoOneEndpoint) {
+  std::map<std::string, int> c = Burst("gie-default");
+  EXPECT_EQ(MaxCount(c), 50);  // GIE's known weakness: stale metrics + prefix score
+}
+
+TEST(SchedulerHerding, GieDefaultWithLedgerSpreads) {
+  std::map<std::string, int> c = Burst("gie-ledger");
+  EXPECT_EQ(c.size(), 4u);
+  EXPECT_LE(MaxCount(c), 15);
+}
+
+TEST(SchedulerHerding, InfergateSpreadsByLoad) {
+  std::map<std::string, int> c = Burst("infergate");
+  ASSERT_EQ(c.size(), 4u);
+  int lo = 50, hi = 0;
+  for (const auto& [id, n] : c) {
+    lo = std::min(lo, n);
+    hi = std::max(hi, n);
+  }
+  EXPECT_LE(hi - lo, 1);
+}
+
+TEST(SchedulerHerding, RoundRobinIsExactlyEven) {
+  std::map<std::string, int> c = Burst("round-robin", 5);
+  ASSERT_EQ(c.size(), 5u);
+  for (const auto& [id, n] : c) EXPECT_EQ(n, 10) << id;
+}
+
+TEST(SchedulerPrefix, InfergateKeepsAPrefixOnTheEndpointThatServedIt) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string prefix = Text(8000, 1);  // ~2000 tokens
+  TokenLedger::Handle first;
+  const std::string prompt1 = prefix + Text(400, 2);
+  const std::string home = h.PickAndDispatch(Request(prompt1), &first);
+  ASSERT_FALSE(home.empty());
+  h.s().OnFirstToken(first);
+  h.s().OnComplete(first);
+  for (int i = 0; i < 20; ++i) {
+    TokenLedger::Handle t;
+    const std::string prompt2 = prefix + Text(400, 10 + i);
+    EXPECT_EQ(h.PickAndDispatch(Request(prompt2), &t), home);
+    h.s().OnFirstToken(t);
+    h.s().OnComplete(t);
+  }
+  // A little load on the warm endpoint does not move the prefix: a 200-token request
+  // queued there costs less than re-prefilling 2000 cached tokens elsewhere.
+  const std::string small_prompt = Text(800, 3);
+  TokenLedger::Handle small = h.s().Dispatch(Request(small_prompt), PickResult{}, home);
+  ASSERT_NE(small, TokenLedger::kInvalidHandle);
+  const std::string prompt3 = prefix + Text(400, 99);
+  EXPECT_EQ(h.PickAndDispatch(Request(prompt3)), home);
+}
+
+TEST(SchedulerPrefix, InfergateBreaksStickinessWhenTheWarmEndpointIsMuchBusier) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string prefix = Text(8000, 1);
+  TokenLedger::Handle t;
+  const std::string prompt4 = prefix + Text(400, 2);
+  const std::string home = h.PickAndDispatch(Request(prompt4), &t);
+  h.s().OnFirstToken(t);
+  h.s().OnComplete(t);
+  // The warm endpoint now has a long queue (seen by a scrape).
+  h.Advance(50 * kMs);
+  for (const std::string& id : ids) {
+    h.Scrape(id, id == home ? Load{8, 10, 0.4, kCapacity} : Load{0, 2, 0.1, kCapacity});
+  }
+  const std::string r_prompt = prefix + Text(400, 3);
+  RequestInfo r = Request(r_prompt);
+  const std::string chosen = h.PickAndDispatch(r);
+  EXPECT_NE(chosen, home);
+  // The prediction agrees: the warm endpoint's predicted TTFT is worse despite its cache.
+  const std::string prompt5 = prefix + Text(400, 4);
+  std::vector<EndpointPrediction> pred = h.s().PredictTtft(Request(prompt5));
+  double warm = 0, best_cold = 1e9;
+  std::int64_t warm_cached = 0;
+  for (const EndpointPrediction& p : pred) {
+    if (p.endpoint == home) {
+      warm = p.prediction.ttft_s;
+      warm_cached = p.prediction.cached_tokens;
+    } else {
+      best_cold = std::min(best_cold, p.prediction.ttft_s);
+    }
+  }
+  EXPECT_GE(warm_cached, 1900);
+  EXPECT_GT(warm, best_cold);
+}
+
+TEST(SchedulerPrefix, GieDefaultFollowsThePrefixWhatever) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string prefix = Text(8000, 1);
+  const std::string prompt6 = prefix + Text(400, 2);
+  const std::string home = h.PickAndDispatch(Request(prompt6));
+  for (const std::string& id : ids) {
+    h.Scrape(id, id == home ? Load{3, 10, 0.5, kCapacity} : Load{0, 2, 0.1, kCapacity});
+  }
+  // prefix 3 x 125/131 + queue 0 + kv 2 x 0.5 = 3.86 beats 0 + 2 + 2 x 0.9 = 3.8.
+  const std::string prompt7 = prefix + Text(400, 3);
+  EXPECT_EQ(h.PickAndDispatch(Request(prompt7)), home);
+}
+
+// One 8000-token prompt queued on a outweighs four 200-token prompts queued on b: the
+// cost model counts tokens, GIE's queue scorer counts requests.
+TEST(SchedulerLoad, TokensNotRequests) {
+  for (const char* profile : {"infergate", "gie-ledger"}) {
+    SchedulerHarness h(profile);
+    h.Add("a:1");
+    h.Add("b:1");
+    h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+    const std::string big = Text(32000, 1);
+    const std::string small = Text(800, 2);
+    ASSERT_NE(h.s().Dispatch(Request(big), PickResult{}, "a:1"), TokenLedger::kInvalidHandle);
+    for (int i = 0; i < 4; ++i) h.s().Dispatch(Request(small), PickResult{}, "b:1");
+    const std::string prompt = Text(2000, 3);
+    const std::string chosen = h.PickAndDispatch(Request(prompt));
+    EXPECT_EQ(chosen, std::string(profile) == "infergate" ? "b:1" : "a:1") << profile;
+  }
+}
+
+TEST(SchedulerKv, InfergateAvoidsOverflowingAnEndpointWhenAnotherHasRoom) {
+  for (const char* profile : {"infergate", "gie-default"}) {
+    SchedulerHarness h(profile);
+    h.Add("full:1");
+    h.Add("roomy:1");
+    const std::string prefix = Text(24000, 1);  // 6000 tokens, held by full:1
+    h.ScrapeAll({"full:1", "roomy:1"}, Load{0, 0, 0.0, kCapacity});
+    TokenLedger::Handle t;
+    const std::string warm_prompt = prefix + Text(400, 2);
+    RequestInfo warm = Request(warm_prompt);
+    PickResult p = h.s().Pick(warm);
+    ASSERT_TRUE(p.picked());
+    t = h.s().Dispatch(warm, p, "full:1");
+    h.s().OnFirstToken(t);
+    h.s().OnComplete(t);
+    h.Advance(50 * kMs);
+    h.Scrape("full:1", Load{0, 6, 0.9, kCapacity});
+    h.Scrape("roomy:1", Load{2, 4, 0.5, kCapacity});
+    const std::string prompt8 = prefix + Text(8000, 3);
+    const std::string chosen = h.PickAndDispatch(Request(prompt8));
+    if (std::string(profile) == "infergate") {
+      EXPECT_EQ(chosen, "roomy:1");  // 0.9 x 51200 + ~3900 uncached tokens would not fit
+    } else {
+      EXPECT_EQ(chosen, "full:1");  // GIE: prefix x3 and the shorter queue win
+    }
+  }
+}
+
+TEST(SchedulerKv, WhenNothingFitsTheLeastOverflowWins) {
+  SchedulerHarness h("infergate");
+  h.Add("a:1");
+  h.Add("b:1");
+  h.Scrape("a:1", Load{0, 8, 0.99, kCapacity});
+  h.Scrape("b:1", Load{0, 8, 0.97, kCapacity});
+  const std::string prompt9 = Text(40000, 5);
+  PickResult p = h.s().Pick(Request(prompt9));
+  ASSERT_TRUE(p.picked());
+  EXPECT_EQ(p.endpoints[0], "b:1");
+}
+
+TEST(SchedulerSession, StickyWhileHealthyThenMovesAndSticks) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string r_prompt = Text(2000, 1);
+  RequestInfo r = Request(r_prompt);
+  r.session_key = "user-42";
+  TokenLedger::Handle t;
+  const std::string home = h.PickAndDispatch(r, &t);
+  h.s().OnFirstToken(t);
+  // Other turns of the session follow even though home is now the busiest endpoint.
+  for (int i = 0; i < 3; ++i) {
+    const std::string turn_prompt = Text(2000, 10 + i);
+    RequestInfo turn = Request(turn_prompt);
+    turn.session_key = "user-42";
+    EXPECT_EQ(h.PickAndDispatch(turn), home);
+  }
+  // Home saturates (queue above 5): the session moves, and sticks to its new home.
+  h.Advance(50 * kMs);
+  for (const std::string& id : ids) {
+    h.Scrape(id, id == home ? Load{7, 10, 0.5, kCapacity} : Load{0, 1, 0.1, kCapacity});
+  }
+  const std::string moved_prompt = Text(2000, 20);
+  RequestInfo moved = Request(moved_prompt);
+  moved.session_key = "user-42";
+  const std::string second = h.PickAndDispatch(moved);
+  EXPECT_NE(second, home);
+  const std::string again_prompt = Text(2000, 21);
+  RequestInfo again = Request(again_prompt);
+  again.session_key = "user-42";
+  EXPECT_EQ(h.PickAndDispatch(again), second);
+  // Another session is unaffected by user-42's home.
+  const std::string other_prompt = Text(2000, 22);
+  RequestInfo other = Request(other_prompt);
+  other.session_key = "user-7";
+  EXPECT_TRUE(h.s().Pick(other).picked());
+}
+
+TEST(SchedulerFailureMode, FailCloseAnswers503WithoutFreshMetrics) {
+  SchedulerHarness h("infergate");
+  h.AddMany(3);
+  PickResult p = h.s().Pick(Request("x"));
+  EXPECT_EQ(p.status, PickStatus::kUnavailable);
+  EXPECT_EQ(p.reason, PickReason::kNoFreshMetrics);
+  EXPECT_EQ(p.http_status(), 503);
+}
+
+TEST(SchedulerFailureMode, FailOpenPicksAnyReadyEndpoint) {
+  SchedulerOptions o = SchedulerHarness::Options("infergate");
+  o.failure_mode = FailureMode::kFailOpen;
+  SchedulerHarness h(o);
+  auto ids = h.AddMany(4);
+  h.Add("down:1", /*ready=*/false);
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    PickResult p = h.s().Pick(Request("x"));
+    ASSERT_TRUE(p.picked());
+    EXPECT_EQ(p.reason, PickReason::kFailOpen);
+    ASSERT_EQ(p.endpoints.size(), 3u);
+    EXPECT_EQ(std::set<std::string>(p.endpoints.begin(), p.endpoints.end()).size(), 3u);
+    for (const std::string& e : p.endpoints) EXPECT_NE(e, "down:1");
+    seen.insert(p.endpoints[0]);
+  }
+  EXPECT_EQ(seen.size(), 4u);
+}
+
+TEST(SchedulerFailureMode, StaleOrFailedScrapesCountAsNoMetrics) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(2);
+  h.ScrapeAll(ids, Load{0, 0, 0.1});
+  EXPECT_TRUE(h.s().Pick(Request("x")).picked());
+  h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "timeout");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
+  h.Advance(kDefaultMetricsStaleness + 1);
+  EXPECT_EQ(h.s().Pick(Request("x")).reason, PickReason::kNoFreshMetrics);
+}
+
+TEST(SchedulerFailureMode, NoReadyEndpointIs503) {
+  SchedulerHarness h("round-robin");
+  EXPECT_EQ(h.s().Pick(Request("x")).reason, PickReason::kNoEndpoints);
+  h.Add("a:1", false);
+  EXPECT_EQ(h.s().Pick(Request("x")).reason, PickReason::kNoEndpoints);
+  ASSERT_TRUE(h.s().SetReady("a:1", true));
+  EXPECT_TRUE(h.s().Pick(Request("x")).picked());  // round-robin needs no metrics
+}
+
+TEST(SchedulerSaturation, SheddableIsShedCriticalAndStandardAreNot) {
+  for (const char* profile : {"infergate", "gie-default", "gie-ledger"}) {
+    SchedulerHarness h(profile);
+    auto ids = h.AddMany(3);
+    h.ScrapeAll(ids, Load{6, 10, 0.5, kCapacity});
+    EXPECT_TRUE(h.s().IsSaturated()) << profile;
+    PickResult shed = h.s().Pick(Request("x", Criticality::kSheddable));
+    EXPECT_EQ(shed.status, PickStatus::kShed) << profile;
+    EXPECT_EQ(shed.reason, PickReason::kSaturated) << profile;
+    RequestInfo objective = Request("x");
+    objective.priority = -1;  // InferenceObjective: negative priority is sheddable
+    EXPECT_EQ(h.s().Pick(objective).status, PickStatus::kShed) << profile;
+    EXPECT_TRUE(h.s().Pick(Request("x", Criticality::kStandard)).picked()) << profile;
+    RequestInfo critical = Request("x", Criticality::kCritical);
+    critical.priority = -5;  // Critical wins: never shed
+    EXPECT_TRUE(h.s().Pick(critical).picked()) << profile;
+  }
+}
+
+TEST(SchedulerSaturation, KvAboveThresholdAndOldMetricsSaturate) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(2);
+  h.ScrapeAll(ids, Load{0, 4, 0.85, kCapacity});
+  EXPECT_TRUE(h.s().IsSaturated());
+  h.Scrape(ids[1], Load{0, 4, 0.5, kCapacity});
+  EXPECT_FALSE(h.s().IsSaturated());
+  // Metrics older than 200 ms count as saturated (though still fresh for routing).
+  h.Advance(201 * kMs);
+  EXPECT_TRUE(h.s().IsSaturated());
+  EXPECT_EQ(h.s().Pick(Request("x", Criticality::kSheddable)).status, PickStatus::kShed);
+  EXPECT_TRUE(h.s().Pick(Request("x")).picked());
+}
+
+TEST(SchedulerSaturation, TheLedgerSaturatesBeforeTheNextScrape) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(2);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  EXPECT_FALSE(h.s().IsSaturated());
+  for (int i = 0; i < 10; ++i) {
+    const std::string prompt = Text(400, i);
+    ASSERT_FALSE(h.PickAndDispatch(Request(prompt)).empty());
+  }
+  EXPECT_TRUE(h.s().IsSaturated());  // 5 dispatched to each: queue estimate 5 >= 5
+  EXPECT_EQ(h.s().Pick(Request("x", Criticality::kSheddable)).status, PickStatus::kShed);
+}
+
+TEST(SchedulerFallbacks, DistinctOrderedAndHeader) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(5);
+  for (int i = 0; i < 5; ++i) h.Scrape(ids[i], Load{static_cast<double>(i), 0, 0.1 * i});
+  PickResult p = h.s().Pick(Request("x"));
+  ASSERT_TRUE(p.picked());
+  EXPECT_EQ(p.endpoints, (std::vector<std::string>{ids[0], ids[1], ids[2]}));
+  EXPECT_EQ(p.DestinationHeader(), ids[0] + "," + ids[1] + "," + ids[2]);
+}
+
+TEST(SchedulerFallbacks, NarrowFiltersAreToppedUpFromOtherEndpoints) {
+  SchedulerHarness h("gie-v0");
+  auto ids = h.AddMany(4);
+  h.Scrape(ids[0], Load{0, 0, 0.1});
+  h.Scrape(ids[1], Load{9, 0, 0.5});
+  h.Scrape(ids[2], Load{3, 0, 0.2});
+  h.Scrape(ids[3], Load{20, 0, 0.9});
+  PickResult p = h.s().Pick(Request("x"));
+  ASSERT_TRUE(p.picked());
+  EXPECT_EQ(p.endpoints, (std::vector<std::string>{ids[0], ids[2], ids[1]}));
+}
+
+TEST(SchedulerRoundRobin, EvenAndStableWhenEndpointsChange) {
+  SchedulerHarness h("round-robin");
+  auto ids = h.AddMany(4);
+  std::vector<std::string> picks;
+  for (int i = 0; i < 400; ++i) picks.push_back(h.s().Pick(Request("x")).endpoints.at(0));
+  for (const auto& [id, n] : Count(picks)) EXPECT_EQ(n, 100) << id;
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(picks[i], ids[i % 4]);
+  // Remove the next endpoint in turn: the cycle continues with the others.
+  ASSERT_TRUE(h.s().RemoveEndpoint(ids[0]));
+  EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
+  EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[2]);
+  EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[3]);
+  EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
+}
+
+TEST(SchedulerLifecycle, RemovedEndpointsInvalidateHandlesAndUnknownIdsAreErrors) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(2);
+  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  const std::string r_prompt = Text(1000, 1);
+  RequestInfo r = Request(r_prompt);
+  PickResult p = h.s().Pick(r);
+  TokenLedger::Handle t = h.s().Dispatch(r, p, p.endpoints[0]);
+  ASSERT_NE(t, TokenLedger::kInvalidHandle);
+  EXPECT_EQ(h.s().ledger().inflight(), 1u);
+  ASSERT_TRUE(h.s().RemoveEndpoint(p.endpoints[0]));
+  EXPECT_FALSE(h.s().OnFirstToken(t));
+  EXPECT_FALSE(h.s().OnComplete(t));
+  EXPECT_EQ(h.s().ledger().inflight(), 0u);
+  EXPECT_EQ(h.s().Dispatch(r, p, "nobody:1"), TokenLedger::kInvalidHandle);
+  EXPECT_FALSE(h.s().RemoveEndpoint("nobody:1"));
+  EXPECT_FALSE(h.s().ReportScrape("nobody:1", 0, "vllm:num_requests_waiting 0\n").ok());
+  EXPECT_FALSE(h.s().ReportMetrics("nobody:1", 0, EndpointMetrics{}));
+  EXPECT_FALSE(h.s().ReportScrapeFailure("nobody:1", 0, "x"));
+  EXPECT_FALSE(h.s().UpsertEndpoint(EndpointSpec{"", {}, true}).ok());
+  EXPECT_EQ(h.s().endpoint_count(), 1u);
+}
+
+TEST(SchedulerLifecycle, ScrapeBodiesAndEngineLabels) {
+  SchedulerHarness h("gie-default");
+  EndpointSpec spec{"a:1", {{std::string(kEngineTypeLabel), "sglang"}}, true};
+  ASSERT_TRUE(h.s().UpsertEndpoint(spec).ok());
+  EndpointSpec bad{"b:1", {{std::string(kEngineTypeLabel), "tgi"}}, true};
+  Status st = h.s().UpsertEndpoint(bad);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("b:1"), std::string::npos);
+  EXPECT_EQ(h.s().endpoint_count(), 2u);  // added anyway, with detection
+  // a:1 is SGLang: a vLLM page is not its metrics.
+  Status wrong = h.s().ReportScrape("a:1", h.clock().Now(), "vllm:num_requests_waiting 1\n");
+  EXPECT_FALSE(wrong.ok());
+  ASSERT_TRUE(h.s()
+                  .ReportScrape("a:1", h.clock().Now(),
+                                "sglang:num_queue_reqs 1\nsglang:token_usage 0.25\n")
+                  .ok());
+  ASSERT_TRUE(h.s().ReportScrape("b:1", h.clock().Now(), "vllm:num_requests_waiting 3\n").ok());
+  std::vector<EndpointStatus> eps = h.s().Endpoints();
+  ASSERT_EQ(eps.size(), 2u);
+  EXPECT_EQ(eps[0].waiting, 1.0);
+  EXPECT_EQ(eps[0].kv_usage, 0.25);
+  EXPECT_EQ(eps[1].waiting, 3.0);
+  PoolStatus pool = h.s().Summary();
+  EXPECT_EQ(pool.endpoints, 2);
+  EXPECT_EQ(pool.fresh, 2);
+  EXPECT_DOUBLE_EQ(pool.average_queue, 2.0);
+  EXPECT_DOUBLE_EQ(pool.average_kv_usage, 0.125);
+}
+
+TEST(SchedulerLifecycle, PrefixLruFollowsTheEndpointsKvCapacity) {
+  SchedulerHarness h("infergate");
+  h.Add("a:1");
+  h.Scrape("a:1", Load{0, 0, 0, 16 * 100});  // 1600 tokens = 100 blocks of 16 tokens
+  const std::string r_prompt = Text(64 * 256, 1);
+  RequestInfo r = Request(r_prompt);
+  PickResult p = h.s().Pick(r);
+  h.s().Dispatch(r, p, "a:1");
+  EXPECT_EQ(h.s().Endpoints()[0].prefix_entries, 100u);
+}
+
+TEST(SchedulerLifecycle, PrecomputedHashesAreUsed) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{0, 0, 0.1});
+  const std::string prompt = Text(64 * 20, 1);
+  std::vector<std::uint64_t> hashes;
+  ComputeBlockHashes("qwq", prompt, h.s().prefix_options(), &hashes);
+  RequestInfo r = Request(prompt);
+  r.block_hashes = &hashes;
+  PickResult p = h.s().Pick(r);
+  EXPECT_TRUE(p.block_hashes.empty());  // the caller's were used
+  h.s().Dispatch(r, p, ids[2]);
+  RequestInfo again = Request(prompt);  // hashed by the scheduler this time
+  EXPECT_EQ(h.s().Pick(again).endpoints.at(0), ids[2]);
+}
+
+TEST(SchedulerDeterminism, SameSeedSameDecisions) {
+  auto run = [](std::uint64_t seed) {
+    SchedulerHarness h("gie-default", seed);
+    auto ids = h.AddMany(6);
+    h.ScrapeAll(ids, Load{1, 1, 0.3});
+    std::vector<std::string> picks;
+    for (int i = 0; i < 100; ++i) {
+      const std::string prompt = Text(300, i);
+      picks.push_back(h.PickAndDispatch(Request(prompt)));
+    }
+    return picks;
+  };
+  EXPECT_EQ(run(11), run(11));
+  EXPECT_NE(run(11), run(12));
+}
+
+TEST(SchedulerCalibration, UsageReportsCorrectPromptEstimates) {
+  SchedulerHarness h("infergate");
+  auto ids = h.AddMany(1);
+  h.ScrapeAll(ids, Load{0, 0, 0, kCapacity});
+  for (int i = 0; i < 200; ++i) {
+    const std::string r_prompt = Text(4000, i);
+    RequestInfo r = Request(r_prompt);  // estimated 1000 tokens
+    TokenLedger::Handle t;
+    h.PickAndDispatch(r, &t);
+    h.s().OnFirstToken(t);
+    h.s().OnComplete(t, Usage{1300, 50});
+  }
+  EXPECT_NEAR(h.s().ledger().prompt_token_ratio(), 1.3, 0.01);
+  EXPECT_NEAR(h.s().ledger().mean_output_tokens(), 50, 1);
+  const std::string r_prompt = Text(4000, 999);
+  RequestInfo r = Request(r_prompt);
+  TokenLedger::Handle t;
+  h.PickAndDispatch(r, &t);
+  EXPECT_NEAR(static_cast<double>(h.s().Endpoints()[0].ledger.awaiting_tokens), 1300, 5);
+}
+
+}  // namespace
+}  // namespace infergate

@@ -1,0 +1,191 @@
+#include "scheduler/token_ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "scheduler/endpoint_view.h"
+
+namespace infergate {
+namespace {
+
+constexpr TimeNs kMs = kNanosPerMilli;
+
+TEST(TokenLedger, DispatchFirstTokenFinishMoveTokens) {
+  TokenLedger l;
+  auto h = l.Dispatch(0, 10 * kMs, 1000, 200);
+  ASSERT_NE(h, TokenLedger::kInvalidHandle);
+  const LedgerCounts& c = l.Counts(0);
+  EXPECT_EQ(c.inflight, 1);
+  EXPECT_EQ(c.awaiting, 1);
+  EXPECT_EQ(c.awaiting_tokens, 1000);
+  EXPECT_EQ(c.expected_output_tokens, 200);
+  EXPECT_EQ(c.new_awaiting, 1);  // no scrape yet: everything is new
+
+  EXPECT_TRUE(l.FirstToken(h, 20 * kMs));
+  EXPECT_EQ(c.awaiting, 0);
+  EXPECT_EQ(c.awaiting_tokens, 0);
+  EXPECT_EQ(c.decoding, 1);
+  EXPECT_EQ(c.decoding_tokens, 1000);
+  EXPECT_EQ(c.new_decoding, 1);
+  EXPECT_FALSE(l.FirstToken(h, 21 * kMs));  // only once
+
+  EXPECT_TRUE(l.Finish(h, 30 * kMs));
+  EXPECT_EQ(c.inflight, 0);
+  EXPECT_EQ(c.decoding, 0);
+  EXPECT_EQ(c.expected_output_tokens, 0);
+  EXPECT_EQ(c.new_decoding_tokens, 0);
+  EXPECT_FALSE(l.Finish(h, 31 * kMs));  // stale handle
+  EXPECT_EQ(l.inflight(), 0u);
+}
+
+TEST(TokenLedger, HandlesAreGenerationChecked) {
+  TokenLedger l;
+  auto a = l.Dispatch(0, 0, 10, 10);
+  ASSERT_TRUE(l.Finish(a, 1));
+  auto b = l.Dispatch(0, 2, 10, 10);  // reuses the record
+  EXPECT_NE(a, b);
+  EXPECT_FALSE(l.FirstToken(a, 3));
+  EXPECT_TRUE(l.FirstToken(b, 3));
+  EXPECT_FALSE(l.Finish(TokenLedger::kInvalidHandle, 4));
+  EXPECT_FALSE(l.Finish(0xdead00000001ull, 4));
+  EXPECT_EQ(*l.SlotOf(b), 0u);
+  EXPECT_FALSE(l.SlotOf(a).has_value());
+}
+
+TEST(TokenLedger, CountsAreRelativeToTheLastScrape) {
+  TokenLedger l;
+  // Before the scrape at t=100: a awaiting, b decoding (first token at 50), c awaiting
+  // but starts at 120 (after the scrape).
+  auto a = l.Dispatch(3, 10 * kMs, 100, 10);
+  auto b = l.Dispatch(3, 20 * kMs, 200, 10);
+  auto c = l.Dispatch(3, 30 * kMs, 300, 10);
+  ASSERT_TRUE(l.FirstToken(b, 50 * kMs));
+  ASSERT_TRUE(l.FirstToken(c, 120 * kMs));
+  l.Rebase(3, 100 * kMs);
+  const LedgerCounts& k = l.Counts(3);
+  EXPECT_EQ(k.new_awaiting, 0);
+  EXPECT_EQ(k.new_decoding, 0);
+  EXPECT_EQ(k.left_waiting, 1);  // c was waiting at the scrape and has started
+  EXPECT_EQ(k.joined_running, 1);
+  EXPECT_EQ(k.joined_running_tokens, 300);
+
+  // After the scrape: d dispatched (new), b finishes (was decoding at the scrape).
+  auto d = l.Dispatch(3, 130 * kMs, 400, 10);
+  ASSERT_TRUE(l.Finish(b, 140 * kMs, nullptr));
+  EXPECT_EQ(k.new_awaiting, 1);
+  EXPECT_EQ(k.new_awaiting_tokens, 400);
+  EXPECT_EQ(k.left_running, 1);
+  EXPECT_EQ(k.freed_tokens, 210);  // prompt + expected output (no usage reported)
+
+  // a starts; c finishes (it joined running after the scrape: not in the scraped KV).
+  ASSERT_TRUE(l.FirstToken(a, 150 * kMs));
+  ASSERT_TRUE(l.Finish(c, 160 * kMs));
+  EXPECT_EQ(k.left_waiting, 2);
+  EXPECT_EQ(k.joined_running, 1);  // a in, c out
+  EXPECT_EQ(k.joined_running_tokens, 100);
+  EXPECT_EQ(k.awaiting, 1);
+  EXPECT_EQ(k.awaiting_tokens, 400);
+
+  // A new scrape at 155 absorbs everything up to then.
+  l.Rebase(3, 155 * kMs);
+  EXPECT_EQ(k.new_awaiting, 0);  // d was dispatched at 130 < 155
+  EXPECT_EQ(k.left_waiting, 0);
+  EXPECT_EQ(k.left_running, 0);
+  EXPECT_EQ(k.freed_tokens, 0);
+  EXPECT_EQ(k.joined_running, 0);  // a started at 150 < 155
+  // An older scrape arriving late changes nothing.
+  l.Rebase(3, 120 * kMs);
+  EXPECT_EQ(k.new_awaiting, 0);
+  (void)d;
+}
+
+TEST(TokenLedger, UsageCalibratesPromptRatioAndOutputMean) {
+  TokenLedger::Options o;
+  o.ewma_alpha = 0.5;
+  o.default_output_tokens = 100;
+  TokenLedger l(o);
+  EXPECT_EQ(l.ExpectedOutputTokens(std::nullopt), 100);
+  EXPECT_EQ(l.ExpectedOutputTokens(64), 64);
+  auto h = l.Dispatch(0, 0, 1000, 100, /*raw_estimate=*/1000);
+  Usage u{1500, 300};
+  ASSERT_TRUE(l.Finish(h, 1, &u));
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25);
+  EXPECT_DOUBLE_EQ(l.mean_output_tokens(), 200.0);
+  EXPECT_EQ(l.CalibratedPromptTokens(400), 500);
+  EXPECT_EQ(l.ExpectedOutputTokens(std::nullopt), 200);
+  // Exact counts (raw_estimate -1) do not move the ratio; absurd ratios are clamped.
+  auto e = l.Dispatch(0, 2, 10, 10, -1);
+  Usage v{99999, 0};
+  ASSERT_TRUE(l.Finish(e, 3, &v));
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25);
+  auto f = l.Dispatch(0, 4, 10, 10, 10);
+  ASSERT_TRUE(l.Finish(f, 5, &v));
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25 + 0.5 * (4.0 - 1.25));
+}
+
+TEST(TokenLedger, RemoveEndpointInvalidatesItsHandles) {
+  TokenLedger l;
+  auto a = l.Dispatch(0, 0, 10, 10);
+  auto b = l.Dispatch(1, 0, 10, 10);
+  l.RemoveEndpoint(0);
+  EXPECT_FALSE(l.FirstToken(a, 1));
+  EXPECT_TRUE(l.FirstToken(b, 1));
+  EXPECT_EQ(l.Counts(0).inflight, 0);
+  EXPECT_EQ(l.inflight(), 1u);
+  EXPECT_EQ(l.Counts(42).inflight, 0);  // unknown slot: zeros
+}
+
+TEST(EstimateLoad, AddsWhatTheScrapeCannotSee) {
+  EndpointMetrics m;
+  m.waiting_requests = 3;
+  m.running_requests = 4;
+  m.kv_usage = 0.5;
+  m.kv_capacity_tokens = 10000;
+  LedgerCounts c;
+  c.awaiting = 3;  // one old still waiting, two new
+  c.awaiting_tokens = 900;
+  c.new_awaiting = 2;
+  c.new_awaiting_tokens = 600;
+  c.left_waiting = 1;
+  c.joined_running = 1;
+  c.joined_running_tokens = 250;
+  c.left_running = 2;
+  c.freed_tokens = 1000;
+  c.new_decoding = 1;
+  c.new_decoding_tokens = 100;
+  LoadEstimate e = EstimateLoad(m, true, c, 500);
+  EXPECT_EQ(e.waiting_est, 3 - 1 + 2);
+  EXPECT_EQ(e.running_est, 4 - 2 + 1 + 1);
+  EXPECT_EQ(e.kv_tokens_est, 5000 - 1000 + 250 + 100);
+  EXPECT_DOUBLE_EQ(e.kv_usage_est, (4350.0 + 600.0) / 10000.0);
+  // The scrape saw 3 waiting; this gateway accounts for 1 (left) + 1 (still waiting, old).
+  EXPECT_EQ(e.foreign_waiting, 1);
+  EXPECT_EQ(e.prefill_backlog_tokens, 900 + 500);
+}
+
+TEST(EstimateLoad, RoundToIntSaturates) {
+  EXPECT_EQ(RoundToInt(2.5), 3);
+  EXPECT_EQ(RoundToInt(-2.5), -3);
+  EXPECT_EQ(RoundToInt(1e300), std::int64_t{1} << 62);
+  EXPECT_EQ(RoundToInt(-1e300), -(std::int64_t{1} << 62));
+  EXPECT_EQ(RoundToInt(std::numeric_limits<double>::quiet_NaN()), 0);
+}
+
+TEST(EstimateLoad, WithoutCapacityOrMetrics) {
+  EndpointMetrics m;
+  m.kv_usage = 0.4;
+  LedgerCounts c;
+  c.awaiting = c.new_awaiting = 2;
+  c.awaiting_tokens = c.new_awaiting_tokens = 100;
+  LoadEstimate e = EstimateLoad(m, true, c, 500);
+  EXPECT_EQ(e.kv_tokens_est, -1);
+  EXPECT_DOUBLE_EQ(e.kv_usage_est, 0.4);
+  EXPECT_EQ(e.waiting_est, 2);
+  LoadEstimate none = EstimateLoad(m, false, c, 500);
+  EXPECT_DOUBLE_EQ(none.kv_usage_est, 0.0);
+  EXPECT_EQ(none.prefill_backlog_tokens, 100);
+}
+
+}  // namespace
+}  // namespace infergate

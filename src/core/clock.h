@@ -23,8 +23,13 @@ inline constexpr TimeNs kNever = INT64_MAX;
 
 constexpr double ToSeconds(TimeNs t) { return static_cast<double>(t) / 1e9; }
 constexpr double ToMillis(TimeNs t) { return static_cast<double>(t) / 1e6; }
-constexpr TimeNs FromSeconds(double s) { return static_cast<TimeNs>(s * 1e9); }
-constexpr TimeNs FromMillis(double ms) { return static_cast<TimeNs>(ms * 1e6); }
+// Rounded to the nearest nanosecond (truncation would turn 22.8 ms into 22,799,999 ns).
+constexpr TimeNs FromSeconds(double s) {
+  return static_cast<TimeNs>(s * 1e9 + (s < 0 ? -0.5 : 0.5));
+}
+constexpr TimeNs FromMillis(double ms) {
+  return static_cast<TimeNs>(ms * 1e6 + (ms < 0 ? -0.5 : 0.5));
+}
 
 class Clock {
  public:

@@ -24,15 +24,30 @@ EventLoops::~EventLoops() {
 }
 
 Result<std::shared_ptr<Listener>> EventLoops::Listen(const std::string& address,
-                                                     unsigned short port,
-                                                     SessionHandler handler) {
+                                                     unsigned short port, SessionHandler handler) {
+  std::vector<asio::io_context*> all;
+  for (auto& l : loops_) all.push_back(l.get());
+  return Bind(all, address, port, std::move(handler));
+}
+
+Result<std::shared_ptr<Listener>> EventLoops::ListenOn(int loop_index, const std::string& address,
+                                                       unsigned short port,
+                                                       SessionHandler handler) {
+  if (loop_index < 0 || loop_index >= size())
+    return Error{"no event loop " + std::to_string(loop_index)};
+  return Bind({loops_[loop_index].get()}, address, port, std::move(handler));
+}
+
+Result<std::shared_ptr<Listener>> EventLoops::Bind(const std::vector<asio::io_context*>& loops,
+                                                   const std::string& address, unsigned short port,
+                                                   SessionHandler handler) {
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) return Error{"invalid listen address '" + address + "': " + ec.message()};
   auto listener = std::shared_ptr<Listener>(new Listener());
   listener->handler_ = std::move(handler);
   tcp::endpoint ep(addr, port);
-  for (auto& loop : loops_) {
+  for (auto* loop : loops) {
     auto acc = std::make_unique<tcp::acceptor>(*loop);
     acc->open(ep.protocol(), ec);
     if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
@@ -45,7 +60,7 @@ Result<std::shared_ptr<Listener>> EventLoops::Listen(const std::string& address,
     }
     // With port 0 the first acceptor picks the port; the others join it.
     ep = acc->local_endpoint();
-    listener->acceptors_.push_back({loop.get(), std::move(acc)});
+    listener->acceptors_.push_back({loop, std::move(acc)});
   }
   listener->endpoint_ = ep;
   listener->StartAccepting();
@@ -68,8 +83,7 @@ void Listener::StartAccepting() {
               continue;
             }
             socket.set_option(tcp::no_delay(true), ec);
-            asio::co_spawn(acc->get_executor(), self->handler_(std::move(socket)),
-                           asio::detached);
+            asio::co_spawn(acc->get_executor(), self->handler_(std::move(socket)), asio::detached);
           }
         },
         asio::detached);

@@ -41,6 +41,10 @@ class EventLoops {
   // stopped or destroyed. Returns a clear error if the address cannot be bound.
   Result<std::shared_ptr<Listener>> Listen(const std::string& address, unsigned short port,
                                            SessionHandler handler);
+  // As Listen, but accepts only on loop `loop_index`, so every session of this listener
+  // runs on that loop (for state confined to one loop, such as a simulated engine).
+  Result<std::shared_ptr<Listener>> ListenOn(int loop_index, const std::string& address,
+                                             unsigned short port, SessionHandler handler);
 
   // Runs every loop on its own thread and returns when all loops have stopped.
   void Run();
@@ -52,6 +56,10 @@ class EventLoops {
   void Join();
 
  private:
+  Result<std::shared_ptr<Listener>> Bind(const std::vector<asio::io_context*>& loops,
+                                         const std::string& address, unsigned short port,
+                                         SessionHandler handler);
+
   std::vector<std::unique_ptr<asio::io_context>> loops_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;

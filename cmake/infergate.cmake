@@ -15,3 +15,13 @@ function(ig_test name label)
   gtest_discover_tests(${name} PROPERTIES LABELS ${label} ${T_PROPERTIES}
                        DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# ig_simd_sources(FILE...): files that use simdjson's on-demand parser get the SIMD target
+# flags (see INFERGATE_X86_HASWELL).
+function(ig_simd_sources)
+  if(IG_SIMD_FLAGS)
+    set_source_files_properties(${ARGN} DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}
+                                PROPERTIES COMPILE_OPTIONS "${IG_SIMD_FLAGS}"
+                                           SKIP_PRECOMPILE_HEADERS ON)
+  endif()
+endfunction()

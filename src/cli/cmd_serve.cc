@@ -32,6 +32,8 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     bool no_admin = false;
     double drain_seconds = 30;
     double reload_seconds = 2;
+    double scrape_seconds = 0.05;
+    double scrape_timeout_seconds = 1;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = root.add_subcommand(
@@ -65,6 +67,22 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
 
+  cmd->add_option("--scrape-interval", flags->scrape_seconds,
+                  "Seconds between /metrics scrapes of each InferencePool endpoint")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 60.0));
+  cmd->add_option("--scrape-timeout", flags->scrape_timeout_seconds,
+                  "Seconds one scrape may take before it counts as failed")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 60.0));
+  cmd->add_option("--session-header", flags->options.session_header,
+                  "Request header whose value keeps a session on one pool endpoint")
+      ->capture_default_str();
+  cmd->add_option("--max-mirrors-in-flight", flags->options.max_mirrors_in_flight,
+                  "RequestMirror copies in flight per worker; more are dropped and counted")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+
   cmd->callback([&run, flags] {
     run = [flags]() -> int {
       auto& o = flags->options;
@@ -77,6 +95,8 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       }
       o.drain_timeout = FromSeconds(flags->drain_seconds);
       o.reload_poll_interval = FromSeconds(flags->reload_seconds);
+      o.scrape_interval = FromSeconds(flags->scrape_seconds);
+      o.scrape_timeout = FromSeconds(flags->scrape_timeout_seconds);
       gateway::Gateway gw(o);
       gw.HandleSignals();
       if (auto st = gw.Start(); !st.ok()) {

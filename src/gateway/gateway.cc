@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include "gateway/gateway_impl.h"
+
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -22,64 +24,9 @@
 
 namespace infergate::gateway {
 
-// Counters and histograms of one (listener, route rule, backend), with the counters per
-// status code created on first use and then reached without a lock.
-class RequestStats {
- public:
-  RequestStats(telemetry::Family<telemetry::Counter>& requests,
-               telemetry::Family<telemetry::Histogram>& durations, std::string listener,
-               std::string route, std::string backend)
-      : requests_(requests),
-        listener_(std::move(listener)),
-        route_(std::move(route)),
-        backend_(std::move(backend)),
-        duration_(durations.With({listener_, route_, backend_})) {
-    for (auto& c : by_status_) c.store(nullptr, std::memory_order_relaxed);
-  }
-  void Record(int status, double seconds) {
-    if (status < 100 || status > 599) status = 599;
-    auto& slot = by_status_[status - 100];
-    telemetry::Counter* c = slot.load(std::memory_order_acquire);
-    if (!c) {
-      c = &requests_.With({listener_, route_, backend_, std::to_string(status)});
-      slot.store(c, std::memory_order_release);
-    }
-    c->Inc();
-    duration_.Observe(seconds);
-  }
-
- private:
-  telemetry::Family<telemetry::Counter>& requests_;
-  std::string listener_, route_, backend_;
-  telemetry::Histogram& duration_;
-  std::array<std::atomic<telemetry::Counter*>, 500> by_status_;
-};
+thread_local LoopState* tls_loop = nullptr;
 
 namespace {
-
-// One client connection, in its session coroutine's frame.
-struct SessionState {
-  explicit SessionState(tcp::socket* s) : socket(s) {}
-  tcp::socket* socket;
-  bool idle = true;  // between requests (draining may close it)
-  bool deadline_fired = false;
-  void OnDeadline() {
-    deadline_fired = true;
-    boost::system::error_code ignored;
-    socket->cancel(ignored);
-  }
-  http::DeadlineEntry<SessionState, &SessionState::OnDeadline> deadline{this};
-};
-
-// State confined to one event loop.
-struct LoopState {
-  explicit LoopState(asio::io_context& loop) : pool(loop), deadlines(loop) {}
-  http::UpstreamPool pool;
-  http::DeadlineList deadlines;
-  std::unordered_set<SessionState*> sessions;
-};
-
-thread_local LoopState* tls_loop = nullptr;
 
 std::string ClientAddress(const tcp::socket& s) {
   boost::system::error_code ec;
@@ -117,114 +64,6 @@ std::string ConfigSignature(const std::vector<std::string>& paths) {
 
 }  // namespace
 
-struct GatewayMetrics {
-  explicit GatewayMetrics(telemetry::Registry& r)
-      : requests(r.AddCounter("infergate_requests_total",
-                              "Requests answered, by listener, route rule, backend and status.",
-                              {"listener", "route", "backend", "code"})),
-        durations(r.AddHistogram(
-            "infergate_request_duration_seconds",
-            "Time from the request's arrival to the end of its response.",
-            {"listener", "route", "backend"},
-            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-             30, 60, 300, 1800})),
-        connect_errors(r.AddCounter("infergate_upstream_connect_errors_total",
-                                    "Upstream connections that could not be made.",
-                                    {"backend", "endpoint"})),
-        upstream_failures(r.AddCounter(
-            "infergate_upstream_failures_total",
-            "Upstream attempts that failed before a response (connect, reset, bad header).",
-            {"backend", "endpoint"})),
-        connections(r.AddGauge("infergate_active_connections", "Open client connections.",
-                               {"listener"})),
-        active_requests(r.AddGauge("infergate_active_requests",
-                                   "Requests being proxied (streams in flight).")
-                            .With({})),
-        reloads(r.AddCounter("infergate_config_reloads_total",
-                             "Configuration loads after the first, by result.", {"result"})),
-        config_ok(r.AddGauge("infergate_config_last_reload_successful",
-                             "1 if the last configuration load succeeded.")
-                      .With({})) {}
-
-  telemetry::Family<telemetry::Counter>& requests;
-  telemetry::Family<telemetry::Histogram>& durations;
-  telemetry::Family<telemetry::Counter>& connect_errors;
-  telemetry::Family<telemetry::Counter>& upstream_failures;
-  telemetry::Family<telemetry::Gauge>& connections;
-  telemetry::Gauge& active_requests;
-  telemetry::Family<telemetry::Counter>& reloads;
-  telemetry::Gauge& config_ok;
-};
-
-class Gateway::Impl {
- public:
-  explicit Impl(GatewayOptions o)
-      : opts(std::move(o)),
-        loops(opts.workers > 0 ? opts.workers
-                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
-        metrics(registry) {
-    for (int i = 0; i < loops.size(); ++i) {
-      loop_states.push_back(std::make_unique<LoopState>(loops.loop(i)));
-    }
-  }
-
-  Status Start();
-  Status Reload();
-  void Shutdown();
-  int Wait();
-  void HandleSignals();
-
- private:
-  using Clock = SteadyClock;
-
-  Result<std::shared_ptr<const Runtime>> LoadRuntime();
-  // Binds listeners the runtime has and the current set lacks; closes the ones it no
-  // longer has. Requires reload_mu_ held.
-  Status ReconcileListeners(const Runtime& rt);
-  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
-  RequestStats& StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
-                         const config::Backend* backend);
-
-  asio::awaitable<void> Session(tcp::socket socket, std::string listener_key);
-  // Handles one parsed request; returns whether the connection may be kept.
-  asio::awaitable<bool> HandleRequest(tcp::socket& socket, http::Request& req,
-                                      const Runtime& rt, const ListenerRuntime& lr,
-                                      TimeNs arrival, const std::string& client_ip);
-  asio::awaitable<void> AdminSession(tcp::socket socket);
-  void WatchConfigFiles();
-  void CheckDrained();
-
- public:
-  GatewayOptions opts;
-  http::EventLoops loops;
-  telemetry::Registry registry;
-  GatewayMetrics metrics;
-  std::vector<std::unique_ptr<LoopState>> loop_states;
-
- private:
-  std::atomic<std::shared_ptr<const Runtime>> runtime_;
-  std::mutex reload_mu_;
-  struct BoundListener {
-    std::string address;
-    int configured_port;
-    std::shared_ptr<http::Listener> listener;
-  };
-  std::map<std::string, BoundListener> bound_;  // by listener key; guarded by reload_mu_
-  std::shared_ptr<http::Listener> admin_;
-  std::mutex stats_mu_;
-  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<RequestStats>>
-      stats_;
-  std::atomic<bool> draining_{false};
-  std::atomic<bool> started_{false};
-  std::atomic<int> active_sessions_{0};
-  std::atomic<bool> ready_{false};
-  std::string config_signature_;
-  std::unique_ptr<asio::steady_timer> watch_timer_;
-  std::unique_ptr<asio::steady_timer> drain_timer_;
-  std::unique_ptr<asio::signal_set> signals_;
-  TimeNs drain_deadline_ = 0;
-};
-
 // ------------------------------------------------------------------ configuration
 
 Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
@@ -243,6 +82,7 @@ Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
       }
     }
   }
+  if (auto st = PreparePools(r); !st.ok()) return st.error();
   return std::shared_ptr<const Runtime>(*rt);
 }
 
@@ -259,9 +99,8 @@ Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
     // A listener that moved to another address or port is bound anew.
     const std::string key = lr->key;
     auto listener = loops.Listen(
-        l.bind_address, l.port, [this, key](tcp::socket s) -> asio::awaitable<void> {
-          return Session(std::move(s), key);
-        });
+        l.bind_address, l.port,
+        [this, key](tcp::socket s) -> asio::awaitable<void> { return Session(std::move(s), key); });
     if (!listener.ok()) {
       for (auto& [k, b] : next) {
         if (!bound_.count(k) || bound_[k].listener != b.listener) b.listener->Stop();
@@ -270,8 +109,7 @@ Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
     }
     next.emplace(key, BoundListener{l.bind_address, l.port, *listener});
     const auto& ep = (*listener)->endpoint();
-    std::printf("listening %s %s:%d\n", key.c_str(), ep.address().to_string().c_str(),
-                ep.port());
+    std::printf("listening %s %s:%d\n", key.c_str(), ep.address().to_string().c_str(), ep.port());
     std::fflush(stdout);
     spdlog::info("listener {} on {}:{}", key, ep.address().to_string(), ep.port());
   }
@@ -295,9 +133,11 @@ Status Gateway::Impl::Start() {
   }
   {
     std::lock_guard lock(reload_mu_);
-    runtime_.store(*rt);
     if (auto st = ReconcileListeners(**rt); !st.ok()) return st;
+    CommitPools(**rt);
+    runtime_.store(*rt);
   }
+  registry.AddCollector([this](telemetry::MetricWriter& w) { CollectPoolMetrics(w); });
   if (opts.admin_port >= 0) {
     auto admin = loops.Listen(opts.admin_address, static_cast<unsigned short>(opts.admin_port),
                               [this](tcp::socket s) { return AdminSession(std::move(s)); });
@@ -328,10 +168,10 @@ Status Gateway::Impl::Reload() {
   if (auto st = ReconcileListeners(**rt); !st.ok()) {
     metrics.reloads.With({"failure"}).Inc();
     metrics.config_ok.Set(0);
-    spdlog::error("configuration rejected; the previous one keeps serving: {}",
-                  st.error().message);
+    spdlog::error("configuration rejected; the previous one keeps serving: {}", st.error().message);
     return st;
   }
+  CommitPools(**rt);
   runtime_.store(*rt);
   metrics.reloads.With({"success"}).Inc();
   metrics.config_ok.Set(1);
@@ -426,8 +266,8 @@ int Gateway::Impl::Wait() {
 RequestStats& Gateway::Impl::StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
                                       const config::Backend* backend) {
   // Keyed by label values, so series survive reloads that keep the same names.
-  std::tuple<std::string, std::string, std::string> key{
-      lr.key, rule ? rule->Id() : std::string(), backend ? backend->id : std::string()};
+  std::tuple<std::string, std::string, std::string> key{lr.key, rule ? rule->Id() : std::string(),
+                                                        backend ? backend->id : std::string()};
   std::lock_guard lock(stats_mu_);
   auto it = stats_.find(key);
   if (it == stats_.end()) {
@@ -467,9 +307,9 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
     // here, the read timeout. Draining closes connections that are idle.
     state.idle = buffer.size() == 0;
     state.deadline_fired = false;
-    loop.deadlines.Add(&state.deadline, loop.deadlines.Now() + (state.idle
-                                                                    ? opts.idle_timeout
-                                                                    : opts.request_read_timeout));
+    loop.deadlines.Add(
+        &state.deadline,
+        loop.deadlines.Now() + (state.idle ? opts.idle_timeout : opts.request_read_timeout));
     boost::system::error_code ec;
     std::tie(ec, std::ignore) = co_await bhttp::async_read_header(
         socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -485,8 +325,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
         if (!beast::iequals(expect, "100-continue")) {
           reject = 417;
           reject_message = "unsupported Expect value";
-        } else if (parser.content_length() &&
-                   *parser.content_length() > lr->listener->body_limit) {
+        } else if (parser.content_length() && *parser.content_length() > lr->listener->body_limit) {
           reject = 413;
         } else {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -495,8 +334,8 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
         }
       }
       if (!ec && !reject && !parser.is_done()) {
-        std::tie(ec, std::ignore) = co_await bhttp::async_read(
-            socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+        std::tie(ec, std::ignore) =
+            co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
       }
     }
     loop.deadlines.Remove(&state.deadline);
@@ -524,8 +363,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
                                                std::to_string(lr->listener->body_limit) + " bytes"
                                          : "request timeout";
       }
-      rt->FindStats(lr, nullptr, nullptr)
-          ->Record(reject, ToSeconds(SteadyClock().Now() - arrival));
+      rt->FindStats(lr, nullptr, nullptr)->Record(reject, ToSeconds(SteadyClock().Now() - arrival));
       // The rest of the request was not read: the connection cannot continue.
       co_await http::WriteErrorResponse(socket, reject, reject_message, 11, false);
       break;
@@ -545,8 +383,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
 
 asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Request& req,
                                                    const Runtime& rt, const ListenerRuntime& lr,
-                                                   TimeNs arrival,
-                                                   const std::string& client_ip) {
+                                                   TimeNs arrival, const std::string& client_ip) {
   const bool client_keep = req.keep_alive() && !draining_;
   const unsigned version = req.version();
   const std::string_view target = req.target();
@@ -562,27 +399,53 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
   view.query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
   view.host = req[bhttp::field::host];
   view.headers = routing::HeaderLookup(header);
+  if (!lr.models_json.empty() && view.path == "/v1/models" && req.method() == bhttp::verb::get) {
+    // The models this listener's pools serve under their InferenceModel names.
+    bhttp::response<bhttp::string_body> res{bhttp::status::ok, version};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = lr.models_json;
+    res.keep_alive(client_keep);
+    res.prepare_payload();
+    auto [ec, n] = co_await bhttp::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
+    co_return !ec && client_keep;
+  }
   const routing::Route* route = lr.routes.Match(view);
   if (!route) {
     rt.FindStats(&lr, nullptr, nullptr)->Record(404, ToSeconds(SteadyClock().Now() - arrival));
-    bool ok = co_await http::WriteErrorResponse(socket, 404, "no route for this request",
-                                                version, client_keep);
-    co_return ok && client_keep;
+    bool ok = co_await http::WriteErrorResponse(socket, 404, "no route for this request", version,
+                                                client_keep);
+    co_return ok&& client_keep;
   }
   const config::RouteRule& rule = route->rule();
   const config::Backend* backend = route->PickBackend();
   if (!backend) {
     rt.FindStats(&lr, &rule, nullptr)->Record(500, ToSeconds(SteadyClock().Now() - arrival));
-    bool ok = co_await http::WriteErrorResponse(socket, 500, "route has no usable backend",
-                                                version, client_keep);
-    co_return ok && client_keep;
+    bool ok = co_await http::WriteErrorResponse(socket, 500, "route has no usable backend", version,
+                                                client_keep);
+    co_return ok&& client_keep;
   }
+  if (!route->mirrors().empty()) {
+    MirrorRequest(socket.get_executor(), rt, route->rule(), req, client_ip);
+  }
+  if (backend->kind == config::BackendKind::kInferencePool) {
+    co_return co_await HandlePoolRequest(socket, req, rt, lr, rule, *backend, arrival, client_ip);
+  }
+  co_return co_await ProxyPlain(socket, req, rt, lr, rule, *backend, arrival, client_ip);
+}
+
+asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Request& req,
+                                                const Runtime& rt, const ListenerRuntime& lr,
+                                                const config::RouteRule& rule,
+                                                const config::Backend& backend_ref, TimeNs arrival,
+                                                const std::string& client_ip) {
+  const config::Backend* backend = &backend_ref;
+  const bool client_keep = req.keep_alive() && !draining_;
   const BackendRuntime* br = rt.FindBackend(backend);
   std::array<http::UpstreamCandidate, 16> candidate_storage;
   const std::span<http::UpstreamCandidate> candidates(
       candidate_storage.data(),
-      br ? br->RoundRobin(std::span(candidate_storage.data(),
-                                    static_cast<std::size_t>(opts.max_attempts)))
+      br ? br->RoundRobin(
+               std::span(candidate_storage.data(), static_cast<std::size_t>(opts.max_attempts)))
          : 0);
 
   http::ExchangeOptions xo;

@@ -35,9 +35,18 @@ struct GatewayOptions {
   TimeNs drain_timeout = 30 * kNanosPerSecond;
   TimeNs reload_poll_interval = 2 * kNanosPerSecond;  // config file change check; 0 = off
   std::size_t max_header_bytes = 64 * 1024;
-  TimeNs idle_timeout = 60 * kNanosPerSecond;     // keep-alive connection with no request
+  TimeNs idle_timeout = 60 * kNanosPerSecond;          // keep-alive connection with no request
   TimeNs request_read_timeout = 30 * kNanosPerSecond;  // header and body of one request
-  int max_attempts = 3;  // endpoints tried per request
+  int max_attempts = 3;                                // endpoints tried per request
+  // InferencePool endpoints: /metrics every scrape_interval (each scrape bounded by
+  // scrape_timeout), /v1/models every models_interval.
+  TimeNs scrape_interval = 50 * kNanosPerMilli;
+  TimeNs scrape_timeout = kNanosPerSecond;
+  TimeNs models_interval = 5 * kNanosPerSecond;
+  // Requests carrying this header stick to the endpoint that served the same value.
+  std::string session_header = "x-session-id";
+  // RequestMirror copies in flight per event loop; more are dropped (and counted).
+  int max_mirrors_in_flight = 64;
 };
 
 class Gateway {

@@ -1,5 +1,9 @@
 #include "gateway/runtime.h"
 
+#include <algorithm>
+
+#include "http/openai_error.h"
+
 namespace infergate::gateway {
 
 std::size_t BackendRuntime::RoundRobin(std::span<http::UpstreamCandidate> out) const {
@@ -10,6 +14,37 @@ std::size_t BackendRuntime::RoundRobin(std::span<http::UpstreamCandidate> out) c
   for (std::size_t i = 0; i < count; ++i) out[i] = endpoints[(start + i) % size];
   return count;
 }
+
+const http::UpstreamCandidate* BackendRuntime::FindEndpoint(std::string_view id) const {
+  for (const auto& c : endpoints) {
+    if (c.id == id) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+// OpenAI's model list for the InferenceModels of `pools`.
+std::string ModelsJson(const std::vector<const config::Backend*>& pools) {
+  std::string out = R"({"object":"list","data":[)";
+  bool first = true;
+  std::vector<std::string> seen;
+  for (const auto* pool : pools) {
+    for (const auto& m : pool->pool.models) {
+      if (std::find(seen.begin(), seen.end(), m.model_name) != seen.end()) continue;
+      seen.push_back(m.model_name);
+      if (!first) out += ',';
+      first = false;
+      out += R"({"id":")";
+      http::AppendJsonEscaped(out, m.model_name);
+      out += R"(","object":"model","created":0,"owned_by":")";
+      http::AppendJsonEscaped(out, pool->id);
+      out += R"("})";
+    }
+  }
+  out += "]}";
+  return out;
+}
+}  // namespace
 
 Result<std::shared_ptr<Runtime>> Runtime::Build(
     std::shared_ptr<const config::ConfigSnapshot> snapshot) {
@@ -34,6 +69,8 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
       auto lr = std::make_unique<ListenerRuntime>();
       lr->listener = &l;
       lr->key = gw.id + "/" + l.name;
+      // Per-rule state is keyed by the route table's own copies of the rules (what Match
+      // returns), not by the snapshot's.
       lr->routes = routing::RouteTable(l.rules);
       for (const auto& route : lr->routes.routes()) {
         const auto& rule = route->rule();
@@ -44,20 +81,35 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
           e.remove = mod->remove;
         }
         e.set.push_back({"X-Forwarded-Proto", "http"});
+        for (const auto& m : route->mirrors()) {
+          rt->mirror_counters_[&m] = std::make_unique<std::atomic<std::uint64_t>>(0);
+        }
       }
+      std::vector<const config::Backend*> listener_pools;
       for (const auto& rule : l.rules) {
         for (const auto& wb : rule.backends) {
+          if (wb.backend && wb.backend->kind == config::BackendKind::kInferencePool &&
+              std::find(listener_pools.begin(), listener_pools.end(), wb.backend.get()) ==
+                  listener_pools.end()) {
+            listener_pools.push_back(wb.backend.get());
+          }
           if (auto st = add_backend(wb.backend); !st.ok()) return st.error();
         }
         for (const auto& m : rule.mirrors) {
           if (auto st = add_backend(m.backend); !st.ok()) return st.error();
         }
       }
+      if (!listener_pools.empty()) lr->models_json = ModelsJson(listener_pools);
       rt->listeners_.push_back(std::move(lr));
     }
   }
   for (const auto& pool : rt->snapshot_->pools) {
     if (auto st = add_backend(pool); !st.ok()) return st.error();
+    for (const auto& m : pool->pool.models) {
+      std::vector<std::uint32_t> weights;
+      for (const auto& t : m.targets) weights.push_back(t.weight);
+      rt->target_choosers_[&m] = std::make_unique<routing::WeightedChooser>(std::move(weights));
+    }
   }
   return rt;
 }

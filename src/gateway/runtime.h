@@ -23,6 +23,7 @@
 namespace infergate::gateway {
 
 class RequestStats;
+class PoolState;
 
 struct BackendRuntime {
   std::shared_ptr<const config::Backend> backend;
@@ -30,6 +31,8 @@ struct BackendRuntime {
   std::vector<http::UpstreamCandidate> endpoints;
   mutable std::atomic<std::uint64_t> next{0};  // round-robin cursor
 
+  // The endpoint with this id ("ip:port"), or nullptr when it is not ready/known.
+  const http::UpstreamCandidate* FindEndpoint(std::string_view id) const;
   // Fills `out` with up to out.size() distinct endpoints in round-robin order, starting
   // at the next cursor value; returns how many.
   std::size_t RoundRobin(std::span<http::UpstreamCandidate> out) const;
@@ -46,6 +49,9 @@ struct ListenerRuntime {
   const config::ResolvedListener* listener = nullptr;
   std::string key;  // "gateway-namespace/gateway-name/listener-name"
   routing::RouteTable routes;
+  // GET /v1/models on this listener: the InferenceModels of the pools it routes to, in
+  // OpenAI's list shape; empty when the listener reaches no pool.
+  std::string models_json;
 };
 
 class Runtime {
@@ -67,11 +73,32 @@ class Runtime {
     return it == edits_.end() ? nullptr : &it->second;
   }
 
+  // Picks the target model of an InferenceModel by its weights (never null for a model of
+  // this configuration's pools).
+  const routing::WeightedChooser* FindTargetChooser(const config::ModelRoute* model) const {
+    auto it = target_choosers_.find(model);
+    return it == target_choosers_.end() ? nullptr : it->second.get();
+  }
+
+  // The counter that spreads a RequestMirror filter's copies over requests.
+  std::atomic<std::uint64_t>* MirrorCounter(const config::ResolvedMirror* mirror) const {
+    auto it = mirror_counters_.find(mirror);
+    return it == mirror_counters_.end() ? nullptr : it->second.get();
+  }
+
+  // The live state of each InferencePool backend, filled in by the gateway before the
+  // runtime is published.
+  std::map<const config::Backend*, std::shared_ptr<PoolState>> pools;
+  PoolState* FindPool(const config::Backend* backend) const {
+    auto it = pools.find(backend);
+    return it == pools.end() ? nullptr : it->second.get();
+  }
+
   // Metric handles per (listener, rule, backend), filled in by the gateway before the
   // runtime is published so the request path looks them up without locks or allocation.
   // rule and backend are null for requests that matched no route.
-  using StatsKey = std::tuple<const ListenerRuntime*, const config::RouteRule*,
-                              const config::Backend*>;
+  using StatsKey =
+      std::tuple<const ListenerRuntime*, const config::RouteRule*, const config::Backend*>;
   std::map<StatsKey, RequestStats*> stats;
   RequestStats* FindStats(const ListenerRuntime* l, const config::RouteRule* r,
                           const config::Backend* b) const {
@@ -84,6 +111,9 @@ class Runtime {
   std::vector<std::unique_ptr<ListenerRuntime>> listeners_;
   std::map<const config::Backend*, std::unique_ptr<BackendRuntime>> backends_;
   std::map<const config::RouteRule*, RuleEdits> edits_;
+  std::map<const config::ModelRoute*, std::unique_ptr<routing::WeightedChooser>> target_choosers_;
+  std::map<const config::ResolvedMirror*, std::unique_ptr<std::atomic<std::uint64_t>>>
+      mirror_counters_;
 };
 
 }  // namespace infergate::gateway

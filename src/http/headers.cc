@@ -26,8 +26,7 @@ void StripHopByHop(bhttp::fields& fields) {
     }
     for (const auto& name : named) {
       if (!beast::iequals(name, "close") && !beast::iequals(name, "keep-alive") &&
-          !beast::iequals(name, "content-length") &&
-          !beast::iequals(name, "transfer-encoding")) {
+          !beast::iequals(name, "content-length") && !beast::iequals(name, "transfer-encoding")) {
         fields.erase(name);
       }
     }

@@ -6,29 +6,51 @@ namespace infergate::http {
 
 std::string_view OpenAIErrorType(int status) {
   switch (status) {
-    case 400: return "invalid_request_error";
-    case 404: return "not_found_error";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_exceeded";
-    case 431: return "request_header_fields_too_large";
-    case 500: return "internal_error";
-    case 502: return "upstream_error";
-    case 503: return "service_unavailable";
-    case 504: return "upstream_timeout";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 400:
+      return "invalid_request_error";
+    case 404:
+      return "not_found_error";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_exceeded";
+    case 431:
+      return "request_header_fields_too_large";
+    case 500:
+      return "internal_error";
+    case 502:
+      return "upstream_error";
+    case 503:
+      return "service_unavailable";
+    case 504:
+      return "upstream_timeout";
+    default:
+      return status >= 500 ? "server_error" : "invalid_request_error";
   }
 }
 
 void AppendJsonEscaped(std::string& out, std::string_view s) {
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

@@ -55,19 +55,18 @@ struct ExchangeState {
   // with nothing to read means the client closed. Bytes of a pipelined next request are
   // left in the socket for the session's next parse, and watching stops.
   static void WatchClient(const std::shared_ptr<ClientWatch>& w) {
-    w->state->client->async_wait(
-        tcp::socket::wait_read, [w](const boost::system::error_code& ec) {
-          if (ec || !w->state) return;
-          char c;
-          ssize_t n = ::recv(w->state->client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-          if (n > 0) return;
-          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            WatchClient(w);
-            return;
-          }
-          w->state->client_gone = true;
-          w->state->CancelUpstream();
-        });
+    w->state->client->async_wait(tcp::socket::wait_read, [w](const boost::system::error_code& ec) {
+      if (ec || !w->state) return;
+      char c;
+      ssize_t n = ::recv(w->state->client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        WatchClient(w);
+        return;
+      }
+      w->state->client_gone = true;
+      w->state->CancelUpstream();
+    });
   }
   DeadlineEntry<ExchangeState, &ExchangeState::OnTimeout> timeout_entry{this};
   DeadlineEntry<ExchangeState, &ExchangeState::OnWatchDue> watch_entry{this};
@@ -112,9 +111,9 @@ class ClientWriter {
     }
     if (last && framing_ == BodyFraming::kChunked) bufs[n++] = asio::buffer(kLastChunk);
     if (n == 0) co_return boost::system::error_code{};
-    auto [ec, bytes] = co_await asio::async_write(
-        client_, std::span<const asio::const_buffer>(bufs.data(), n),
-        asio::as_tuple(asio::use_awaitable));
+    auto [ec, bytes] =
+        co_await asio::async_write(client_, std::span<const asio::const_buffer>(bufs.data(), n),
+                                   asio::as_tuple(asio::use_awaitable));
     if (!ec) head_sent_ = true;
     co_return ec;
   }
@@ -160,7 +159,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
   head.reserve(512);
   AppendUpstreamRequestHead(head, req.base(), req.body().size(), options.edits);
   const std::array<asio::const_buffer, 2> request_bytes{asio::buffer(head),
-                                                         asio::buffer(req.body())};
+                                                        asio::buffer(req.body())};
 
   // Find a candidate that answers with a response header.
   std::unique_ptr<UpstreamConnection> conn;
@@ -233,7 +232,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     out.status = st.timed_out ? 504 : candidates.empty() ? 503 : 502;
     out.gateway_error = true;
     out.error = st.timed_out ? "request timeout" : last_error;
-    std::string message = st.timed_out        ? "upstream request timeout"
+    std::string message = st.timed_out         ? "upstream request timeout"
                           : candidates.empty() ? "no ready endpoint for this route"
                                                : "upstream unavailable: " + last_error;
     out.keep_client_alive = options.client_keep_alive;
@@ -296,10 +295,10 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       out.status = st.timed_out ? 504 : 502;
       out.gateway_error = true;
       client_keep = false;
-      co_await WriteErrorResponse(client, out.status,
-                                  st.timed_out ? "upstream request timeout"
-                                               : "upstream failed: " + upstream_error,
-                                  version, false);
+      co_await WriteErrorResponse(
+          client, out.status,
+          st.timed_out ? "upstream request timeout" : "upstream failed: " + upstream_error, version,
+          false);
     }
   } else {
     BodyFraming framing;

@@ -66,10 +66,10 @@ struct ExchangeOptions {
 };
 
 struct ExchangeOutcome {
-  int status = 0;                // status the client received (0: client gone first)
-  bool gateway_error = false;    // the status was produced by the gateway itself
-  bool response_started = false; // a response header reached the client
-  bool completed = false;        // the response reached its end normally
+  int status = 0;                 // status the client received (0: client gone first)
+  bool gateway_error = false;     // the status was produced by the gateway itself
+  bool response_started = false;  // a response header reached the client
+  bool completed = false;         // the response reached its end normally
   bool client_gone = false;
   bool timed_out = false;
   bool keep_client_alive = false;  // the client connection may serve another request
@@ -82,10 +82,9 @@ struct ExchangeOutcome {
 };
 
 // Writes a gateway-generated JSON error response. Returns false if the write failed.
-asio::awaitable<bool> WriteErrorResponse(tcp::socket& client, int status, std::string_view message,
-                                         unsigned version, bool keep_alive,
-                                         std::span<const std::pair<std::string, std::string>>
-                                             extra_headers = {});
+asio::awaitable<bool> WriteErrorResponse(
+    tcp::socket& client, int status, std::string_view message, unsigned version, bool keep_alive,
+    std::span<const std::pair<std::string, std::string>> extra_headers = {});
 
 // Forwards `req` (as parsed from the client; its head is rewritten on the way out by
 // options.edits) and relays the response.

@@ -29,8 +29,8 @@ constexpr TimeNs kPeekAfterIdle = kNanosPerSecond;
 bool IdleConnectionIsDead(tcp::socket& s) {
   char c;
   ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;                                       // orderly close
-  if (n > 0) return true;                                        // stray bytes: unusable
+  if (n == 0) return true;                                              // orderly close
+  if (n > 0) return true;                                               // stray bytes: unusable
   return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);  // reset etc.
 }
 }  // namespace

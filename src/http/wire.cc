@@ -105,8 +105,7 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
     out += "\r\n";
   }
   const auto m = req.method();
-  if (body_size > 0 || m == bhttp::verb::post || m == bhttp::verb::put ||
-      m == bhttp::verb::patch) {
+  if (body_size > 0 || m == bhttp::verb::post || m == bhttp::verb::put || m == bhttp::verb::patch) {
     out += "Content-Length: ";
     AppendNumber(out, body_size);
     out += "\r\n";
@@ -115,8 +114,8 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
 }
 
 void AppendClientResponseHead(std::string& out, const bhttp::response_header<>& res,
-                              unsigned version, BodyFraming framing,
-                              std::uint64_t content_length, bool keep_alive) {
+                              unsigned version, BodyFraming framing, std::uint64_t content_length,
+                              bool keep_alive) {
   const ConnectionTokens listed = ReadConnectionTokens(res);
   out += version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
   AppendNumber(out, res.result_int());

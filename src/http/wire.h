@@ -31,10 +31,10 @@ struct RequestHeadEdits {
   // Fields whose name starts with this prefix are dropped (case-insensitive); the
   // gateway's own routing headers are never taken from a client.
   std::string_view drop_prefix = "x-gateway-";
-  std::span<const std::string> remove;     // names to drop (RequestHeaderModifier.remove)
-  std::span<const HeaderEdit> set;         // replace any field of that name
-  std::span<const HeaderEdit> add;         // append
-  std::string_view forwarded_for;          // appended to X-Forwarded-For (empty: none)
+  std::span<const std::string> remove;  // names to drop (RequestHeaderModifier.remove)
+  std::span<const HeaderEdit> set;      // replace any field of that name
+  std::span<const HeaderEdit> add;      // append
+  std::string_view forwarded_for;       // appended to X-Forwarded-For (empty: none)
 };
 
 // Appends the head of `req` as it goes upstream: HTTP/1.1, keep-alive, Content-Length of
@@ -49,8 +49,8 @@ enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 // 11), hop-by-hop and framing fields dropped and replaced by `framing` (with
 // content_length for kContentLength), and Connection: close or keep-alive as needed.
 void AppendClientResponseHead(std::string& out, const bhttp::response_header<>& res,
-                              unsigned version, BodyFraming framing,
-                              std::uint64_t content_length, bool keep_alive);
+                              unsigned version, BodyFraming framing, std::uint64_t content_length,
+                              bool keep_alive);
 
 // "<hex size>\r\n" for a chunk of `size` bytes (size > 0).
 void AppendChunkHeader(std::string& out, std::size_t size);

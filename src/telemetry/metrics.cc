@@ -42,10 +42,17 @@ void AppendValue(std::string& out, double v) {
 void AppendEscapedLabelValue(std::string& out, std::string_view v) {
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
 }
@@ -55,9 +62,12 @@ void MetricWriter::Header(std::string_view name, std::string_view help, std::str
   out_ += name;
   out_ += ' ';
   for (char c : help) {
-    if (c == '\\') out_ += "\\\\";
-    else if (c == '\n') out_ += "\\n";
-    else out_ += c;
+    if (c == '\\')
+      out_ += "\\\\";
+    else if (c == '\n')
+      out_ += "\\n";
+    else
+      out_ += c;
   }
   out_ += "\n# TYPE ";
   out_ += name;
@@ -161,8 +171,8 @@ Family<Counter>& Registry::AddCounter(std::string name, std::string help,
   std::lock_guard lock(mu_);
   auto& e = entries_.emplace_back();
   e.type = MetricType::kCounter;
-  e.counter = std::make_unique<Family<Counter>>(std::move(name), std::move(help),
-                                                std::move(labels));
+  e.counter =
+      std::make_unique<Family<Counter>>(std::move(name), std::move(help), std::move(labels));
   return *e.counter;
 }
 
@@ -171,8 +181,7 @@ Family<Gauge>& Registry::AddGauge(std::string name, std::string help,
   std::lock_guard lock(mu_);
   auto& e = entries_.emplace_back();
   e.type = MetricType::kGauge;
-  e.gauge =
-      std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels));
+  e.gauge = std::make_unique<Family<Gauge>>(std::move(name), std::move(help), std::move(labels));
   return *e.gauge;
 }
 
@@ -206,9 +215,15 @@ std::string Registry::Expose() const {
   std::lock_guard lock(mu_);
   for (const auto& e : entries_) {
     switch (e.type) {
-      case MetricType::kCounter: e.counter->Write(w, e.type); break;
-      case MetricType::kGauge: e.gauge->Write(w, e.type); break;
-      case MetricType::kHistogram: e.histogram->Write(w, e.type); break;
+      case MetricType::kCounter:
+        e.counter->Write(w, e.type);
+        break;
+      case MetricType::kGauge:
+        e.gauge->Write(w, e.type);
+        break;
+      case MetricType::kHistogram:
+        e.histogram->Write(w, e.type);
+        break;
     }
   }
   for (const auto& [id, fn] : collectors_) fn(w);

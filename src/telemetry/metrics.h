@@ -81,8 +81,8 @@ class MetricWriter {
   void Sample(std::string_view name,
               std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
               double value);
-  void Sample(std::string_view name,
-              const std::vector<std::pair<std::string, std::string>>& labels, double value);
+  void Sample(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
+              double value);
 
  private:
   std::string& out_;
@@ -135,8 +135,7 @@ class Registry {
 
   Family<Counter>& AddCounter(std::string name, std::string help,
                               std::vector<std::string> labels = {});
-  Family<Gauge>& AddGauge(std::string name, std::string help,
-                          std::vector<std::string> labels = {});
+  Family<Gauge>& AddGauge(std::string name, std::string help, std::vector<std::string> labels = {});
   Family<Histogram>& AddHistogram(std::string name, std::string help,
                                   std::vector<std::string> labels, std::vector<double> buckets);
   // `fn` is called on every exposition; it must write complete metric families (Header

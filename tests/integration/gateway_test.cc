@@ -69,14 +69,13 @@ class GatewayTest : public ::testing::Test {
     return y + extra_docs;
   }
 
-  void WriteConfig(const std::string& yaml) {
-    std::ofstream(dir_ + "/config.yaml") << yaml;
-  }
+  void WriteConfig(const std::string& yaml) { std::ofstream(dir_ + "/config.yaml") << yaml; }
 
   // Starts `infergate serve` on dir_; fills port_ and admin_port_.
   void StartGateway(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {INFERGATE_BIN, "--log-level", "warn", "serve", "-f", dir_,
-                                      "--admin-address", gw_address_ + ":0"};
+    std::vector<std::string> argv = {
+        INFERGATE_BIN,     "--log-level",     "warn", "serve", "-f", dir_,
+        "--admin-address", gw_address_ + ":0"};
     if (std::find(extra.begin(), extra.end(), "--workers") == extra.end()) {
       extra.insert(extra.end(), {"--workers", "2"});
     }
@@ -306,14 +305,14 @@ TEST_F(GatewayTest, BadReloadKeepsServingAndGoodReloadTakesEffect) {
   StartGateway({"--reload-interval", "0"});
   EXPECT_EQ(Get("/x").body, "a");
 
-  WriteConfig("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n"
-              "  name: broken\nspec:\n  rules: [ this is not valid\n");
+  WriteConfig(
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n"
+      "  name: broken\nspec:\n  rules: [ this is not valid\n");
   ASSERT_TRUE(gateway_.Signal(SIGHUP));
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(Get("/x").body, "a");
   auto m = HttpRequest(gw_address_, admin_port_, "GET", "/metrics");
-  EXPECT_NE(m.body.find("infergate_config_reloads_total{result=\"failure\"} 1"),
-            std::string::npos);
+  EXPECT_NE(m.body.find("infergate_config_reloads_total{result=\"failure\"} 1"), std::string::npos);
 
   WriteConfig(ServiceConfig({b->address}, b->port));
   ASSERT_TRUE(gateway_.Signal(SIGHUP));

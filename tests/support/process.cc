@@ -201,8 +201,8 @@ bool ParseResponse(const std::string& raw, bool closed, HttpResponse& r) {
   r.headers.clear();
   while (pos != std::string::npos) {
     std::size_t next = head.find("\r\n", pos + 2);
-    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos
-                                                                      : next - pos - 2);
+    std::string line =
+        head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
     auto colon = line.find(':');
     if (colon != std::string::npos) {
       std::string v = line.substr(colon + 1);
@@ -328,8 +328,7 @@ bool WaitForPort(const std::string& address, int port, std::chrono::milliseconds
   return false;
 }
 
-bool Nginx::Start(const std::string& http_block, const std::string& probe_address,
-                  int probe_port) {
+bool Nginx::Start(const std::string& http_block, const std::string& probe_address, int probe_port) {
   prefix_ = TempDir();
   std::string conf = prefix_ + "/nginx.conf";
   FILE* f = std::fopen(conf.c_str(), "w");
@@ -341,11 +340,11 @@ bool Nginx::Start(const std::string& http_block, const std::string& probe_addres
                "http {\n  access_log off;\n  client_body_temp_path %s/body;\n"
                "  proxy_temp_path %s/proxy;\n  fastcgi_temp_path %s/fastcgi;\n"
                "  uwsgi_temp_path %s/uwsgi;\n  scgi_temp_path %s/scgi;\n%s\n}\n",
-               prefix_.c_str(), prefix_.c_str(), prefix_.c_str(), prefix_.c_str(),
-               prefix_.c_str(), prefix_.c_str(), prefix_.c_str(), http_block.c_str());
+               prefix_.c_str(), prefix_.c_str(), prefix_.c_str(), prefix_.c_str(), prefix_.c_str(),
+               prefix_.c_str(), prefix_.c_str(), http_block.c_str());
   std::fclose(f);
-  if (!process_.Start({"/usr/sbin/nginx", "-p", prefix_, "-c", conf, "-e",
-                       prefix_ + "/error.log"})) {
+  if (!process_.Start(
+          {"/usr/sbin/nginx", "-p", prefix_, "-c", conf, "-e", prefix_ + "/error.log"})) {
     return false;
   }
   return WaitForPort(probe_address, probe_port, std::chrono::seconds(10));

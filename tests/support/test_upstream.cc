@@ -8,7 +8,15 @@
 //   /hold                                    never answers; counts client disconnects
 //   /slow?ms=M                               answers after M ms
 //   /big?bytes=N                             N bytes of body
-//   /stats                                   {"name","requests","connections","disconnects"}
+//   /stats                                   {"name","requests","connections","disconnects",
+//                                            "completions"}
+//   /metrics                                 a vLLM V0 metrics page with the values below
+//   /control?waiting=W&running=R&kv=K&metrics=ok|error
+//                                            sets what /metrics reports
+//   /v1/models                               {"data":[{"id":<each --models name>}]}
+//   /v1/completions, /v1/chat/completions    echoes the request's model and this server's
+//                                            name as the text; SSE when "stream":true, with a
+//                                            usage chunk; honours max_tokens
 //   anything else                            200 with body "<name>"
 #include <sys/socket.h>
 
@@ -26,7 +34,11 @@ namespace {
 
 struct Stats {
   std::string name = "upstream";
-  long requests = 0, connections = 0, disconnects = 0;
+  long requests = 0, connections = 0, disconnects = 0, completions = 0;
+  // What /metrics reports.
+  double waiting = 0, running = 0, kv = 0;
+  bool metrics_ok = true;
+  std::string models = "base";  // comma-separated, for /v1/models
 };
 Stats g_stats;
 
@@ -44,6 +56,44 @@ std::map<std::string, std::string> Query(std::string_view target) {
     rest = rest.substr(amp + 1);
   }
   return q;
+}
+
+double Real(const std::map<std::string, std::string>& q, const std::string& k, double def) {
+  auto it = q.find(k);
+  return it == q.end() ? def : std::atof(it->second.c_str());
+}
+
+// The value of a top-level string field of a small JSON body (test inputs only).
+std::string JsonField(const std::string& body, const std::string& key) {
+  auto p = body.find("\"" + key + "\"");
+  if (p == std::string::npos) return "";
+  p = body.find(':', p);
+  if (p == std::string::npos) return "";
+  p = body.find_first_not_of(" ", p + 1);
+  if (p == std::string::npos) return "";
+  if (body[p] == '"') {
+    auto e = body.find('"', p + 1);
+    return body.substr(p + 1, e - p - 1);
+  }
+  auto e = body.find_first_of(",}", p);
+  return body.substr(p, e - p);
+}
+
+std::string MetricsPage() {
+  char buf[2048];
+  std::snprintf(buf, sizeof buf,
+                "# HELP vllm:num_requests_running Number of requests running.\n"
+                "# TYPE vllm:num_requests_running gauge\n"
+                "vllm:num_requests_running{model_name=\"base\"} %g\n"
+                "# TYPE vllm:num_requests_waiting gauge\n"
+                "vllm:num_requests_waiting{model_name=\"base\"} %g\n"
+                "# TYPE vllm:gpu_cache_usage_perc gauge\n"
+                "vllm:gpu_cache_usage_perc{model_name=\"base\"} %g\n"
+                "# TYPE vllm:cache_config_info gauge\n"
+                "vllm:cache_config_info{block_size=\"16\",enable_prefix_caching=\"False\","
+                "num_gpu_blocks=\"1000\"} 1.0\n",
+                g_stats.running, g_stats.waiting, g_stats.kv);
+  return buf;
 }
 
 long Num(const std::map<std::string, std::string>& q, const std::string& k, long def) {
@@ -84,7 +134,8 @@ asio::awaitable<void> Session(tcp::socket s) {
       asio::steady_timer t(s.get_executor());
       for (long i = 0; i < chunks; ++i) {
         if (i > 0 || Num(q, "first_delay_ms", 0) > 0) {
-          t.expires_after(std::chrono::milliseconds(i > 0 ? interval : Num(q, "first_delay_ms", 0)));
+          t.expires_after(
+              std::chrono::milliseconds(i > 0 ? interval : Num(q, "first_delay_ms", 0)));
           co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
         }
         if (die_after >= 0 && i == die_after) {
@@ -101,15 +152,92 @@ asio::awaitable<void> Session(tcp::socket s) {
       if (lec || !req.keep_alive()) co_return;
       continue;
     }
-    if (path == "/hold") {
+    if ((path == "/v1/completions" || path == "/v1/chat/completions") &&
+        req.method() == bhttp::verb::post) {
+      ++g_stats.completions;
+      const std::string model = JsonField(req.body(), "model");
+      const bool stream = JsonField(req.body(), "stream") == "true";
+      std::string max = JsonField(req.body(), "max_tokens");
+      const long tokens = max.empty() ? 1 : std::max(1L, std::atol(max.c_str()));
+      const bool chat = path == "/v1/chat/completions";
+      auto choice = [&](bool last) {
+        std::string c = chat ? R"({"index":0,"delta":{"content":")" + g_stats.name + R"("},)"
+                             : R"({"index":0,"text":")" + g_stats.name + R"(",)";
+        return c + (last ? R"("finish_reason":"length"})" : R"("finish_reason":null})");
+      };
+      const std::string head = std::string(R"({"id":"cmpl-1","object":")") +
+                               (chat ? "chat.completion.chunk" : "text_completion") +
+                               R"(","created":1,"model":")" + model + R"(","choices":[)";
+      const std::string usage = R"({"prompt_tokens":5,"completion_tokens":)" +
+                                std::to_string(tokens) + R"(,"total_tokens":)" +
+                                std::to_string(tokens + 5) + "}";
+      if (!stream) {
+        res.set(bhttp::field::content_type, "application/json");
+        res.body() = head + choice(true) + R"(],"usage":)" + usage + "}";
+      } else {
+        bhttp::response<bhttp::empty_body> sh{bhttp::status::ok, req.version()};
+        sh.set(bhttp::field::content_type, "text/event-stream");
+        sh.chunked(true);
+        sh.keep_alive(req.keep_alive());
+        bhttp::response_serializer<bhttp::empty_body> sr{sh};
+        auto [hec, hn] =
+            co_await bhttp::async_write_header(s, sr, asio::as_tuple(asio::use_awaitable));
+        if (hec) co_return;
+        std::string events;
+        for (long i = 0; i < tokens; ++i) {
+          events += "data: " + head + choice(i + 1 == tokens) + "]}\n\n";
+        }
+        events += "data: " + head + R"(],"usage":)" + usage + "}\n\ndata: [DONE]\n\n";
+        auto chunk = bhttp::make_chunk(asio::buffer(events));
+        auto [wec, wn] = co_await asio::async_write(s, chunk, asio::as_tuple(asio::use_awaitable));
+        if (wec) co_return;
+        auto last = bhttp::make_chunk_last();
+        auto [lec, ln] = co_await asio::async_write(s, last, asio::as_tuple(asio::use_awaitable));
+        if (lec || !req.keep_alive()) co_return;
+        continue;
+      }
+    } else if (path == "/metrics") {
+      if (!g_stats.metrics_ok) {
+        res.result(bhttp::status::internal_server_error);
+        res.body() = "metrics unavailable";
+      } else {
+        res.set(bhttp::field::content_type, "text/plain; version=0.0.4");
+        res.body() = MetricsPage();
+      }
+    } else if (path == "/control") {
+      g_stats.waiting = Real(q, "waiting", g_stats.waiting);
+      g_stats.running = Real(q, "running", g_stats.running);
+      g_stats.kv = Real(q, "kv", g_stats.kv);
+      if (q.count("metrics")) g_stats.metrics_ok = q["metrics"] == "ok";
+      res.body() = "ok";
+    } else if (path == "/v1/models") {
+      res.set(bhttp::field::content_type, "application/json");
+      std::string j = R"({"object":"list","data":[)";
+      std::size_t start = 0;
+      bool first = true;
+      while (start <= g_stats.models.size()) {
+        auto comma = g_stats.models.find(',', start);
+        std::string m = g_stats.models.substr(
+            start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!m.empty()) {
+          j += std::string(first ? "" : ",") + R"({"id":")" + m + R"(","object":"model"})";
+          first = false;
+        }
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      res.body() = j + "]}";
+    } else if (path == "/hold") {
       // Wait until the client goes away.
       char c;
-      auto [rec, rn] = co_await s.async_read_some(asio::buffer(&c, 1),
-                                                  asio::as_tuple(asio::use_awaitable));
+      auto [rec, rn] =
+          co_await s.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
       if (rec) ++g_stats.disconnects;
       co_return;
     }
-    if (path == "/slow") {
+    if (!res.body().empty() || res.result_int() != 200) {
+      // answered above
+    } else if (path == "/slow") {
       asio::steady_timer t(s.get_executor(), std::chrono::milliseconds(Num(q, "ms", 100)));
       co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       res.body() = g_stats.name;
@@ -138,10 +266,11 @@ asio::awaitable<void> Session(tcp::socket s) {
       res.body().assign(static_cast<std::size_t>(Num(q, "bytes", 1 << 20)), 'x');
     } else if (path == "/stats") {
       res.set(bhttp::field::content_type, "application/json");
-      res.body() = "{\"name\":\"" + g_stats.name + "\",\"requests\":" +
-                   std::to_string(g_stats.requests) + ",\"connections\":" +
-                   std::to_string(g_stats.connections) + ",\"disconnects\":" +
-                   std::to_string(g_stats.disconnects) + "}";
+      res.body() = "{\"name\":\"" + g_stats.name +
+                   "\",\"requests\":" + std::to_string(g_stats.requests) +
+                   ",\"connections\":" + std::to_string(g_stats.connections) +
+                   ",\"disconnects\":" + std::to_string(g_stats.disconnects) +
+                   ",\"completions\":" + std::to_string(g_stats.completions) + "}";
     } else {
       res.body() = g_stats.name;
     }
@@ -161,6 +290,9 @@ int main(int argc, char** argv) {
     if (k == "--address") address = argv[i + 1];
     if (k == "--port") port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
     if (k == "--name") g_stats.name = argv[i + 1];
+    if (k == "--models") g_stats.models = argv[i + 1];
+    if (k == "--waiting") g_stats.waiting = std::atof(argv[i + 1]);
+    if (k == "--kv") g_stats.kv = std::atof(argv[i + 1]);
   }
   asio::io_context io(1);
   tcp::acceptor acc(io, tcp::endpoint(asio::ip::make_address(address), port));

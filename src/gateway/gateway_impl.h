@@ -1,0 +1,284 @@
+// Internals of the gateway shared by its source files (gateway.cc: life cycle, sessions,
+// the Service path and the admin listener; inference_path.cc: InferencePool requests,
+// scraping and mirroring). Not part of the public interface.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/gateway.h"
+#include "gateway/pool_state.h"
+#include "gateway/runtime.h"
+#include "http/deadline_list.h"
+#include "http/event_loops.h"
+#include "http/proxy_exchange.h"
+#include "http/upstream_pool.h"
+#include "telemetry/metrics.h"
+
+namespace infergate::gateway {
+
+// Counters and histograms of one (listener, route rule, backend), with the counters per
+// status code created on first use and then reached without a lock.
+class RequestStats {
+ public:
+  RequestStats(telemetry::Family<telemetry::Counter>& requests,
+               telemetry::Family<telemetry::Histogram>& durations, std::string listener,
+               std::string route, std::string backend)
+      : requests_(requests),
+        listener_(std::move(listener)),
+        route_(std::move(route)),
+        backend_(std::move(backend)),
+        duration_(durations.With({listener_, route_, backend_})) {
+    for (auto& c : by_status_) c.store(nullptr, std::memory_order_relaxed);
+  }
+  void Record(int status, double seconds) {
+    if (status < 100 || status > 599) status = 599;
+    auto& slot = by_status_[status - 100];
+    telemetry::Counter* c = slot.load(std::memory_order_acquire);
+    if (!c) {
+      c = &requests_.With({listener_, route_, backend_, std::to_string(status)});
+      slot.store(c, std::memory_order_release);
+    }
+    c->Inc();
+    duration_.Observe(seconds);
+  }
+
+ private:
+  telemetry::Family<telemetry::Counter>& requests_;
+  std::string listener_, route_, backend_;
+  telemetry::Histogram& duration_;
+  std::array<std::atomic<telemetry::Counter*>, 500> by_status_;
+};
+
+// One client connection, in its session coroutine's frame.
+struct SessionState {
+  explicit SessionState(tcp::socket* s) : socket(s) {}
+  tcp::socket* socket;
+  bool idle = true;  // between requests (draining may close it)
+  bool deadline_fired = false;
+  void OnDeadline() {
+    deadline_fired = true;
+    boost::system::error_code ignored;
+    socket->cancel(ignored);
+  }
+  http::DeadlineEntry<SessionState, &SessionState::OnDeadline> deadline{this};
+};
+
+// State confined to one event loop.
+struct LoopState {
+  explicit LoopState(asio::io_context& loop) : pool(loop), deadlines(loop) {}
+  http::UpstreamPool pool;
+  http::DeadlineList deadlines;
+  std::unordered_set<SessionState*> sessions;
+  int mirrors_in_flight = 0;  // RequestMirror copies being sent from this loop
+};
+
+// The state of the loop the calling thread runs (set on each loop when it starts).
+extern thread_local LoopState* tls_loop;
+
+struct GatewayMetrics {
+  explicit GatewayMetrics(telemetry::Registry& r)
+      : requests(r.AddCounter("infergate_requests_total",
+                              "Requests answered, by listener, route rule, backend and status.",
+                              {"listener", "route", "backend", "code"})),
+        durations(r.AddHistogram("infergate_request_duration_seconds",
+                                 "Time from the request's arrival to the end of its response.",
+                                 {"listener", "route", "backend"},
+                                 {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                  1, 2.5, 5, 10, 30, 60, 300, 1800})),
+        connect_errors(r.AddCounter("infergate_upstream_connect_errors_total",
+                                    "Upstream connections that could not be made.",
+                                    {"backend", "endpoint"})),
+        upstream_failures(r.AddCounter(
+            "infergate_upstream_failures_total",
+            "Upstream attempts that failed before a response (connect, reset, bad header).",
+            {"backend", "endpoint"})),
+        connections(
+            r.AddGauge("infergate_active_connections", "Open client connections.", {"listener"})),
+        active_requests(
+            r.AddGauge("infergate_active_requests", "Requests being proxied (streams in flight).")
+                .With({})),
+        reloads(r.AddCounter("infergate_config_reloads_total",
+                             "Configuration loads after the first, by result.", {"result"})),
+        config_ok(r.AddGauge("infergate_config_last_reload_successful",
+                             "1 if the last configuration load succeeded.")
+                      .With({})),
+        model_requests(r.AddCounter("inference_model_request_total",
+                                    "Inference requests, by requested and target model.",
+                                    {"model_name", "target_model_name"})),
+        model_errors(r.AddCounter("inference_model_request_error_total",
+                                  "Inference requests that failed, by error code.",
+                                  {"model_name", "target_model_name", "error_code"})),
+        model_duration(
+            r.AddHistogram("inference_model_request_duration_seconds",
+                           "Inference request duration from arrival to the end of the response.",
+                           {"model_name", "target_model_name"},
+                           {0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8,  1,    1.25, 1.5, 2,
+                            3,     4,     5,    6,   8,   10,  15,  20,   30,   45,   60,  120,
+                            180,   240,   300,  360, 480, 600, 900, 1200, 1800, 2700, 3600})),
+        model_input_tokens(r.AddHistogram(
+            "inference_model_input_tokens", "Prompt tokens of inference requests (from usage).",
+            {"model_name", "target_model_name"}, telemetry::ExponentialBuckets(1, 2, 18))),
+        model_output_tokens(r.AddHistogram("inference_model_output_tokens",
+                                           "Completion tokens of inference requests (from usage).",
+                                           {"model_name", "target_model_name"},
+                                           telemetry::ExponentialBuckets(1, 2, 18))),
+        model_running(r.AddGauge("inference_model_running_requests",
+                                 "Inference requests in flight through the gateway.",
+                                 {"model_name"})),
+        scheduler_duration(
+            r.AddHistogram("inference_extension_scheduler_e2e_duration_seconds",
+                           "Time to decide where an inference request goes (hashing and picking).",
+                           {}, telemetry::ExponentialBuckets(1e-6, 2, 18))
+                .With({})),
+        pool_ttft(r.AddHistogram(
+            "infergate_pool_time_to_first_byte_seconds",
+            "Time from dispatch to the first response byte, per pool endpoint (the TTFT the "
+            "gateway observes).",
+            {"pool", "endpoint"},
+            {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256})),
+        pool_picks(r.AddCounter("infergate_pool_picks_total",
+                                "Requests the scheduler sent to each pool endpoint.",
+                                {"pool", "endpoint"})),
+        pool_rejections(r.AddCounter(
+            "infergate_pool_rejections_total",
+            "Inference requests the pool refused: shed (429) or no endpoint (503), by reason.",
+            {"pool", "reason"})),
+        scrapes(r.AddCounter("infergate_pool_scrapes_total",
+                             "Metric scrapes of pool endpoints, by result.", {"pool", "result"})),
+        mirrors(r.AddCounter("infergate_mirror_requests_total",
+                             "RequestMirror copies: sent, dropped (too many in flight) or "
+                             "failed (the mirror did not answer).",
+                             {"backend", "result"})) {}
+
+  telemetry::Family<telemetry::Counter>& requests;
+  telemetry::Family<telemetry::Histogram>& durations;
+  telemetry::Family<telemetry::Counter>& connect_errors;
+  telemetry::Family<telemetry::Counter>& upstream_failures;
+  telemetry::Family<telemetry::Gauge>& connections;
+  telemetry::Gauge& active_requests;
+  telemetry::Family<telemetry::Counter>& reloads;
+  telemetry::Gauge& config_ok;
+  telemetry::Family<telemetry::Counter>& model_requests;
+  telemetry::Family<telemetry::Counter>& model_errors;
+  telemetry::Family<telemetry::Histogram>& model_duration;
+  telemetry::Family<telemetry::Histogram>& model_input_tokens;
+  telemetry::Family<telemetry::Histogram>& model_output_tokens;
+  telemetry::Family<telemetry::Gauge>& model_running;
+  telemetry::Histogram& scheduler_duration;
+  telemetry::Family<telemetry::Histogram>& pool_ttft;
+  telemetry::Family<telemetry::Counter>& pool_picks;
+  telemetry::Family<telemetry::Counter>& pool_rejections;
+  telemetry::Family<telemetry::Counter>& scrapes;
+  telemetry::Family<telemetry::Counter>& mirrors;
+};
+
+class Gateway::Impl {
+ public:
+  explicit Impl(GatewayOptions o)
+      : opts(std::move(o)),
+        loops(opts.workers > 0
+                  ? opts.workers
+                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        metrics(registry) {
+    for (int i = 0; i < loops.size(); ++i) {
+      loop_states.push_back(std::make_unique<LoopState>(loops.loop(i)));
+    }
+  }
+
+  Status Start();
+  Status Reload();
+  void Shutdown();
+  int Wait();
+  void HandleSignals();
+
+ private:
+  using Clock = SteadyClock;
+
+  Result<std::shared_ptr<const Runtime>> LoadRuntime();
+  // Binds listeners the runtime has and the current set lacks; closes the ones it no
+  // longer has. Requires reload_mu_ held.
+  Status ReconcileListeners(const Runtime& rt);
+  std::shared_ptr<const Runtime> runtime() const { return runtime_.load(); }
+  RequestStats& StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
+                         const config::Backend* backend);
+
+  asio::awaitable<void> Session(tcp::socket socket, std::string listener_key);
+  // Handles one parsed request; returns whether the connection may be kept.
+  asio::awaitable<bool> HandleRequest(tcp::socket& socket, http::Request& req, const Runtime& rt,
+                                      const ListenerRuntime& lr, TimeNs arrival,
+                                      const std::string& client_ip);
+  asio::awaitable<void> AdminSession(tcp::socket socket);
+  void WatchConfigFiles();
+  void CheckDrained();
+
+  // --- inference path (inference_path.cc) ---
+  // Prepares the pool states a runtime needs (reusing running ones whose settings did
+  // not change); no side effects until CommitPools.
+  Status PreparePools(Runtime& rt);
+  // Makes rt's pools the live ones: starts scrape loops of new endpoints, stops those of
+  // pools and endpoints that are gone. Requires reload_mu_ held.
+  void CommitPools(const Runtime& rt);
+  asio::awaitable<void> ScrapeLoop(std::shared_ptr<PoolState> pool,
+                                   std::shared_ptr<ScrapeTarget> target);
+  // Handles a request routed to an InferencePool backend.
+  asio::awaitable<bool> HandlePoolRequest(tcp::socket& socket, http::Request& req,
+                                          const Runtime& rt, const ListenerRuntime& lr,
+                                          const config::RouteRule& rule,
+                                          const config::Backend& backend, TimeNs arrival,
+                                          const std::string& client_ip);
+  // Sends copies of a request to the rule's RequestMirror backends, if their fraction
+  // says so; never waits for them.
+  // `ex` is the calling loop's executor (the copies use that loop's connection pool).
+  void MirrorRequest(asio::any_io_executor ex, const Runtime& rt, const config::RouteRule& rule,
+                     const http::Request& req, const std::string& client_ip);
+  // Proxies to the backend's ready endpoints in round-robin order (Service backends, and
+  // pool requests that are not inference calls).
+  asio::awaitable<bool> ProxyPlain(tcp::socket& socket, http::Request& req, const Runtime& rt,
+                                   const ListenerRuntime& lr, const config::RouteRule& rule,
+                                   const config::Backend& backend, TimeNs arrival,
+                                   const std::string& client_ip);
+  void CollectPoolMetrics(telemetry::MetricWriter& w);
+
+ public:
+  GatewayOptions opts;
+  http::EventLoops loops;
+  telemetry::Registry registry;
+  GatewayMetrics metrics;
+  std::vector<std::unique_ptr<LoopState>> loop_states;
+
+ private:
+  std::atomic<std::shared_ptr<const Runtime>> runtime_;
+  std::mutex reload_mu_;
+  struct BoundListener {
+    std::string address;
+    int configured_port;
+    std::shared_ptr<http::Listener> listener;
+  };
+  std::map<std::string, BoundListener> bound_;  // by listener key; guarded by reload_mu_
+  std::shared_ptr<http::Listener> admin_;
+  std::mutex stats_mu_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::unique_ptr<RequestStats>> stats_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<int> active_sessions_{0};
+  std::atomic<bool> ready_{false};
+  std::string config_signature_;
+  std::unique_ptr<asio::steady_timer> watch_timer_;
+  std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::unique_ptr<asio::signal_set> signals_;
+  TimeNs drain_deadline_ = 0;
+  SteadyClock clock_;
+  std::mutex pools_mu_;
+  std::map<std::string, std::shared_ptr<PoolState>> pools_;  // live pools by backend id
+  std::atomic<std::uint64_t> scrape_spread_{0};              // loop choice for scrapers
+};
+
+}  // namespace infergate::gateway

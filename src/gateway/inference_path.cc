@@ -1,0 +1,540 @@
+// The InferencePool side of the gateway: pool states across reloads, scraping the pool's
+// servers, the inference request path (model resolution, scheduling, rewriting, ledger
+// updates) and RequestMirror copies.
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "datalayer/engine_metrics.h"
+#include "gateway/gateway_impl.h"
+#include "gateway/openai_request.h"
+#include "gateway/response_rewrite.h"
+#include "http/openai_error.h"
+#include "http/wire.h"
+
+namespace infergate::gateway {
+namespace {
+
+using namespace asio::experimental::awaitable_operators;
+
+constexpr std::size_t kMaxScrapeBody = 8 << 20;
+constexpr std::size_t kMaxMirrorResponseBody = 1 << 20;
+constexpr TimeNs kMirrorTimeout = 60 * kNanosPerSecond;
+constexpr std::string_view kObjectiveHeader = "x-gateway-inference-objective";
+constexpr std::string_view kFairnessHeader = "x-gateway-inference-fairness-id";
+
+// One GET on a keep-alive connection to a pool server (connecting first if needed).
+// Returns the body of a 200 response; anything else is an error and drops the connection.
+asio::awaitable<Result<std::string>> GetOnce(tcp::socket& socket, beast::flat_buffer& buffer,
+                                             const tcp::endpoint& ep, std::string_view target,
+                                             const std::string& host) {
+  if (!socket.is_open()) {
+    buffer.clear();
+    auto [ec] = co_await socket.async_connect(ep, asio::as_tuple(asio::use_awaitable));
+    if (ec) co_return Error{"connect: " + ec.message()};
+    socket.set_option(tcp::no_delay(true), ec);
+  }
+  std::string request = "GET ";
+  request += target;
+  request += " HTTP/1.1\r\nHost: ";
+  request += host;
+  request += "\r\nAccept: */*\r\nUser-Agent: infergate\r\n\r\n";
+  auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request),
+                                              asio::as_tuple(asio::use_awaitable));
+  if (wec) co_return Error{"write: " + wec.message()};
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(kMaxScrapeBody);
+  auto [rec, rn] =
+      co_await bhttp::async_read(socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+  if (rec) co_return Error{"read: " + rec.message()};
+  auto& res = parser.get();
+  if (!res.keep_alive()) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+  if (res.result_int() != 200) {
+    co_return Error{"HTTP " + std::to_string(res.result_int())};
+  }
+  co_return std::move(res.body());
+}
+
+// GetOnce bounded by `timeout`; on any failure the connection is closed.
+asio::awaitable<Result<std::string>> Get(tcp::socket& socket, beast::flat_buffer& buffer,
+                                         const tcp::endpoint& ep, std::string_view target,
+                                         const std::string& host, TimeNs timeout) {
+  asio::steady_timer timer(socket.get_executor(), std::chrono::nanoseconds(timeout));
+  auto result = co_await (GetOnce(socket, buffer, ep, target, host) ||
+                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  Result<std::string> out = result.index() == 0 ? std::move(std::get<0>(result))
+                                                : Result<std::string>(Error{"timed out"});
+  if (!out.ok()) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+  co_return out;
+}
+
+// The ids of OpenAI's model list (vLLM lists served names and LoRA adapters).
+std::optional<std::vector<std::string>> ParseModelList(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("data") || !j["data"].is_array()) {
+    return std::nullopt;
+  }
+  std::vector<std::string> ids;
+  for (const auto& m : j["data"]) {
+    if (m.is_object() && m.contains("id") && m["id"].is_string()) {
+      ids.push_back(m["id"].get<std::string>());
+    }
+  }
+  return ids;
+}
+
+Criticality FromConfig(config::Criticality c) {
+  switch (c) {
+    case config::Criticality::kCritical:
+      return Criticality::kCritical;
+    case config::Criticality::kSheddable:
+      return Criticality::kSheddable;
+    default:
+      return Criticality::kStandard;
+  }
+}
+
+std::string_view CriticalityLabel(Criticality c) {
+  return c == Criticality::kCritical    ? "Critical"
+         : c == Criticality::kSheddable ? "Sheddable"
+                                        : "Standard";
+}
+
+// The pool name GIE's metrics use (the object name, without namespace).
+std::string_view PoolName(std::string_view id) {
+  auto slash = id.find('/');
+  return slash == std::string_view::npos ? id : id.substr(slash + 1);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ pool states
+
+Status Gateway::Impl::PreparePools(Runtime& rt) {
+  std::lock_guard lock(pools_mu_);
+  for (const auto& pool : rt.snapshot().pools) {
+    auto settings = SettingsForPool(rt.snapshot(), *pool);
+    if (!settings.ok()) return settings.error();
+    auto it = pools_.find(pool->id);
+    if (it != pools_.end() && it->second->settings() == *settings) {
+      rt.pools[pool.get()] = it->second;
+      continue;
+    }
+    auto state = PoolState::Create(pool->id, std::move(*settings), &clock_);
+    if (!state.ok()) return state.error();
+    rt.pools[pool.get()] = std::move(*state);
+  }
+  return Ok();
+}
+
+void Gateway::Impl::CommitPools(const Runtime& rt) {
+  std::lock_guard lock(pools_mu_);
+  std::map<std::string, std::shared_ptr<PoolState>> next;
+  for (const auto& [backend, state] : rt.pools) {
+    next[backend->id] = state;
+    for (auto& target : state->SetEndpoints(*backend)) {
+      const int loop =
+          static_cast<int>(scrape_spread_++ % static_cast<std::uint64_t>(loops.size()));
+      asio::co_spawn(loops.loop(loop), ScrapeLoop(state, std::move(target)), asio::detached);
+    }
+  }
+  for (auto& [id, state] : pools_) {
+    auto it = next.find(id);
+    if (it == next.end() || it->second != state) state->StopScraping();
+  }
+  pools_ = std::move(next);
+}
+
+asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
+                                                std::shared_ptr<ScrapeTarget> target) {
+  auto ex = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(target->ip, ec);
+  if (ec) co_return;
+  const tcp::endpoint ep(address, target->port);
+  const std::string host = target->id;
+  tcp::socket metrics_socket(ex), models_socket(ex);
+  beast::flat_buffer metrics_buffer, models_buffer;
+  asio::steady_timer timer(ex);
+  auto& ok_count = metrics.scrapes.With({pool->id(), "success"});
+  auto& failed_count = metrics.scrapes.With({pool->id(), "failure"});
+  TimeNs next_models = 0;
+  while (!target->stop && !draining_) {
+    const TimeNs started = clock_.Now();
+    auto body =
+        co_await Get(metrics_socket, metrics_buffer, ep, "/metrics", host, opts.scrape_timeout);
+    if (target->stop) break;
+    if (body.ok()) {
+      // Parsed outside the pool's lock; only the recording takes it.
+      auto parsed = ExtractEndpointMetrics(*body);
+      if (parsed.ok()) {
+        pool->WithScheduler(
+            [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
+        ok_count.Inc();
+      } else {
+        pool->WithScheduler([&](Scheduler& s) {
+          return s.ReportScrapeFailure(target->id, started, parsed.error().message);
+        });
+        failed_count.Inc();
+      }
+    } else {
+      pool->WithScheduler([&](Scheduler& s) {
+        return s.ReportScrapeFailure(target->id, started, body.error().message);
+      });
+      failed_count.Inc();
+      spdlog::debug("scrape {} of pool {}: {}", target->id, pool->id(), body.error().message);
+    }
+    if (started >= next_models) {
+      auto list =
+          co_await Get(models_socket, models_buffer, ep, "/v1/models", host, opts.scrape_timeout);
+      std::optional<std::vector<std::string>> ids;
+      if (list.ok()) ids = ParseModelList(*list);
+      if (ids) pool->SetServedModels(target->id, std::move(*ids));
+      next_models = started + (ids ? opts.models_interval : kNanosPerSecond);
+    }
+    timer.expires_at(std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(started + opts.scrape_interval)));
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+void Gateway::Impl::CollectPoolMetrics(telemetry::MetricWriter& w) {
+  auto rt = runtime();
+  if (!rt || rt->pools.empty()) return;
+  struct Row {
+    std::string name;
+    PoolStatus summary;
+    std::vector<std::pair<std::string, double>> per_pod_queue;
+  };
+  std::vector<Row> rows;
+  for (const auto& [backend, state] : rt->pools) {
+    Row row{std::string(PoolName(backend->id)), {}, {}};
+    std::vector<EndpointStatus> endpoints;
+    state->WithScheduler([&](Scheduler& s) {
+      row.summary = s.Summary();
+      endpoints = s.Endpoints();
+      return 0;
+    });
+    for (const auto& e : endpoints) {
+      std::string pod = e.id;
+      for (const auto& ep : backend->endpoints) {
+        if (ep.id == e.id) pod = ep.pod_name;
+      }
+      row.per_pod_queue.emplace_back(std::move(pod), e.waiting);
+    }
+    rows.push_back(std::move(row));
+  }
+  w.Header("inference_pool_average_kv_cache_utilization",
+           "Average KV cache use of the pool's endpoints with fresh metrics.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("inference_pool_average_kv_cache_utilization", {{"name", r.name}},
+             r.summary.average_kv_usage);
+  }
+  w.Header("inference_pool_average_queue_size",
+           "Average waiting queue of the pool's endpoints with fresh metrics.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("inference_pool_average_queue_size", {{"name", r.name}}, r.summary.average_queue);
+  }
+  w.Header("inference_pool_ready_pods", "Ready endpoints of the pool.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("inference_pool_ready_pods", {{"name", r.name}}, r.summary.ready);
+  }
+  w.Header("inference_pool_per_pod_queue_size", "Waiting queue of each pool endpoint.", "gauge");
+  for (const auto& r : rows) {
+    for (const auto& [pod, q] : r.per_pod_queue) {
+      w.Sample("inference_pool_per_pod_queue_size", {{"name", r.name}, {"model_server_pod", pod}},
+               q);
+    }
+  }
+  w.Header("infergate_pool_inflight_requests",
+           "Requests the gateway dispatched to the pool that have not finished.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("infergate_pool_inflight_requests", {{"name", r.name}},
+             static_cast<double>(r.summary.inflight));
+  }
+  w.Header("infergate_pool_saturated", "1 when the pool's saturation detector says full.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("infergate_pool_saturated", {{"name", r.name}}, r.summary.saturated ? 1 : 0);
+  }
+}
+
+// ------------------------------------------------------------------ requests
+
+asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http::Request& req,
+                                                       const Runtime& rt, const ListenerRuntime& lr,
+                                                       const config::RouteRule& rule,
+                                                       const config::Backend& backend,
+                                                       TimeNs arrival,
+                                                       const std::string& client_ip) {
+  const bool client_keep = req.keep_alive() && !draining_;
+  const unsigned version = req.version();
+  RequestStats* stats = rt.FindStats(&lr, &rule, &backend);
+  PoolState* pool = rt.FindPool(&backend);
+  const BackendRuntime* br = rt.FindBackend(&backend);
+
+  auto reply =
+      [&](int status, std::string message,
+          std::vector<std::pair<std::string, std::string>> headers = {}) -> asio::awaitable<bool> {
+    if (stats) stats->Record(status, ToSeconds(clock_.Now() - arrival));
+    const bool ok =
+        co_await http::WriteErrorResponse(socket, status, message, version, client_keep, headers);
+    co_return ok&& client_keep;
+  };
+
+  if (req.method() != bhttp::verb::post || !pool || !br) {
+    // Not an inference call (health checks, model lists, ...): any ready endpoint.
+    co_return co_await ProxyPlain(socket, req, rt, lr, rule, backend, arrival, client_ip);
+  }
+
+  auto parsed = ParseOpenAIRequest(req.body());
+  if (!parsed.ok()) co_return co_await reply(400, parsed.error().message);
+
+  // InferenceModel: the name clients use → a weighted target and a criticality.
+  const config::ModelRoute* model = backend.pool.FindModel(parsed->model);
+  std::string target = parsed->model;
+  Criticality criticality = Criticality::kStandard;
+  int priority = 0;
+  if (model) {
+    const auto* chooser = rt.FindTargetChooser(model);
+    const int i = chooser ? chooser->Next() : 0;
+    target = model->targets[i >= 0 ? i : 0].name;
+    criticality = FromConfig(model->criticality);
+    priority = model->priority.value_or(PriorityOf(criticality));
+  } else if (!pool->MayServe(parsed->model)) {
+    metrics.model_errors.With({parsed->model, parsed->model, "404"}).Inc();
+    co_return co_await reply(404, "The model `" + parsed->model + "` does not exist.");
+  }
+  // An objective header may set the priority (an integer, InferenceObjective style) or a
+  // criticality by name.
+  if (auto it = req.find(kObjectiveHeader); it != req.end()) {
+    const std::string_view v = it->value();
+    int n = 0;
+    auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (r.ec == std::errc() && r.ptr == v.data() + v.size()) {
+      priority = n;
+      criticality = n > 0 ? Criticality::kCritical : CriticalityOf(n);
+    } else if (beast::iequals(v, "Critical")) {
+      criticality = Criticality::kCritical;
+      priority = PriorityOf(criticality);
+    } else if (beast::iequals(v, "Sheddable")) {
+      criticality = Criticality::kSheddable;
+      priority = PriorityOf(criticality);
+    } else if (beast::iequals(v, "Standard")) {
+      criticality = Criticality::kStandard;
+      priority = 0;
+    }
+  }
+  if (target != parsed->model) SpliceModel(req.body(), *parsed, target);
+
+  RequestInfo info;
+  info.target_model = target;
+  info.prompt = parsed->prompt;
+  info.prompt_tokens = parsed->prompt_tokens;
+  info.max_tokens = parsed->max_tokens;
+  info.criticality = criticality;
+  info.priority = priority;
+  if (model && target != model->model_name) info.lora_adapter = target;
+  if (auto it = req.find(opts.session_header); it != req.end()) info.session_key = it->value();
+  if (auto it = req.find(kFairnessHeader); it != req.end()) info.fairness_id = it->value();
+
+  const TimeNs decide_start = clock_.Now();
+  std::vector<std::uint64_t> hashes;
+  ComputeBlockHashes(target, info.prompt, pool->prefix_options(), &hashes);
+  info.block_hashes = &hashes;
+  PickResult pick;
+  TokenLedger::Handle handle{};
+  std::string dispatched;
+  pool->WithScheduler([&](Scheduler& s) {
+    s.Pick(info, &pick);
+    if (pick.picked()) {
+      handle = s.Dispatch(info, pick, pick.endpoints[0]);
+      dispatched = pick.endpoints[0];
+    }
+    return 0;
+  });
+  metrics.scheduler_duration.Observe(ToSeconds(clock_.Now() - decide_start));
+
+  auto& model_requests = metrics.model_requests.With({parsed->model, target});
+  if (!pick.picked()) {
+    const int status = pick.http_status();
+    metrics.pool_rejections.With({backend.id, std::string(PickReasonName(pick.reason))}).Inc();
+    model_requests.Inc();
+    metrics.model_errors.With({parsed->model, target, std::to_string(status)}).Inc();
+    std::string message = status == 429 ? "the pool is saturated; " +
+                                              std::string(CriticalityLabel(criticality)) +
+                                              " requests are shed until it has room"
+                                        : "no endpoint of the pool can take the request (" +
+                                              std::string(PickReasonName(pick.reason)) + ")";
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (status == 429) headers.emplace_back("Retry-After", "1");
+    co_return co_await reply(status, std::move(message), std::move(headers));
+  }
+
+  std::vector<http::UpstreamCandidate> candidates;
+  for (const auto& id : pick.endpoints) {
+    if (const auto* c = br->FindEndpoint(id)) candidates.push_back(*c);
+  }
+
+  // Hooks keep the ledger in step with what actually happens to the request.
+  UsageScanner usage;
+  std::optional<ModelNameRewriter> rewriter;
+  if (target != parsed->model) rewriter.emplace(target, parsed->model);
+  bool first_byte = false;
+  TimeNs dispatched_at = clock_.Now();
+  http::ExchangeHooks hooks;
+  hooks.on_attempt = [&](int i) {
+    if (candidates[i].id == dispatched) return;
+    // A connection to the chosen endpoint failed: the request moves to a fallback.
+    pool->WithScheduler([&](Scheduler& s) {
+      s.OnFailure(handle);
+      handle = s.Dispatch(info, pick, candidates[i].id);
+      return 0;
+    });
+    dispatched.assign(candidates[i].id);
+    dispatched_at = clock_.Now();
+  };
+  hooks.on_attempt_failed = [&](int i, const std::string& error, bool connect) {
+    (connect ? metrics.connect_errors : metrics.upstream_failures)
+        .With({backend.id, candidates[i].id})
+        .Inc();
+    spdlog::debug("pool {} endpoint {} failed: {}", backend.id, candidates[i].id, error);
+  };
+  hooks.on_body = [&](std::string_view piece) {
+    if (!first_byte) {
+      first_byte = true;
+      pool->WithScheduler([&](Scheduler& s) { return s.OnFirstToken(handle); });
+      metrics.pool_ttft.With({backend.id, dispatched})
+          .Observe(ToSeconds(clock_.Now() - dispatched_at));
+    }
+    usage.Feed(piece);
+  };
+  if (rewriter) {
+    hooks.rewrite_body = [&](std::string_view in, bool last, std::string& out) {
+      rewriter->Rewrite(in, last, out);
+    };
+  }
+
+  http::ExchangeOptions xo;
+  const RuleEdits* edits = rt.FindEdits(&rule);
+  xo.edits.forwarded_for = client_ip;
+  if (edits) {
+    xo.edits.set = edits->set;
+    xo.edits.add = edits->add;
+    xo.edits.remove = edits->remove;
+  }
+  xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  xo.max_attempts = opts.max_attempts;
+  xo.client_keep_alive = client_keep;
+
+  auto& running = metrics.model_running.With({parsed->model});
+  running.Inc();
+  metrics.active_requests.Inc();
+  auto out = co_await http::ProxyExchange(socket, req, candidates, tls_loop->pool,
+                                          tls_loop->deadlines, xo, hooks);
+  metrics.active_requests.Dec();
+  running.Dec();
+
+  const auto reported = usage.Result();
+  const bool success = out.completed && out.status / 100 == 2;
+  pool->WithScheduler(
+      [&](Scheduler& s) { return success ? s.OnComplete(handle, reported) : s.OnFailure(handle); });
+  const int status = out.status ? out.status : 499;  // 499: the client went away first
+  model_requests.Inc();
+  if (out.candidate >= 0) metrics.pool_picks.With({backend.id, dispatched}).Inc();
+  const double seconds = ToSeconds(clock_.Now() - arrival);
+  metrics.model_duration.With({parsed->model, target}).Observe(seconds);
+  if (reported) {
+    metrics.model_input_tokens.With({parsed->model, target})
+        .Observe(static_cast<double>(reported->prompt_tokens));
+    metrics.model_output_tokens.With({parsed->model, target})
+        .Observe(static_cast<double>(reported->completion_tokens));
+  }
+  if (!success) {
+    metrics.model_errors.With({parsed->model, target, std::to_string(status)}).Inc();
+  }
+  if (stats) stats->Record(status, seconds);
+  if (!out.error.empty() && status >= 500) {
+    spdlog::warn("{} {} -> {} ({}): {} ({})", req.method_string(), req.target(), backend.id,
+                 dispatched, status, out.error);
+  }
+  co_return out.keep_client_alive;
+}
+
+// ------------------------------------------------------------------ mirroring
+
+namespace {
+
+// Sends one mirror copy and discards the answer. Runs detached on the loop that made it.
+asio::awaitable<void> SendMirror(http::UpstreamPool* pool, LoopState* loop,
+                                 http::UpstreamCandidate target, std::string head, std::string body,
+                                 telemetry::Counter* sent, telemetry::Counter* failed) {
+  asio::steady_timer timer(co_await asio::this_coro::executor,
+                           std::chrono::nanoseconds(kMirrorTimeout));
+  auto exchange = [&]() -> asio::awaitable<bool> {
+    auto conn = co_await pool->Acquire(target.endpoint);
+    if (!conn.ok()) co_return false;
+    auto c = std::move(*conn);
+    ++c->requests;
+    const std::array<asio::const_buffer, 2> bytes{asio::buffer(head), asio::buffer(body)};
+    auto [wec, wn] =
+        co_await asio::async_write(c->socket, bytes, asio::as_tuple(asio::use_awaitable));
+    if (wec) co_return false;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(kMaxMirrorResponseBody);
+    auto [rec, rn] = co_await bhttp::async_read(c->socket, c->buffer, parser,
+                                                asio::as_tuple(asio::use_awaitable));
+    if (rec) co_return false;
+    pool->Release(std::move(c), parser.get().keep_alive());
+    co_return true;
+  };
+  auto result = co_await (exchange() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  const bool ok = result.index() == 0 && std::get<0>(result);
+  (ok ? sent : failed)->Inc();
+  --loop->mirrors_in_flight;
+}
+
+}  // namespace
+
+void Gateway::Impl::MirrorRequest(asio::any_io_executor ex, const Runtime& rt,
+                                  const config::RouteRule& rule, const http::Request& req,
+                                  const std::string& client_ip) {
+  LoopState* loop = tls_loop;
+  for (const auto& m : rule.mirrors) {
+    auto* counter = rt.MirrorCounter(&m);
+    if (!counter || !m.backend || m.denominator == 0) continue;
+    // Exactly numerator of every denominator requests, spread evenly.
+    const std::uint64_t n = counter->fetch_add(1, std::memory_order_relaxed);
+    if ((n + 1) * m.numerator / m.denominator == n * m.numerator / m.denominator) continue;
+    const BackendRuntime* br = rt.FindBackend(m.backend.get());
+    http::UpstreamCandidate target;
+    if (!br || br->RoundRobin(std::span(&target, 1)) == 0) {
+      metrics.mirrors.With({m.backend->id, "failed"}).Inc();
+      continue;
+    }
+    if (loop->mirrors_in_flight >= opts.max_mirrors_in_flight) {
+      // A slow or dead mirror must not pile up work: the copy is dropped, not queued.
+      metrics.mirrors.With({m.backend->id, "dropped"}).Inc();
+      continue;
+    }
+    std::string head;
+    http::RequestHeadEdits edits;
+    edits.forwarded_for = client_ip;
+    http::AppendUpstreamRequestHead(head, req.base(), req.body().size(), edits);
+    ++loop->mirrors_in_flight;
+    asio::co_spawn(ex,
+                   SendMirror(&loop->pool, loop, target, std::move(head), req.body(),
+                              &metrics.mirrors.With({m.backend->id, "sent"}),
+                              &metrics.mirrors.With({m.backend->id, "failed"})),
+                   asio::detached);
+  }
+}
+
+}  // namespace infergate::gateway

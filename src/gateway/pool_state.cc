@@ -1,0 +1,152 @@
+#include "gateway/pool_state.h"
+
+#include <algorithm>
+#include <set>
+
+namespace infergate::gateway {
+
+bool PoolSettings::operator==(const PoolSettings& o) const {
+  auto same_config = [](const std::optional<EndpointPickerConfig>& a,
+                        const std::optional<EndpointPickerConfig>& b) {
+    if (a.has_value() != b.has_value()) return false;
+    if (!a) return true;
+    if (a->plugins.size() != b->plugins.size() ||
+        a->scheduling_profiles.size() != b->scheduling_profiles.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < a->plugins.size(); ++i) {
+      const auto &x = a->plugins[i], &y = b->plugins[i];
+      if (x.type != y.type || x.name != y.name || x.parameters != y.parameters) return false;
+    }
+    for (std::size_t i = 0; i < a->scheduling_profiles.size(); ++i) {
+      const auto &x = a->scheduling_profiles[i], &y = b->scheduling_profiles[i];
+      if (x.name != y.name || x.plugins.size() != y.plugins.size()) return false;
+      for (std::size_t j = 0; j < x.plugins.size(); ++j) {
+        if (x.plugins[j].plugin_ref != y.plugins[j].plugin_ref ||
+            x.plugins[j].weight != y.plugins[j].weight) {
+          return false;
+        }
+      }
+    }
+    return true;
+  };
+  return profile == o.profile && scheduling_profile == o.scheduling_profile &&
+         failure_mode == o.failure_mode && same_config(picker_config, o.picker_config);
+}
+
+Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
+                                     const config::Backend& pool) {
+  PoolSettings s;
+  s.failure_mode = pool.pool.failure_mode == config::FailureMode::kFailOpen
+                       ? FailureMode::kFailOpen
+                       : FailureMode::kFailClose;
+  const std::string& annotation = pool.pool.scheduling_profile;
+  if (annotation.empty()) return s;
+  const auto slash = annotation.find('/');
+  if (slash == std::string::npos) {
+    s.profile = annotation;
+    return s;
+  }
+  const std::string config_name = annotation.substr(0, slash);
+  const config::EndpointPickerConfig* cfg = snapshot.FindPickerConfig(config_name);
+  if (!cfg) {
+    return Error{"InferencePool " + pool.id + ": annotation infergate.io/scheduling-profile: " +
+                 "no EndpointPickerConfig named '" + config_name + "'"};
+  }
+  // The configuration module's typed document, in the scheduler's plain form.
+  EndpointPickerConfig picker;
+  for (const auto& p : cfg->plugins) {
+    picker.plugins.push_back({p.type, p.name, p.parameters});
+  }
+  for (const auto& prof : cfg->profiles) {
+    SchedulingProfileSpec spec{prof.name, {}};
+    for (const auto& ref : prof.plugins) spec.plugins.push_back({ref.plugin_ref, ref.weight});
+    picker.scheduling_profiles.push_back(std::move(spec));
+  }
+  s.picker_config = std::move(picker);
+  s.scheduling_profile = annotation.substr(slash + 1);
+  return s;
+}
+
+Result<std::shared_ptr<PoolState>> PoolState::Create(std::string id, PoolSettings settings,
+                                                     const Clock* clock) {
+  SchedulerOptions o;
+  o.profile = settings.profile;
+  o.picker_config = settings.picker_config;
+  o.scheduling_profile = settings.scheduling_profile;
+  o.failure_mode = settings.failure_mode;
+  auto scheduler = Scheduler::Create(o, clock);
+  if (!scheduler.ok()) {
+    return Error{"InferencePool " + id + ": scheduling profile: " + scheduler.error().message};
+  }
+  auto state = std::shared_ptr<PoolState>(new PoolState());
+  state->id_ = std::move(id);
+  state->settings_ = std::move(settings);
+  state->scheduler_ = std::move(*scheduler);
+  state->prefix_options_ = state->scheduler_->prefix_options();
+  return state;
+}
+
+std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config::Backend& pool) {
+  std::vector<std::shared_ptr<ScrapeTarget>> started;
+  std::set<std::string> wanted;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& ep : pool.endpoints) {
+      wanted.insert(ep.id);
+      EndpointSpec spec;
+      spec.id = ep.id;
+      spec.labels.insert(ep.labels.begin(), ep.labels.end());
+      spec.ready = ep.ready;
+      (void)scheduler_->UpsertEndpoint(spec);  // an unknown engine label falls back to detection
+    }
+  }
+  std::lock_guard tlock(targets_mu_);
+  for (const auto& ep : pool.endpoints) {
+    if (targets_.count(ep.id)) continue;
+    auto t = std::make_shared<ScrapeTarget>();
+    t->id = ep.id;
+    t->ip = ep.ip;
+    t->port = ep.port;
+    targets_.emplace(ep.id, t);
+    started.push_back(t);
+  }
+  for (auto it = targets_.begin(); it != targets_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    it->second->stop = true;
+    {
+      std::lock_guard lock(mu_);
+      scheduler_->RemoveEndpoint(it->first);
+    }
+    {
+      std::lock_guard mlock(models_mu_);
+      served_.erase(it->first);
+    }
+    it = targets_.erase(it);
+  }
+  return started;
+}
+
+void PoolState::StopScraping() {
+  std::lock_guard lock(targets_mu_);
+  for (auto& [id, t] : targets_) t->stop = true;
+}
+
+void PoolState::SetServedModels(const std::string& id, std::vector<std::string> models) {
+  std::lock_guard lock(models_mu_);
+  served_[id] = std::move(models);
+}
+
+bool PoolState::MayServe(std::string_view model) const {
+  std::lock_guard lock(models_mu_);
+  if (served_.empty()) return true;
+  for (const auto& [id, models] : served_) {
+    if (std::find(models.begin(), models.end(), model) != models.end()) return true;
+  }
+  return false;
+}
+
+}  // namespace infergate::gateway

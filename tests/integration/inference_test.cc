@@ -1,0 +1,314 @@
+// The gateway's InferencePool path against model-server stand-ins (tests/support/
+// test_upstream.cc) whose load signals the tests set: InferenceModel target weights and
+// rewriting, shedding, failure modes, unknown models, /v1/models, load-aware picks and
+// RequestMirror.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "tests/support/process.h"
+
+namespace infergate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Server {
+  std::string address;
+  int port = 0;
+  ChildProcess process;
+  void Control(const std::string& query) const {
+    auto r = HttpRequest(address, port, "GET", "/control?" + query);
+    ASSERT_EQ(r.status, 200);
+  }
+};
+
+class InferenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    gw_address_ = UniqueLoopbackAddress();
+  }
+
+  // `n` model servers on their own addresses, all on one port (a pool has one target port).
+  void StartServers(int n, const std::string& models = "base") {
+    int port = 0;
+    for (int i = 0; i < n; ++i) {
+      auto s = std::make_unique<Server>();
+      s->address = UniqueLoopbackAddress();
+      ASSERT_TRUE(s->process.Start({TEST_UPSTREAM_BIN, "--address", s->address, "--port",
+                                    std::to_string(port), "--name", "s" + std::to_string(i),
+                                    "--models", models}));
+      auto line = s->process.WaitForLine("listening", 10s);
+      ASSERT_TRUE(line.has_value());
+      s->port = std::stoi(line->substr(line->rfind(':') + 1));
+      port = s->port;
+      servers_.push_back(std::move(s));
+    }
+  }
+
+  // Gateway + HTTPRoute to pool "pool" (+ extra rules), the pool, one Pod per server, and
+  // extra documents (InferenceModels, ...).
+  void WriteConfig(const std::string& extra_docs, const std::string& pool_annotations = "",
+                   const std::string& failure_mode = "FailClose",
+                   const std::string& extra_rule = "") {
+    std::string y =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n"
+        "  annotations:\n    infergate.io/bind-address: \"" +
+        gw_address_ +
+        "\"\nspec:\n  gatewayClassName: x\n  listeners:\n  - name: llm\n    protocol: HTTP\n"
+        "    port: 0\n---\n"
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n"
+        "spec:\n  parentRefs:\n  - name: gw\n  rules:\n  - backendRefs:\n"
+        "    - group: inference.networking.x-k8s.io\n      kind: InferencePool\n"
+        "      name: pool\n" +
+        extra_rule +
+        "---\napiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferencePool\n"
+        "metadata:\n  name: pool\n" +
+        (pool_annotations.empty() ? "" : "  annotations:\n" + pool_annotations) +
+        "spec:\n  selector:\n    app: llm\n  targetPortNumber: " +
+        std::to_string(servers_[0]->port) +
+        "\n  extensionRef:\n    name: epp\n    failureMode: " + failure_mode + "\n";
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      y += "---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: llm-" + std::to_string(i) +
+           "\n  labels:\n    app: llm\nstatus:\n  podIP: " + servers_[i]->address + "\n";
+    }
+    std::ofstream(dir_ + "/config.yaml") << y << extra_docs;
+  }
+
+  void StartGateway(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {INFERGATE_BIN,
+                                     "--log-level",
+                                     "warn",
+                                     "serve",
+                                     "-f",
+                                     dir_,
+                                     "--workers",
+                                     "2",
+                                     "--admin-address",
+                                     gw_address_ + ":0",
+                                     "--scrape-interval",
+                                     "0.02"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(gateway_.Start(argv));
+    auto line = gateway_.WaitForLine("listening default/gw/llm", 10s);
+    ASSERT_TRUE(line.has_value()) << gateway_.output();
+    port_ = std::stoi(line->substr(line->rfind(':') + 1));
+    auto admin = gateway_.WaitForLine("admin ", 10s);
+    ASSERT_TRUE(admin.has_value());
+    admin_port_ = std::stoi(admin->substr(admin->rfind(':') + 1));
+    // Wait until every endpoint has been scraped at least once.
+    auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      auto m = HttpRequest(gw_address_, admin_port_, "GET", "/metrics");
+      auto p = m.body.find("inference_pool_ready_pods{name=\"pool\"}");
+      auto ok =
+          m.body.find("infergate_pool_scrapes_total{pool=\"default/pool\",result=\"success\"}");
+      if (p != std::string::npos && ok != std::string::npos) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+
+  HttpResponse Complete(const std::string& model, bool stream = false,
+                        const std::map<std::string, std::string>& headers = {}) {
+    std::string body = R"({"model":")" + model + R"(","prompt":"hello there","max_tokens":2)" +
+                       (stream ? R"(,"stream":true,"stream_options":{"include_usage":true})" : "") +
+                       "}";
+    return HttpRequest(gw_address_, port_, "POST", "/v1/completions", body, headers);
+  }
+
+  std::string Metrics() { return HttpRequest(gw_address_, admin_port_, "GET", "/metrics").body; }
+
+  std::string dir_, gw_address_;
+  std::vector<std::unique_ptr<Server>> servers_;
+  ChildProcess gateway_;
+  int port_ = 0, admin_port_ = 0;
+};
+
+const char* kCanary =
+    "---\napiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModel\n"
+    "metadata:\n  name: chat\nspec:\n  modelName: chat\n  criticality: Critical\n"
+    "  poolRef:\n    name: pool\n  targetModels:\n  - name: chat-v1\n    weight: 90\n"
+    "  - name: chat-v2\n    weight: 10\n";
+
+TEST_F(InferenceTest, CanarySplitsByWeightAndTheClientSeesItsModelName) {
+  StartServers(3, "chat-v1,chat-v2");
+  WriteConfig(kCanary);
+  StartGateway();
+  std::map<std::string, int> completions_before;
+  int v2 = 0;
+  const int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    auto r = Complete("chat");
+    ASSERT_EQ(r.status, 200) << r.body;
+    // The server saw the target; the client sees the name it asked for.
+    ASSERT_NE(r.body.find("\"model\":\"chat\""), std::string::npos) << r.body;
+    ASSERT_EQ(r.body.find("chat-v"), std::string::npos) << r.body;
+  }
+  auto m = Metrics();
+  auto count = [&](const std::string& target) {
+    auto key =
+        "inference_model_request_total{model_name=\"chat\",target_model_name=\"" + target + "\"} ";
+    auto p = m.find(key);
+    return p == std::string::npos ? 0 : std::stoi(m.substr(p + key.size()));
+  };
+  v2 = count("chat-v2");
+  EXPECT_EQ(count("chat-v1") + v2, n);
+  // Smooth weighted round-robin is exact: 10% of 2000.
+  EXPECT_NEAR(v2, n / 10, n * 0.03);
+
+  // Streaming: every chunk names the requested model.
+  auto s = Complete("chat", /*stream=*/true);
+  ASSERT_EQ(s.status, 200);
+  EXPECT_NE(s.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(s.body.find("chat-v"), std::string::npos) << s.body;
+  EXPECT_NE(s.body.find("\"model\":\"chat\""), std::string::npos) << s.body;
+}
+
+TEST_F(InferenceTest, ShedsSheddableRequestsWhenEveryEndpointIsFullButNeverCritical) {
+  StartServers(3);
+  std::string models =
+      "---\napiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModel\n"
+      "metadata:\n  name: batch\nspec:\n  modelName: batch\n  criticality: Sheddable\n"
+      "  poolRef:\n    name: pool\n  targetModels:\n  - name: base\n"
+      "---\napiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModel\n"
+      "metadata:\n  name: vip\nspec:\n  modelName: vip\n  criticality: Critical\n"
+      "  poolRef:\n    name: pool\n  targetModels:\n  - name: base\n";
+  // GIE v0's decision tree, chosen by the pool's annotation.
+  WriteConfig(models, "    infergate.io/scheduling-profile: gie-v0\n");
+  // GIE's published case: (queue 6, kv 0.2), (0, 0.85), (10, 0.9): all saturated.
+  servers_[0]->Control("waiting=6&kv=0.2");
+  servers_[1]->Control("waiting=0&kv=0.85");
+  servers_[2]->Control("waiting=10&kv=0.9");
+  StartGateway();
+  auto shed = Complete("batch");
+  EXPECT_EQ(shed.status, 429) << shed.body;
+  EXPECT_EQ(shed.headers["retry-after"], "1");
+  EXPECT_NE(shed.body.find("\"type\":\"rate_limit_exceeded\""), std::string::npos);
+  auto vip = Complete("vip");
+  EXPECT_EQ(vip.status, 200) << vip.body;
+
+  // With (4, 0.2) instead of (6, 0.2) that endpoint has room: the request goes there.
+  servers_[0]->Control("waiting=4&kv=0.2");
+  std::this_thread::sleep_for(200ms);
+  auto ok = Complete("batch");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"text\":\"s0\""), std::string::npos) << ok.body;
+  EXPECT_NE(Metrics().find("infergate_pool_rejections_total{pool=\"default/pool\""),
+            std::string::npos);
+}
+
+TEST_F(InferenceTest, FailCloseAnswers503WithoutMetricsAndFailOpenStillRoutes) {
+  StartServers(2);
+  WriteConfig("");
+  for (auto& s : servers_) s->Control("metrics=error");
+  StartGateway();
+  auto closed = Complete("base");
+  EXPECT_EQ(closed.status, 503) << closed.body;
+
+  WriteConfig("", "", "FailOpen");
+  ASSERT_TRUE(gateway_.Signal(SIGHUP));
+  auto deadline = Clock::now() + 5s;
+  int status = 0;
+  while (Clock::now() < deadline && (status = Complete("base").status) != 200) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(status, 200);
+}
+
+TEST_F(InferenceTest, UnknownModelsAre404AndServedOnesPassThrough) {
+  StartServers(2, "base,adapter-a");
+  WriteConfig(kCanary);
+  StartGateway();
+  auto unknown = Complete("no-such-model");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_NE(unknown.body.find("does not exist"), std::string::npos);
+  auto served = Complete("adapter-a");
+  EXPECT_EQ(served.status, 200) << served.body;
+  EXPECT_NE(served.body.find("\"model\":\"adapter-a\""), std::string::npos);
+
+  auto models = HttpRequest(gw_address_, port_, "GET", "/v1/models");
+  EXPECT_EQ(models.status, 200);
+  EXPECT_NE(models.body.find("\"id\":\"chat\""), std::string::npos) << models.body;
+
+  std::string bad = R"({"model": )";
+  auto r = HttpRequest(gw_address_, port_, "POST", "/v1/completions", bad);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("invalid JSON"), std::string::npos) << r.body;
+}
+
+TEST_F(InferenceTest, RequestsAvoidTheLoadedEndpoint) {
+  StartServers(3);
+  WriteConfig("");
+  servers_[1]->Control("waiting=30&running=40&kv=0.95");
+  StartGateway();
+  for (int i = 0; i < 60; ++i) {
+    auto r = Complete("base");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body.find("\"text\":\"s1\""), std::string::npos) << "request " << i;
+  }
+  auto m = Metrics();
+  EXPECT_NE(
+      m.find("inference_pool_per_pod_queue_size{name=\"pool\",model_server_pod=\"llm-1\"} 30"),
+      std::string::npos)
+      << m;
+}
+
+TEST_F(InferenceTest, ADeadMirrorNeverSlowsOrFailsThePrimary) {
+  StartServers(1);
+  std::string dead_ip = UniqueLoopbackAddress();
+  // The mirror's Service points at an address where a server holds requests forever.
+  Server holder;
+  holder.address = dead_ip;
+  ASSERT_TRUE(holder.process.Start({TEST_UPSTREAM_BIN, "--address", dead_ip, "--port", "0"}));
+  auto line = holder.process.WaitForLine("listening", 10s);
+  ASSERT_TRUE(line.has_value());
+  holder.port = std::stoi(line->substr(line->rfind(':') + 1));
+  std::string mirror_rule =
+      "    filters:\n    - type: RequestMirror\n      requestMirror:\n        backendRef:\n"
+      "          name: mirror\n          port: 80\n";
+  std::string docs =
+      "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: mirror\nspec:\n  selector:\n"
+      "    app: mirror\n  ports:\n  - port: 80\n    targetPort: " +
+      std::to_string(holder.port) +
+      "\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: mirror-0\n  labels:\n"
+      "    app: mirror\nstatus:\n  podIP: " +
+      dead_ip + "\n";
+  WriteConfig(docs, "", "FailClose", mirror_rule);
+  StartGateway({"--max-mirrors-in-flight", "4"});
+  // A live mirror gets a copy of every request.
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Complete("base").status, 200);
+  auto deadline = Clock::now() + 5s;
+  std::string stats;
+  while (Clock::now() < deadline) {
+    stats = HttpRequest(dead_ip, holder.port, "GET", "/stats").body;
+    if (stats.find("\"completions\":10") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(stats.find("\"completions\":10"), std::string::npos) << stats;
+
+  // A mirror that stops answering (the process is stopped: connections are accepted by
+  // the kernel, nothing is read back) costs the primary nothing.
+  holder.process.Signal(SIGSTOP);
+  auto start = Clock::now();
+  for (int i = 0; i < 100; ++i) {
+    auto r = Complete("base");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  EXPECT_LT(Clock::now() - start, 10s);
+  auto m = Metrics();
+  // Beyond the in-flight bound, copies are dropped and counted.
+  EXPECT_NE(
+      m.find("infergate_mirror_requests_total{backend=\"default/mirror\",result=\"dropped\"}"),
+      std::string::npos)
+      << m;
+  holder.process.Signal(SIGCONT);
+}
+
+}  // namespace
+}  // namespace infergate::testing

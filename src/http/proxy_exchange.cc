@@ -88,34 +88,36 @@ bool IsEventStream(const bhttp::response_header<>& h) {
 }
 
 // Sends (the response head if not sent yet, then) one piece of body in the client's
-// framing, and the end of a chunked body when `last`.
+// framing, and the end of a chunked body when `last`. Send returns the write's awaitable
+// directly (no coroutine frame of its own); the buffers live in the writer until the
+// write completes, and the caller reports success with Sent().
 class ClientWriter {
  public:
   ClientWriter(tcp::socket& client, std::string head, BodyFraming framing)
       : client_(client), head_(std::move(head)), framing_(framing) {}
 
-  asio::awaitable<boost::system::error_code> Send(std::string_view piece, bool last) {
-    std::array<asio::const_buffer, 5> bufs;
+  auto Send(std::string_view piece, bool last) {
     std::size_t n = 0;
-    if (!head_sent_) bufs[n++] = asio::buffer(head_);
+    if (!head_sent_) bufs_[n++] = asio::buffer(head_);
     chunk_header_.clear();
     if (!piece.empty()) {
       if (framing_ == BodyFraming::kChunked) {
         AppendChunkHeader(chunk_header_, piece.size());
-        bufs[n++] = asio::buffer(chunk_header_);
-        bufs[n++] = asio::buffer(piece);
-        bufs[n++] = asio::buffer(kCrlf);
+        bufs_[n++] = asio::buffer(chunk_header_);
+        bufs_[n++] = asio::buffer(piece);
+        bufs_[n++] = asio::buffer(kCrlf);
       } else {
-        bufs[n++] = asio::buffer(piece);
+        bufs_[n++] = asio::buffer(piece);
       }
     }
-    if (last && framing_ == BodyFraming::kChunked) bufs[n++] = asio::buffer(kLastChunk);
-    if (n == 0) co_return boost::system::error_code{};
-    auto [ec, bytes] =
-        co_await asio::async_write(client_, std::span<const asio::const_buffer>(bufs.data(), n),
-                                   asio::as_tuple(asio::use_awaitable));
-    if (!ec) head_sent_ = true;
-    co_return ec;
+    if (last && framing_ == BodyFraming::kChunked) bufs_[n++] = asio::buffer(kLastChunk);
+    return asio::async_write(client_, std::span<const asio::const_buffer>(bufs_.data(), n),
+                             asio::as_tuple(asio::use_awaitable));
+  }
+  // Records the outcome of the last Send; returns its error.
+  boost::system::error_code Sent(const std::tuple<boost::system::error_code, std::size_t>& r) {
+    if (!std::get<0>(r)) head_sent_ = true;
+    return std::get<0>(r);
   }
   bool head_sent() const { return head_sent_; }
 
@@ -123,6 +125,7 @@ class ClientWriter {
   tcp::socket& client_;
   std::string head_;
   std::string chunk_header_;
+  std::array<asio::const_buffer, 5> bufs_;
   BodyFraming framing_;
   bool head_sent_ = false;
 };
@@ -172,7 +175,14 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     const auto& cand = candidates[idx];
     ++out.attempts;
     if (hooks.on_attempt) hooks.on_attempt(static_cast<int>(idx));
-    auto acquired = co_await pool.Acquire(cand.endpoint, /*allow_idle=*/!fresh_retry);
+    // A kept connection is taken without a coroutine; a new one is connected.
+    // (No co_await inside a conditional expression: GCC 12 mishandles the temporaries.)
+    std::unique_ptr<UpstreamConnection> idle;
+    if (!fresh_retry) idle = pool.TakeIdle(cand.endpoint);
+    Result<std::unique_ptr<UpstreamConnection>> acquired(std::move(idle));
+    if (!acquired.value()) {
+      acquired = co_await pool.Acquire(cand.endpoint, /*allow_idle=*/false);
+    }
     if (!acquired.ok()) {
       ++out.connect_failures;
       last_error = acquired.error().message;
@@ -281,7 +291,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       AppendClientResponseHead(rhead, full.base(), version, BodyFraming::kContentLength,
                                rewritten.size(), client_keep);
       ClientWriter writer(client, std::move(rhead), BodyFraming::kContentLength);
-      ec = co_await writer.Send(rewritten, true);
+      ec = writer.Sent(co_await writer.Send(rewritten, true));
       if (ec) {
         out.client_gone = !st.timed_out;
       } else {
@@ -327,7 +337,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     // Send the head now unless body bytes are already buffered, in which case head and
     // the first body bytes leave in one write.
     if (!parser->is_done() && conn->buffer.size() == 0) {
-      ec = co_await writer.Send({}, false);
+      ec = writer.Sent(co_await writer.Send({}, false));
       if (!ec) out.response_started = true;
     }
     while (!ec) {
@@ -359,7 +369,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
         if (piece.empty() && !parser->is_done()) continue;  // only chunk framing was read
       }
       const bool last = parser->is_done();
-      ec = co_await writer.Send(piece, last);
+      ec = writer.Sent(co_await writer.Send(piece, last));
       if (ec) break;
       out.response_started = true;
       if (last) {
@@ -384,7 +394,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       } else if (event_stream && framing == BodyFraming::kChunked) {
         // End the event stream properly with an error event the client can read.
         st.client_gone = false;
-        co_await writer.Send(OpenAIErrorEvent(error_code, message), true);
+        const std::string event = OpenAIErrorEvent(error_code, message);
+        writer.Sent(co_await writer.Send(event, true));
       }
     }
   }

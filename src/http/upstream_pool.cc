@@ -35,24 +35,30 @@ bool IdleConnectionIsDead(tcp::socket& s) {
 }
 }  // namespace
 
+std::unique_ptr<UpstreamConnection> UpstreamPool::TakeIdle(const tcp::endpoint& ep) {
+  auto it = idle_.find(ep);
+  if (it == idle_.end()) return nullptr;
+  const TimeNs now = clock_.Now();
+  auto& list = it->second;
+  while (!list.empty()) {
+    auto conn = std::move(list.back());
+    list.pop_back();
+    const TimeNs idle = now - conn->idle_since;
+    // A connection idle for a moment is almost surely alive, and a failure on a reused
+    // connection is retried on a new one anyway: skip the peek's syscall for those.
+    if (idle > options_.idle_timeout ||
+        (idle > kPeekAfterIdle && IdleConnectionIsDead(conn->socket))) {
+      continue;  // dropped: the unique_ptr closes the socket
+    }
+    return conn;
+  }
+  return nullptr;
+}
+
 asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> UpstreamPool::Acquire(
     const tcp::endpoint& ep, bool allow_idle) {
-  auto it = allow_idle ? idle_.find(ep) : idle_.end();
-  if (it != idle_.end()) {
-    const TimeNs now = clock_.Now();
-    auto& list = it->second;
-    while (!list.empty()) {
-      auto conn = std::move(list.back());
-      list.pop_back();
-      const TimeNs idle = now - conn->idle_since;
-      // A connection idle for a moment is almost surely alive, and a failure on a reused
-      // connection is retried on a new one anyway: skip the peek's syscall for those.
-      if (idle > options_.idle_timeout ||
-          (idle > kPeekAfterIdle && IdleConnectionIsDead(conn->socket))) {
-        continue;  // dropped: the unique_ptr closes the socket
-      }
-      co_return std::move(conn);
-    }
+  if (allow_idle) {
+    if (auto conn = TakeIdle(ep)) co_return std::move(conn);
   }
   auto conn = std::make_unique<UpstreamConnection>(loop_.get_executor());
   conn->endpoint = ep;

@@ -44,6 +44,9 @@ class UpstreamPool {
   asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> Acquire(const tcp::endpoint& ep,
                                                                        bool allow_idle = true);
 
+  // An idle connection to `ep` that is still usable, or nullptr.
+  std::unique_ptr<UpstreamConnection> TakeIdle(const tcp::endpoint& ep);
+
   // Returns a connection after a complete exchange. Pass reusable=false when the response
   // was not read to its end or the server asked to close; the connection is then closed.
   void Release(std::unique_ptr<UpstreamConnection> conn, bool reusable);

@@ -135,7 +135,7 @@ Status Gateway::Impl::Start() {
     std::lock_guard lock(reload_mu_);
     if (auto st = ReconcileListeners(**rt); !st.ok()) return st;
     CommitPools(**rt);
-    runtime_.store(*rt);
+    Publish(*rt);
   }
   registry.AddCollector([this](telemetry::MetricWriter& w) { CollectPoolMetrics(w); });
   if (opts.admin_port >= 0) {
@@ -172,7 +172,7 @@ Status Gateway::Impl::Reload() {
     return st;
   }
   CommitPools(**rt);
-  runtime_.store(*rt);
+  Publish(*rt);
   metrics.reloads.With({"success"}).Inc();
   metrics.config_ok.Set(1);
   spdlog::info("configuration reloaded from {} file(s)", (*rt)->snapshot().files.size());
@@ -291,12 +291,14 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
   beast::flat_buffer buffer;
 
   std::shared_ptr<const Runtime> rt;
+  std::uint64_t generation = 0;
   const ListenerRuntime* lr = nullptr;
   for (;;) {
     if (draining_) break;
     // The listener's routes are looked up again only when the configuration changed.
-    if (auto current = runtime(); current != rt) {
-      rt = std::move(current);
+    if (const auto g = runtime_generation(); !rt || g != generation) {
+      generation = g;
+      rt = runtime();
       lr = rt->FindListener(listener_key);
     }
     if (!lr) break;  // the listener left the configuration

@@ -111,6 +111,7 @@ void EventLoops::Start() {
 }
 
 void EventLoops::Stop() {
+  std::lock_guard lock(stop_mu_);
   for (auto& g : guards_) g.reset();
   for (auto& loop : loops_) loop->stop();
 }

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,7 @@ class EventLoops {
   std::vector<std::unique_ptr<asio::io_context>> loops_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
+  std::mutex stop_mu_;  // Stop may race with itself (a signal handler and a destructor)
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

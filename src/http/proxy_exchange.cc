@@ -87,10 +87,25 @@ bool IsEventStream(const bhttp::response_header<>& h) {
   return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
 }
 
+// Writes `buffers` completely: first with one non-blocking send (the common case on a
+// socket with room: no completion to post, no extra trip through the event loop), and
+// only what did not fit asynchronously. Requires the socket in non-blocking mode.
+template <class Buffers>
+asio::awaitable<boost::system::error_code> WriteAll(tcp::socket& socket, const Buffers& buffers) {
+  boost::system::error_code ec;
+  const std::size_t total = asio::buffer_size(buffers);
+  const std::size_t sent = socket.write_some(buffers, ec);
+  if (!ec && sent == total) co_return ec;
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+  beast::buffers_suffix<Buffers> rest(buffers);
+  rest.consume(ec ? 0 : sent);
+  auto [wec, n] = co_await asio::async_write(socket, rest, asio::as_tuple(asio::use_awaitable));
+  co_return wec;
+}
+
 // Sends (the response head if not sent yet, then) one piece of body in the client's
-// framing, and the end of a chunked body when `last`. Send returns the write's awaitable
-// directly (no coroutine frame of its own); the buffers live in the writer until the
-// write completes, and the caller reports success with Sent().
+// framing, and the end of a chunked body when `last`. The buffers live in the writer
+// until the write completes; the caller reports the outcome with Sent().
 class ClientWriter {
  public:
   ClientWriter(tcp::socket& client, std::string head, BodyFraming framing)
@@ -111,13 +126,12 @@ class ClientWriter {
       }
     }
     if (last && framing_ == BodyFraming::kChunked) bufs_[n++] = asio::buffer(kLastChunk);
-    return asio::async_write(client_, std::span<const asio::const_buffer>(bufs_.data(), n),
-                             asio::as_tuple(asio::use_awaitable));
+    return WriteAll(client_, std::span<const asio::const_buffer>(bufs_.data(), n));
   }
   // Records the outcome of the last Send; returns its error.
-  boost::system::error_code Sent(const std::tuple<boost::system::error_code, std::size_t>& r) {
-    if (!std::get<0>(r)) head_sent_ = true;
-    return std::get<0>(r);
+  boost::system::error_code Sent(const boost::system::error_code& ec) {
+    if (!ec) head_sent_ = true;
+    return ec;
   }
   bool head_sent() const { return head_sent_; }
 
@@ -198,8 +212,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     ++conn->requests;
     st.upstream = &conn->socket;
     boost::system::error_code ec;
-    std::tie(ec, std::ignore) = co_await asio::async_write(conn->socket, request_bytes,
-                                                           asio::as_tuple(asio::use_awaitable));
+    ec = co_await WriteAll(conn->socket, request_bytes);
     if (!ec) {
       parser.emplace();
       parser->header_limit(kUpstreamHeaderLimit);
@@ -331,7 +344,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     rhead.reserve(256);
     AppendClientResponseHead(rhead, res.base(), version, framing, length, client_keep);
     ClientWriter writer(client, std::move(rhead), framing);
-    std::array<char, kRelayBufferBytes> buf;
+    if (!conn->relay_buffer) conn->relay_buffer.reset(new char[kRelayBufferBytes]);
+    const std::span<char> buf(conn->relay_buffer.get(), kRelayBufferBytes);
     std::string rewritten;
     boost::system::error_code ec;
     // Send the head now unless body bytes are already buffered, in which case head and

@@ -13,6 +13,8 @@
 // closed. A client that disconnects cancels the upstream request at once (its connection
 // is closed, which makes a model server abort the request and free its KV cache).
 //
+// Requires: the client socket in non-blocking mode (socket.non_blocking(true)); writes
+// try a direct send before falling back to an asynchronous one.
 // Thread-safety: runs on the event loop that owns both sockets and the pool.
 #pragma once
 

@@ -72,6 +72,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamConnection>>> UpstreamPool::Acqui
   if (ec) co_return Error{"connect to " + where + ": " + ec.message()};
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);
+  conn->socket.non_blocking(true, ignored);  // writes try a direct send first
   co_return std::move(conn);
 }
 

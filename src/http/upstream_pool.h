@@ -25,6 +25,10 @@ struct UpstreamConnection {
   tcp::endpoint endpoint;
   TimeNs idle_since = 0;
   int requests = 0;  // requests sent on this connection so far
+  // Scratch for relaying response bodies, made on first use and kept with the connection
+  // (a buffer in each request's coroutine frame would make every frame a large
+  // allocation).
+  std::unique_ptr<char[]> relay_buffer;
 };
 
 struct UpstreamPoolOptions {

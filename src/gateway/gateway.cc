@@ -288,6 +288,8 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
   auto& connections = metrics.connections.With({listener_key});
   connections.Inc();
   const std::string client_ip = ClientAddress(socket);
+  boost::system::error_code nb_ec;
+  socket.non_blocking(true, nb_ec);  // the proxy's writes try a direct send first
   beast::flat_buffer buffer;
 
   std::shared_ptr<const Runtime> rt;

@@ -13,12 +13,14 @@ namespace {
 // Event classes in tie order (see cluster_simulation.h); engine steps come before all.
 enum class Kind : int {
   kScrape = 0,
-  kSubmit = 1,        // the request reaches its engine
-  kGatewayFirst = 2,  // the first token passes the gateway
-  kGatewayDone = 3,   // the response ends at the gateway
-  kClientDone = 4,    // the response ends at the client
-  kReady = 5,         // the request becomes ready to send
-  kRoute = 6,         // the request reaches the gateway (or a retry is due)
+  kScrapeArrives = 1,  // a snapshot reaches the router (scrape_latency > 0)
+  kSubmit = 2,         // the request reaches its engine
+  kGatewayFirst = 3,   // the first token passes the gateway
+  kGatewayDone = 4,    // the response ends at the gateway
+  kClientDone = 5,     // the response ends at the client
+  kReady = 6,          // the request becomes ready to send
+  kRoute = 7,          // the request reaches the gateway (or a retry is due)
+  kWake = 8,           // the router asked to be called back (Router::NextWakeup)
 };
 
 struct Event {
@@ -47,7 +49,13 @@ class Simulation {
   class Sink final : public sim::EventSink {
    public:
     Sink(Simulation* sim, int engine) : sim_(sim), engine_(engine) {}
-    void OnToken(const sim::TokenEvent& e) override { sim_->OnToken(engine_, e); }
+    void OnToken(const sim::TokenEvent& e) override {
+      sim_->stepped_[static_cast<std::size_t>(engine_)] = 1;
+      sim_->OnToken(engine_, e);
+    }
+    void OnPreempted(sim::RequestId, TimeNs) override {
+      sim_->stepped_[static_cast<std::size_t>(engine_)] = 1;
+    }
     void OnFinished(const sim::FinishedEvent& f) override { sim_->OnFinished(engine_, f); }
 
    private:
@@ -57,8 +65,12 @@ class Simulation {
 
   void Push(TimeNs t, Kind kind, std::size_t index) { events_.push({t, kind, seq_++, index}); }
   void Scrape(TimeNs now);
+  void DeliverScrape(TimeNs now);
   void TrySend(TimeNs now);
   void Route(std::size_t i, TimeNs now);
+  void Dispatch(std::size_t i, int engine, TimeNs now);
+  // Lets the router release held requests (late binding) and arms its wake-up.
+  void Release(TimeNs now);
   void Submit(std::size_t i, TimeNs now);
   void Fail(std::size_t i, std::string error, TimeNs at_client);
   void OnToken(int engine, const sim::TokenEvent& e);
@@ -73,7 +85,10 @@ class Simulation {
 
   std::vector<std::unique_ptr<sim::Engine>> engines_;
   std::vector<Sink> sinks_;
-  std::vector<EngineScrape> scrapes_;
+  std::vector<std::uint8_t> stepped_;            // a step of the engine ended (metrics_at_step_end)
+  std::vector<sim::EngineStats> step_stats_;     // each engine as of its last step end
+  std::vector<EngineScrape> scrapes_;            // what the router sees
+  std::vector<EngineScrape> in_flight_scrapes_;  // taken, not yet delivered
   std::vector<std::span<const TokenId>> prompts_;
   std::vector<std::vector<TokenId>> encoded_;  // prompts given as text
   std::vector<RequestRecord> records_;
@@ -82,6 +97,9 @@ class Simulation {
   std::deque<std::size_t> ready_;  // waiting for a concurrency slot
   int in_flight_ = 0;
   std::size_t outstanding_ = 0;  // not yet completed at the client
+  std::size_t held_ = 0;         // in the router's queue
+  TimeNs wake_armed_ = kNever;   // the earliest pending kWake event
+  std::vector<ReleasedRequest> released_;
 };
 
 Result<ClusterResult> Simulation::Run() {
@@ -89,6 +107,9 @@ Result<ClusterResult> Simulation::Run() {
   if (o.engines.empty()) return Error{"cluster: at least one engine is required"};
   if (o.max_concurrency < 0) return Error{"cluster: max_concurrency must be >= 0"};
   if (o.scrape_interval < 0) return Error{"cluster: scrape_interval must be >= 0"};
+  if (o.scrape_latency < 0 || (o.scrape_latency > 0 && o.scrape_latency >= o.scrape_interval)) {
+    return Error{"cluster: scrape_latency must be >= 0 and below scrape_interval"};
+  }
   if (o.delays.client_to_gateway < 0 || o.delays.gateway_to_engine < 0) {
     return Error{"cluster: network delays must be >= 0"};
   }
@@ -106,7 +127,9 @@ Result<ClusterResult> Simulation::Run() {
   for (std::size_t e = 0; e < engines_.size(); ++e) {
     sinks_.emplace_back(this, static_cast<int>(e));
     scrapes_.push_back(EngineScrape{static_cast<int>(e), -1, {}});
+    step_stats_.push_back(engines_[e]->Stats());
   }
+  stepped_.assign(engines_.size(), 0);
 
   const std::size_t n = workload_.size();
   records_.resize(n);
@@ -128,7 +151,15 @@ Result<ClusterResult> Simulation::Run() {
     Push(r.ready, Kind::kReady, i);
   }
   outstanding_ = n;
-  if (n > 0 && o.scrape_interval > 0) Push(0, Kind::kScrape, 0);
+  if (n > 0 && o.scrape_interval > 0) {
+    if (o.scrape_latency > 0) {
+      // The engines are idle before time 0: a gateway that has been scraping them already
+      // holds that snapshot when the first request arrives.
+      Scrape(0);
+      DeliverScrape(0);
+    }
+    Push(0, Kind::kScrape, 0);
+  }
 
   ClusterResult result;
   std::uint64_t iterations = 0;
@@ -145,7 +176,12 @@ Result<ClusterResult> Simulation::Run() {
     ++iterations;
     if (t_engine <= t_event) {
       for (std::size_t e = 0; e < engines_.size(); ++e) {
-        if (engines_[e]->NextEventTime() == t) engines_[e]->AdvanceTo(t, sinks_[e]);
+        if (engines_[e]->NextEventTime() != t) continue;
+        engines_[e]->AdvanceTo(t, sinks_[e]);
+        if (o.metrics_at_step_end && stepped_[e]) {
+          stepped_[e] = 0;
+          step_stats_[e] = engines_[e]->Stats();
+        }
       }
       continue;
     }
@@ -154,8 +190,15 @@ Result<ClusterResult> Simulation::Run() {
     switch (ev.kind) {
       case Kind::kScrape:
         Scrape(ev.time);
-        if (o.on_scrape) o.on_scrape(ev.time, scrapes_);
+        if (o.scrape_latency == 0) {
+          DeliverScrape(ev.time);
+        } else {
+          Push(ev.time + o.scrape_latency, Kind::kScrapeArrives, 0);
+        }
         if (outstanding_ > 0) Push(ev.time + o.scrape_interval, Kind::kScrape, 0);
+        break;
+      case Kind::kScrapeArrives:
+        DeliverScrape(ev.time);
         break;
       case Kind::kSubmit:
         Submit(ev.index, ev.time);
@@ -163,14 +206,20 @@ Result<ClusterResult> Simulation::Run() {
       case Kind::kGatewayFirst: {
         const RequestRecord& r = records_[ev.index];
         router_.OnFirstToken(ev.index, r.engine, ev.time);
+        Release(ev.time);
         break;
       }
       case Kind::kGatewayDone: {
         const RequestRecord& r = records_[ev.index];
         router_.OnCompleted(
             Completion{ev.index, r.engine, r.success, r.prompt_tokens, r.output_tokens}, ev.time);
+        Release(ev.time);
         break;
       }
+      case Kind::kWake:
+        if (wake_armed_ == ev.time) wake_armed_ = kNever;
+        Release(ev.time);
+        break;
       case Kind::kClientDone:
         --in_flight_;
         --outstanding_;
@@ -200,10 +249,22 @@ Result<ClusterResult> Simulation::Run() {
 }
 
 void Simulation::Scrape(TimeNs now) {
+  // Periodic scrapes go through in_flight_scrapes_ so a latency can separate taking a
+  // snapshot from the router seeing it; on-demand ones (interval 0) are seen at once.
+  std::vector<EngineScrape>& into = options_.scrape_interval > 0 ? in_flight_scrapes_ : scrapes_;
+  into.resize(engines_.size());
   for (std::size_t e = 0; e < engines_.size(); ++e) {
-    scrapes_[e].taken_at = now;
-    scrapes_[e].stats = engines_[e]->Stats();
+    into[e].engine = static_cast<int>(e);
+    into[e].taken_at = now;
+    into[e].stats = options_.metrics_at_step_end ? step_stats_[e] : engines_[e]->Stats();
   }
+}
+
+void Simulation::DeliverScrape(TimeNs now) {
+  scrapes_.swap(in_flight_scrapes_);
+  if (options_.on_scrape) options_.on_scrape(scrapes_[0].taken_at, scrapes_);
+  router_.OnScrape(scrapes_, now);
+  Release(now);
 }
 
 void Simulation::TrySend(TimeNs now) {
@@ -222,18 +283,10 @@ void Simulation::Route(std::size_t i, TimeNs now) {
   const RouteRequest req = MakeRouteRequest(i);
   RouteDecision d = router_.Route(req, scrapes_, now);
   RequestRecord& r = records_[i];
+  if (r.routed < 0) r.routed = now;
   switch (d.kind) {
     case RouteDecision::Kind::kEngine:
-      if (d.engine < 0 || d.engine >= static_cast<int>(engines_.size())) {
-        Fail(i,
-             "router chose engine " + std::to_string(d.engine) + " of " +
-                 std::to_string(engines_.size()),
-             now + options_.delays.client_to_gateway);
-        return;
-      }
-      r.engine = d.engine;
-      router_.OnDispatched(req, d.engine, now);
-      Push(now + options_.delays.gateway_to_engine, Kind::kSubmit, i);
+      Dispatch(i, d.engine, now);
       return;
     case RouteDecision::Kind::kReject:
       Fail(i, d.reason.empty() ? "rejected by the router" : d.reason,
@@ -244,6 +297,52 @@ void Simulation::Route(std::size_t i, TimeNs now) {
       // A retry must move time forward, or the loop would never advance.
       Push(std::max(d.retry_at, now + 1), Kind::kRoute, i);
       return;
+    case RouteDecision::Kind::kHold:
+      r.held = true;
+      ++held_;
+      Release(now);
+      return;
+  }
+}
+
+void Simulation::Dispatch(std::size_t i, int engine, TimeNs now) {
+  if (engine < 0 || engine >= static_cast<int>(engines_.size())) {
+    Fail(i,
+         "router chose engine " + std::to_string(engine) + " of " + std::to_string(engines_.size()),
+         now + options_.delays.client_to_gateway);
+    return;
+  }
+  RequestRecord& r = records_[i];
+  r.engine = engine;
+  r.dispatched = now;
+  router_.OnDispatched(MakeRouteRequest(i), engine, now);
+  Push(now + options_.delays.gateway_to_engine, Kind::kSubmit, i);
+}
+
+void Simulation::Release(TimeNs now) {
+  if (held_ == 0) return;
+  if (options_.scrape_interval == 0) Scrape(now);
+  released_.clear();
+  router_.Release(scrapes_, now, &released_);
+  for (const ReleasedRequest& rel : released_) {
+    if (rel.index >= records_.size()) continue;
+    RequestRecord& r = records_[rel.index];
+    // Only requests the router holds can be released, once.
+    if (!r.held || r.dispatched >= 0 || r.completion >= 0) continue;
+    --held_;
+    if (rel.decision.kind == RouteDecision::Kind::kEngine) {
+      Dispatch(rel.index, rel.decision.engine, now);
+    } else {
+      Fail(rel.index, rel.decision.reason.empty() ? "rejected by the router" : rel.decision.reason,
+           now + options_.delays.client_to_gateway);
+    }
+  }
+  if (held_ > 0) {
+    const TimeNs wake = router_.NextWakeup();
+    if (wake != kNever && wake < wake_armed_) {
+      wake_armed_ = std::max(wake, now + 1);
+      Push(wake_armed_, Kind::kWake, 0);
+    }
   }
 }
 
@@ -297,6 +396,8 @@ void Simulation::OnFinished(int /*engine*/, const sim::FinishedEvent& f) {
   r.finish_reason = f.reason;
   r.output_tokens = f.timing.output_tokens;
   r.preemptions = f.timing.preemptions;
+  r.scheduled = f.timing.first_scheduled;
+  r.cached_prompt_tokens = f.timing.cached_prompt_tokens;
   const TimeNs at_gateway = f.timing.finished + options_.delays.gateway_to_engine;
   r.completion = at_gateway + options_.delays.client_to_gateway;
   Push(at_gateway, Kind::kGatewayDone, i);

@@ -12,15 +12,22 @@
 //               (max_concurrency > 0: ready requests wait in order, as behind
 //               benchmark_serving's semaphore)
 //   route       send + client_to_gateway: Router::Route with the latest scrapes
-//   submit      route + gateway_to_engine: sim::Engine::Submit
+//   held        (late binding) the router may keep it in its gateway queue and release it
+//               later (Router::Release), or answer it then (e.g. 503 when its TTL expires)
+//   submit      dispatch + gateway_to_engine: sim::Engine::Submit
 //   tokens      each token reaches the gateway gateway_to_engine after the engine produced
 //               it, and the client client_to_gateway after that
 //   completion  the last token at the client (the concurrency slot is freed then)
 // Engines are scraped at every multiple of scrape_interval (from time 0) while requests
-// are outstanding; with scrape_interval = 0 the router gets fresh snapshots at every call.
+// are outstanding; each snapshot reaches the router scrape_latency later (Router::OnScrape,
+// and the snapshots Route sees); with a latency, the router also starts with a snapshot of
+// the idle engines at time 0, as a gateway that was scraping them before the run. With
+// scrape_interval = 0 the router gets fresh snapshots at every call.
 //
-// Ties at one instant go: engine steps, scrapes, deliveries to engines, gateway-side
-// callbacks (first token, completion), client-side completions, arrivals, routing.
+// Ties at one instant go: engine steps, scrapes, scrapes reaching the router, deliveries
+// to engines, gateway-side callbacks (first token, completion), client-side completions,
+// arrivals, routing, router wake-ups. The router's Release runs right after each scrape it
+// sees, each gateway-side callback, each Hold and each wake-up, while it holds requests.
 //
 // Thread-safety: RunCluster is reentrant; the router is used from the calling thread only.
 #pragma once
@@ -50,6 +57,13 @@ struct ClusterOptions {
   ArrivalProcess arrivals;
   int max_concurrency = 0;  // 0: no limit
   TimeNs scrape_interval = 50 * kNanosPerMilli;
+  // From taking a snapshot to the router seeing it (the /metrics round trip and parse).
+  // Must be below scrape_interval.
+  TimeNs scrape_latency = 0;
+  // What a scrape reads: false, the engine's state at that instant; true, its state as of
+  // its last step end (vLLM V0/V1 update their Prometheus gauges once per engine step, so
+  // during a long prefill step /metrics keeps showing the state before it).
+  bool metrics_at_step_end = false;
   NetworkDelays delays;
   std::uint64_t seed = 0;  // arrival process and the engines' output tokens
   TimeNs time_limit = 7 * 24 * 3600 * kNanosPerSecond;  // simulated; an error past it
@@ -65,14 +79,19 @@ struct RequestRecord {
   std::string error;  // why it failed (router rejection or the engine's 400 message)
   TimeNs ready = 0;
   TimeNs send = -1;
+  TimeNs routed = -1;      // first reached the gateway
+  TimeNs dispatched = -1;  // left the gateway for its engine
+  bool held = false;       // the router queued it (late binding)
+  TimeNs scheduled = -1;   // the engine first scheduled it (engine time; -1 if never)
   TimeNs first_token = -1;
   TimeNs completion = -1;           // last token (or the error) at the client
   std::vector<TimeNs> token_times;  // every token's arrival at the client, in order
   int prompt_tokens = 0;
   int output_tokens = 0;
   sim::FinishReason finish_reason = sim::FinishReason::kLength;
-  int preemptions = 0;  // preemptions the engine reported for it
-  int retries = 0;      // RouteDecision::kRetry answers before it was dispatched
+  int preemptions = 0;           // preemptions the engine reported for it
+  int cached_prompt_tokens = 0;  // prefix-cache hit at its first admission
+  int retries = 0;               // RouteDecision::kRetry answers before it was dispatched
 };
 
 struct ClusterResult {

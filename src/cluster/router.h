@@ -9,8 +9,14 @@
 // and completions it has seen) it learns through the On* callbacks, so it can keep a
 // ledger. All calls happen in simulated-time order on one thread.
 //
-// The real gateway scheduler is adapted to this interface by the `simulate` command; the
-// RoundRobinRouter below is the plain gateway's policy (the seed's first row).
+// Late binding: Route may answer Hold, keeping the request in a gateway queue. The
+// simulation then calls Release whenever capacity may have appeared (after the Hold
+// itself, a scrape reaching the gateway, a first token, a completion, and at NextWakeup)
+// and the router answers, for any held requests, an engine or a rejection.
+//
+// The real gateway scheduler is adapted to this interface by SchedulerRouter
+// (cluster/scheduler_router.h); the RoundRobinRouter below is the plain gateway's policy
+// (the seed's first row).
 //
 // Thread-safety: called from one thread; implementations need no locking.
 #pragma once
@@ -18,6 +24,7 @@
 #include <cstddef>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "cluster/workload.h"
 #include "core/clock.h"
@@ -40,7 +47,7 @@ struct RouteRequest {
 };
 
 struct RouteDecision {
-  enum class Kind { kEngine, kReject, kRetry };
+  enum class Kind { kEngine, kReject, kRetry, kHold };
   Kind kind = Kind::kEngine;
   int engine = 0;       // kEngine: index into the engines
   TimeNs retry_at = 0;  // kRetry: ask again at this time (must be later than now)
@@ -51,6 +58,14 @@ struct RouteDecision {
     return {Kind::kReject, 0, 0, std::move(reason)};
   }
   static RouteDecision RetryAt(TimeNs t) { return {Kind::kRetry, 0, t, {}}; }
+  // The router keeps the request and answers for it later from Release.
+  static RouteDecision Hold() { return {Kind::kHold, 0, 0, {}}; }
+};
+
+// A held request the router now dispatches (kEngine) or answers (kReject).
+struct ReleasedRequest {
+  std::size_t index = 0;
+  RouteDecision decision;
 };
 
 // What the gateway sees when a response ends.
@@ -75,6 +90,17 @@ class Router {
   virtual void OnFirstToken(std::size_t /*index*/, int /*engine*/, TimeNs /*now*/) {}
   // The response ended (finished, or failed at the engine) as seen by the gateway.
   virtual void OnCompleted(const Completion& /*completion*/, TimeNs /*now*/) {}
+  // A periodic scrape of every engine reached the gateway at `now` (each snapshot as of its
+  // taken_at). Called before any Route that sees it.
+  virtual void OnScrape(std::span<const EngineScrape> /*engines*/, TimeNs /*now*/) {}
+  // Late binding: appends to *out the held requests the router releases now, each with a
+  // kEngine or kReject decision (anything else is taken as a rejection). Called only while
+  // requests are held.
+  virtual void Release(std::span<const EngineScrape> /*engines*/, TimeNs /*now*/,
+                       std::vector<ReleasedRequest>* /*out*/) {}
+  // When Release must be called next even if nothing happens (e.g. a queue deadline);
+  // kNever when no such time.
+  virtual TimeNs NextWakeup() const { return kNever; }
 };
 
 // Round robin over all engines in order, ignoring their state.

@@ -32,8 +32,14 @@ struct WorkloadRequest {
   int min_tokens = 0;
   bool ignore_eos = false;
   std::string lora;
-  int priority = 0;
+  int priority = 0;               // the engine's (vLLM priority scheduling: lower first)
   std::optional<TimeNs> arrival;  // ready time; overrides the arrival process
+  // What the gateway sees besides the body (headers): the flow-control priority
+  // (InferenceObjective; unset: the criticality's band), the fairness id
+  // (x-gateway-inference-fairness-id) and a session key.
+  std::optional<int> gateway_priority;
+  std::string fairness_id;
+  std::string session_key;
 };
 
 struct ArrivalProcess {

@@ -31,6 +31,7 @@
 
 #include "core/clock.h"
 #include "datalayer/engine_metrics.h"
+#include "scheduler/kv_outlook.h"
 #include "scheduler/token_ledger.h"
 
 namespace infergate {
@@ -108,8 +109,14 @@ struct EndpointView {
 
   // Leading prompt blocks this endpoint holds for the current request (prefix index).
   std::uint32_t prefix_blocks = 0;
+  // How full the prefix index's LRU for this endpoint is (entries / capacity, 0..1): a
+  // proxy for how much of its cache a new prefix would evict. Set with the prefix match.
+  double prefix_occupancy = 0;
   // Whether the engine reuses cached prefixes (true unless it says prefix caching is off).
   bool prefix_caching = true;
+  // The KV cache projected forward from the ledger (scheduler/kv_outlook.h); set when the
+  // profile needs it (kNeedsKvOutlook) and the KV capacity is known, else nullptr.
+  const KvOutlook* kv_outlook = nullptr;
 };
 
 }  // namespace infergate

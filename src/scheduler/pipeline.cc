@@ -100,6 +100,7 @@ Result<std::unique_ptr<SchedulingPipeline>> SchedulingPipeline::Build(
     pipeline->needs_ |= s.plugin->needs();
     if (!pipeline->prefix_options_) pipeline->prefix_options_ = s.plugin->prefix_options();
     if (!pipeline->ttft_params_) pipeline->ttft_params_ = s.plugin->ttft_params();
+    pipeline->has_hold_rule_ |= s.plugin->has_hold_rule();
   };
   for (const Stage& s : pipeline->filters_) visit(s);
   for (const Stage& s : pipeline->scorers_) visit(s);
@@ -140,6 +141,20 @@ SchedulingPipeline::Outcome SchedulingPipeline::Run(const SchedulingContext& ctx
   static_cast<PickerPlugin*>(picker_.plugin.get())
       ->Pick(ctx, candidates, totals_, std::min(count, n), order);
   return Outcome{};
+}
+
+bool SchedulingPipeline::WantsHold(const SchedulingContext& ctx,
+                                   std::span<const EndpointView* const> candidates) {
+  auto wants = [&](Stage& s) {
+    return s.plugin->has_hold_rule() && s.plugin->WantsHold(ctx, candidates);
+  };
+  for (Stage& s : filters_) {
+    if (wants(s)) return true;
+  }
+  for (Stage& s : scorers_) {
+    if (wants(s)) return true;
+  }
+  return wants(picker_);
 }
 
 std::string SchedulingPipeline::Describe() const {

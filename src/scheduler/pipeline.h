@@ -44,6 +44,12 @@ class SchedulingPipeline {
   Outcome Run(const SchedulingContext& ctx, CandidateList& candidates, std::size_t count,
               std::vector<std::uint32_t>& order);
 
+  // Late binding: true when one of the profile's plugins has a hold rule.
+  bool has_hold_rule() const { return has_hold_rule_; }
+  // True when a plugin with a hold rule wants `request` kept in the gateway queue rather
+  // than sent to any of `candidates` now.
+  bool WantsHold(const SchedulingContext& ctx, std::span<const EndpointView* const> candidates);
+
   const std::string& profile_name() const { return profile_name_; }
   // Union of the plugins' PluginNeeds bits.
   std::uint32_t needs() const { return needs_; }
@@ -68,6 +74,7 @@ class SchedulingPipeline {
   Stage picker_;
   std::vector<std::unique_ptr<SchedulingPlugin>> unused_;  // validated, not in the profile
   std::uint32_t needs_ = 0;
+  bool has_hold_rule_ = false;
   const PrefixIndexOptions* prefix_options_ = nullptr;
   const TtftModelParams* ttft_params_ = nullptr;
 

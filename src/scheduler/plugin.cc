@@ -23,7 +23,7 @@ bool ParseDouble(std::string_view s, double* out) {
 const TtftPrediction& SchedulingContext::Predict(const EndpointView& endpoint) const {
   const auto i = static_cast<std::size_t>(&endpoint - endpoints.data());
   if (!prediction_known[i]) {
-    prediction_memo[i] = PredictTtft(*ttft, endpoint, shape);
+    prediction_memo[i] = PredictTtft(*ttft, endpoint, shape, &prefill_timing);
     prediction_known[i] = 1;
   }
   return prediction_memo[i];

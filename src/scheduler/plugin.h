@@ -43,6 +43,7 @@ enum PluginNeeds : std::uint32_t {
   kNeedsMetrics = 1u << 0,      // scraped metrics: without fresh ones the pool's failure
                                 // mode decides instead of the profile
   kNeedsPrefixMatch = 1u << 1,  // prefix index matches in EndpointView::prefix_blocks
+  kNeedsKvOutlook = 1u << 2,    // EndpointView::kv_outlook (the ledger's KV projection)
 };
 
 struct SchedulingContext {
@@ -60,6 +61,9 @@ struct SchedulingContext {
 
   // The request as the cost model sees it (set by the scheduler from the fields above).
   RequestShape shape;
+  // The prefill timing the ledger has learned (PredictTtft uses it once it has enough
+  // samples).
+  PrefillTiming prefill_timing;
 
   // The cost model's prediction for `endpoint` (one of `endpoints`) under `ttft`, computed
   // once per decision however many plugins ask.
@@ -86,6 +90,15 @@ class SchedulingPlugin {
   // Settings of shared structures that this plugin's parameters configure, if any.
   virtual const PrefixIndexOptions* prefix_options() const { return nullptr; }
   virtual const TtftModelParams* ttft_params() const { return nullptr; }
+  // Late binding: whether the plugin has an opinion on holding requests in the gateway
+  // queue (Scheduler::ShouldHold asks only such plugins).
+  virtual bool has_hold_rule() const { return false; }
+  // True when this request should rather wait in the gateway queue than go to any of
+  // `candidates` now (e.g. none of them can admit it soon). Requires has_hold_rule().
+  virtual bool WantsHold(const SchedulingContext& /*ctx*/,
+                         std::span<const EndpointView* const> /*candidates*/) {
+    return false;
+  }
 };
 
 class FilterPlugin : public SchedulingPlugin {

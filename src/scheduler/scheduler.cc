@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "scheduler/profiles.h"
@@ -105,6 +106,13 @@ Scheduler::Scheduler(SchedulerOptions options, const Clock* clock,
       rng_(options_.seed) {}
 
 Scheduler::~Scheduler() = default;
+
+std::int64_t Scheduler::BlockTokens() const {
+  // Characters per block over characters per token, the latter as calibrated from usage.
+  const double tokens = static_cast<double>(prefix_.options().block_chars) / kCharsPerToken *
+                        ledger_.prompt_token_ratio();
+  return std::max<std::int64_t>(1, RoundToInt(tokens));
+}
 
 Scheduler::Endpoint* Scheduler::Find(std::string_view id, std::uint32_t* slot) {
   auto it = by_id_.find(id);
@@ -229,6 +237,89 @@ void Scheduler::BuildViews(TimeNs now) {
     }
     v.load = EstimateLoad(m, v.has_metrics, *v.ledger, mean_prompt);
   }
+  if (pipeline_->needs() & kNeedsKvOutlook) {
+    if (outlooks_.size() < views_.size()) outlooks_.resize(views_.size());
+    for (std::size_t i = 0; i < views_.size(); ++i) {
+      EndpointView& v = views_[i];
+      if (v.kv_capacity_tokens <= 0 || v.load.kv_tokens_est < 0) continue;
+      BuildKvOutlook(v, now, &outlooks_[i]);
+      v.kv_outlook = &outlooks_[i];
+    }
+  }
+}
+
+void Scheduler::BuildKvOutlook(const EndpointView& v, TimeNs now, KvOutlook* out) {
+  out->capacity = static_cast<double>(v.kv_capacity_tokens);
+  // The TPOT the endpoint's decoding requests will see: learned from completions, else
+  // the cost model's decode step at the current batch.
+  const double learned = ledger_.mean_tpot_s();
+  const double tpot = std::max(
+      1e-4, learned > 0 ? learned
+                        : ttft_.decode_step_s + ttft_.decode_step_per_seq_s *
+                                                    (std::max(0.0, v.load.running_est) + 1));
+  out->tpot_s = tpot;
+
+  if (skeletons_.size() <= v.slot) skeletons_.resize(v.slot + 1);
+  OutlookSkeleton& k = skeletons_[v.slot];
+  if (k.version != ledger_.Version(v.slot) || std::abs(k.tpot_s - tpot) > 0.01 * tpot) {
+    k.version = ledger_.Version(v.slot);
+    k.tpot_s = tpot;
+    k.decoding.clear();
+    k.awaiting.clear();
+    ledger_.ForEachInflight(v.slot, [&](const TokenLedger::InflightRequest& r) {
+      OutlookSkeleton::Entry e;
+      e.uncached = static_cast<double>(r.uncached_tokens);
+      e.prompt = static_cast<double>(r.prompt_tokens);
+      e.output = static_cast<double>(r.expected_output);
+      e.first_token = r.first_token;
+      if (r.first_token == kNever) {
+        k.awaiting.push_back(e);
+      } else {
+        e.finish_at = r.first_token + FromSeconds(e.output * tpot);
+        k.decoding.push_back(e);
+      }
+    });
+    std::sort(k.decoding.begin(), k.decoding.end(),
+              [](const auto& a, const auto& b) { return a.finish_at < b.finish_at; });
+    std::sort(k.awaiting.begin(), k.awaiting.end(),
+              [](const auto& a, const auto& b) { return a.output < b.output; });
+  }
+
+  // Each request holds its own blocks: the prompt beyond what the cache already held when
+  // it was sent (a shared prefix is counted once, by whoever brought it), then its output.
+  // Merging the two lists keeps the in-flight requests ordered by when they finish.
+  out->inflight.clear();
+  double full_prompts_and_output = 0;
+  auto decoding = k.decoding.begin();
+  auto awaiting = k.awaiting.begin();
+  while (decoding != k.decoding.end() || awaiting != k.awaiting.end()) {
+    const double decoding_finish =
+        decoding == k.decoding.end() ? 0 : std::max(0.0, ToSeconds(decoding->finish_at - now));
+    const double awaiting_finish = awaiting == k.awaiting.end() ? 0 : awaiting->output * tpot;
+    KvOutlook::Inflight f;
+    if (awaiting == k.awaiting.end() ||
+        (decoding != k.decoding.end() && decoding_finish <= awaiting_finish)) {
+      const double generated =
+          std::min(decoding->output, std::max(0.0, ToSeconds(now - decoding->first_token)) / tpot);
+      f.tokens = decoding->uncached + generated;
+      f.finish_s = decoding_finish;
+      f.decoding = true;
+      full_prompts_and_output += decoding->prompt + generated;
+      ++decoding;
+    } else {
+      f.tokens = awaiting->uncached;
+      f.finish_s = awaiting_finish;
+      full_prompts_and_output += awaiting->prompt;
+      ++awaiting;
+    }
+    out->inflight.push_back(f);
+  }
+  // The ledger's account is the better measure of what the endpoint is committed to: it
+  // still counts a preempted request (its blocks are freed for the moment, but it will take
+  // them back) and a prompt being prefilled. The scrape only adds what it cannot explain
+  // (other gateways' requests), taken as constant; both sides count whole prompts here, as
+  // the load estimate does.
+  out->other = std::max(0.0, static_cast<double>(v.load.kv_tokens_est) - full_prompts_and_output);
 }
 
 std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request,
@@ -240,7 +331,14 @@ std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request
   }
   match_.resize(slots_.size());
   prefix_.Match(*hashes, match_);
-  for (EndpointView& v : views_) v.prefix_blocks = match_[v.slot];
+  for (EndpointView& v : views_) {
+    v.prefix_blocks = match_[v.slot];
+    const std::size_t capacity = prefix_.EndpointCapacity(v.slot);
+    v.prefix_occupancy = capacity > 0
+                             ? std::min(1.0, static_cast<double>(prefix_.EndpointEntries(v.slot)) /
+                                                 static_cast<double>(capacity))
+                             : 0.0;
+  }
   return *hashes;
 }
 
@@ -255,8 +353,7 @@ SchedulingContext Scheduler::MakeContext(const RequestInfo& request, TimeNs now,
           : ledger_.CalibratedPromptTokens(EstimatePromptTokens(request.prompt.size()));
   ctx.expected_output_tokens = ledger_.ExpectedOutputTokens(request.max_tokens);
   ctx.prompt_blocks = prompt_blocks;
-  ctx.block_tokens = static_cast<std::int64_t>(
-      std::max<std::size_t>(1, prefix_.options().block_chars / kCharsPerToken));
+  ctx.block_tokens = BlockTokens();
   ctx.shape = RequestShape{ctx.prompt_tokens, ctx.expected_output_tokens, ctx.block_tokens,
                            request.lora_adapter};
   ctx.endpoints = views_;
@@ -264,6 +361,8 @@ SchedulingContext Scheduler::MakeContext(const RequestInfo& request, TimeNs now,
   ctx.saturation = &saturation_;
   ctx.sessions = &sessions_;
   ctx.ttft = &ttft_;
+  const TokenLedger::PrefillFit& fit = ledger_.prefill_fit();
+  ctx.prefill_timing = PrefillTiming{fit.base_s, fit.per_token_s, fit.samples};
   if (prediction_memo_.size() < views_.size()) prediction_memo_.resize(views_.size());
   prediction_known_.assign(views_.size(), 0);
   ctx.prediction_memo = prediction_memo_.data();
@@ -300,6 +399,8 @@ void Scheduler::Pick(const RequestInfo& request, PickResult* out) {
   out->decided_by.clear();
   out->endpoints.clear();
   out->block_hashes.clear();
+  out->prefix_matched = false;
+  out->prefix_blocks = 0;
 
   BuildViews(now);
   if (views_.empty()) return;
@@ -356,6 +457,10 @@ void Scheduler::Pick(const RequestInfo& request, PickResult* out) {
   out->status = PickStatus::kPicked;
   out->reason = PickReason::kScheduled;
   for (std::uint32_t i : order_) out->endpoints.emplace_back(candidates_[i]->id);
+  if (pipeline_->needs() & kNeedsPrefixMatch) {
+    out->prefix_matched = true;
+    out->prefix_blocks = candidates_[order_.front()]->prefix_blocks;
+  }
   AppendFallbacks(out, want);
 }
 
@@ -377,21 +482,39 @@ TokenLedger::Handle Scheduler::Dispatch(const RequestInfo& request, const PickRe
     raw = EstimatePromptTokens(request.prompt.size());
     prompt = ledger_.CalibratedPromptTokens(raw);
   }
-  TokenLedger::Handle h =
-      ledger_.Dispatch(slot, now, prompt, ledger_.ExpectedOutputTokens(request.max_tokens), raw);
+  const std::int64_t expected_output = ledger_.ExpectedOutputTokens(request.max_tokens);
   if (pipeline_->needs() & kNeedsPrefixMatch) {
     const std::vector<std::uint64_t>* hashes = request.block_hashes;
+    std::vector<std::uint64_t> computed;
     if (hashes == nullptr) {
       hashes = &pick.block_hashes;
       if (hashes->empty() && request.prompt.size() >= prefix_.options().block_chars) {
-        std::vector<std::uint64_t> computed;
         ComputeBlockHashes(request.target_model, request.prompt, prefix_.options(), &computed);
-        prefix_.Insert(slot, computed);
-        hashes = nullptr;
+        hashes = &computed;
       }
     }
-    if (hashes != nullptr) prefix_.Insert(slot, *hashes);
+    // The part of the prompt this endpoint probably holds is not prefilled again: the
+    // ledger's prefill backlog counts only the rest.
+    std::int64_t uncached = prompt;
+    const EndpointMetrics& m = ep->scrape.metrics();
+    const bool caching = !(m.Has(kFieldPrefixCachingConfig) && !m.prefix_caching_enabled);
+    if (caching && !hashes->empty() && prompt > 1) {
+      std::uint32_t blocks = 0;
+      if (pick.prefix_matched && !pick.endpoints.empty() && pick.endpoints.front() == endpoint_id) {
+        blocks = pick.prefix_blocks;
+      } else {
+        match_.resize(slots_.size());
+        prefix_.Match(*hashes, match_);
+        blocks = match_[slot];
+      }
+      uncached = prompt - std::min<std::int64_t>(blocks * BlockTokens(), prompt - 1);
+    }
+    TokenLedger::Handle h = ledger_.Dispatch(slot, now, prompt, expected_output, raw, uncached);
+    if (!hashes->empty()) prefix_.Insert(slot, *hashes);
+    if (!request.session_key.empty()) sessions_.Record(request.session_key, ep->id, now);
+    return h;
   }
+  TokenLedger::Handle h = ledger_.Dispatch(slot, now, prompt, expected_output, raw);
   if (!request.session_key.empty()) sessions_.Record(request.session_key, ep->id, now);
   return h;
 }
@@ -411,6 +534,21 @@ bool Scheduler::OnFailure(TokenLedger::Handle handle) {
 bool Scheduler::IsSaturated() {
   BuildViews(clock_->Now());
   return saturation_.IsSaturated(views_);
+}
+
+bool Scheduler::ShouldHold(const RequestInfo& request) {
+  const TimeNs now = clock_->Now();
+  BuildViews(now);
+  candidates_.clear();
+  for (const EndpointView& v : views_) {
+    if (v.fresh) candidates_.push_back(&v);
+  }
+  if (candidates_.empty()) return true;
+  if (!pipeline_->has_hold_rule()) return saturation_.IsSaturated(views_);
+  std::size_t blocks = 0;
+  if (pipeline_->needs() & kNeedsPrefixMatch) blocks = MatchPrefix(request, &hold_hashes_).size();
+  const SchedulingContext ctx = MakeContext(request, now, blocks);
+  return pipeline_->WantsHold(ctx, candidates_);
 }
 
 PoolStatus Scheduler::Summary() {

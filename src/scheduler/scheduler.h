@@ -123,6 +123,10 @@ struct PickResult {
   // The prompt's prefix block hashes (for Dispatch); empty when the profile does not
   // use the prefix index or the caller supplied them in RequestInfo.
   std::vector<std::uint64_t> block_hashes;
+  // The prefix-index blocks the choice (endpoints[0]) holds for this prompt, when the
+  // profile matches prefixes (Dispatch to it then needs no second match).
+  bool prefix_matched = false;
+  std::uint32_t prefix_blocks = 0;
 
   bool picked() const { return status == PickStatus::kPicked; }
   // 200 when picked, 429 when shed, 503 when unavailable.
@@ -209,6 +213,12 @@ class Scheduler {
   // --- Observation ---------------------------------------------------------------------
   // True when the saturation detector says no endpoint has room (used by flow control).
   bool IsSaturated();
+  // Late binding (flow control): true when `request` should stay in the gateway queue
+  // for now rather than be picked. Profiles with a hold rule (infergate's
+  // kv-headroom-filter) answer for this request: hold while no fresh endpoint could
+  // admit it soon. Other profiles answer IsSaturated(), GIE's pool-level rule. True
+  // when no ready endpoint has fresh metrics (nothing to decide with yet).
+  bool ShouldHold(const RequestInfo& request);
   PoolStatus Summary();
   std::vector<EndpointStatus> Endpoints();
   // Each ready endpoint's predicted TTFT for `request` under the cost model, in endpoint
@@ -242,6 +252,10 @@ class Scheduler {
   void AfterScrape(std::uint32_t slot);
   // Fills views_ with every ready endpoint as of `now`.
   void BuildViews(TimeNs now);
+  // Prompt tokens in one prefix-index block (its characters at the calibrated ratio).
+  std::int64_t BlockTokens() const;
+  // Projects endpoint `v`'s KV cache forward from the ledger into *out.
+  void BuildKvOutlook(const EndpointView& v, TimeNs now, KvOutlook* out);
   // Hashes (or takes) the prompt's blocks and sets views_[i].prefix_blocks.
   std::span<const std::uint64_t> MatchPrefix(const RequestInfo& request,
                                              std::vector<std::uint64_t>* storage);
@@ -273,6 +287,25 @@ class Scheduler {
   std::vector<std::uint8_t> chosen_;
   std::vector<TtftPrediction> prediction_memo_;
   std::vector<std::uint8_t> prediction_known_;
+  std::vector<std::uint64_t> hold_hashes_;  // ShouldHold's prompt hashes
+  std::vector<KvOutlook> outlooks_;         // per view, when the profile needs them
+  // One endpoint's in-flight requests in the order they finish, rebuilt only when its
+  // ledger version or the TPOT changes, so a decision costs a linear pass per endpoint
+  // rather than a sort.
+  struct OutlookSkeleton {
+    std::uint64_t version = UINT64_MAX;
+    double tpot_s = 0;
+    struct Entry {
+      double uncached = 0;
+      double prompt = 0;
+      double output = 0;
+      TimeNs first_token = kNever;  // kNever: awaiting
+      TimeNs finish_at = kNever;    // decoding: first_token + output · tpot
+    };
+    std::vector<Entry> decoding;  // by finish_at
+    std::vector<Entry> awaiting;  // by output (each finishes output · tpot after it starts)
+  };
+  std::vector<OutlookSkeleton> skeletons_;  // by slot
 };
 
 }  // namespace infergate

@@ -60,8 +60,9 @@ std::int64_t TokenLedger::ExpectedOutputTokens(std::optional<std::int64_t> max_t
 TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
                                           std::int64_t prompt_tokens,
                                           std::int64_t expected_output_tokens,
-                                          std::int64_t raw_estimate) {
+                                          std::int64_t raw_estimate, std::int64_t uncached_tokens) {
   Endpoint& ep = EndpointOf(slot);
+  const bool alone = ep.counts.awaiting == 0;
   std::uint32_t index;
   if (!free_.empty()) {
     index = free_.back();
@@ -79,6 +80,9 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   r.prompt_tokens = std::max<std::int64_t>(prompt_tokens, 0);
   r.expected_output = std::max<std::int64_t>(expected_output_tokens, 0);
   r.raw_estimate = raw_estimate;
+  r.uncached = uncached_tokens < 0 ? r.prompt_tokens
+                                   : std::min<std::int64_t>(uncached_tokens, r.prompt_tokens);
+  r.alone = alone;
   // Requests dispatched at or after the scrape's start may be missing from it.
   r.at_scrape =
       (ep.scrape_time == kNoTime || now >= ep.scrape_time) ? AtScrape::kNew : AtScrape::kAwaiting;
@@ -86,11 +90,13 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   r.next = ep.head;
   if (ep.head != kNil) records_[ep.head].prev = index;
   ep.head = index;
+  ++ep.version;
 
   LedgerCounts& c = ep.counts;
   ++c.inflight;
   ++c.awaiting;
   c.awaiting_tokens += r.prompt_tokens;
+  c.awaiting_uncached_tokens += r.uncached;
   c.expected_output_tokens += r.expected_output;
   if (r.at_scrape == AtScrape::kNew) {
     ++c.new_awaiting;
@@ -108,8 +114,30 @@ bool TokenLedger::FirstToken(Handle h, TimeNs now) {
   const std::int64_t p = r->prompt_tokens;
   r->state = State::kDecoding;
   r->first_token = now;
+  ++endpoints_[r->slot].version;
   --c.awaiting;
   c.awaiting_tokens -= p;
+  c.awaiting_uncached_tokens -= r->uncached;
+  if (r->alone && now >= r->dispatched) {
+    // One more point for the prefill fit; older points fade with weight (1 − α) each.
+    const double a = options_.ewma_alpha;
+    const double x = static_cast<double>(r->uncached);
+    const double y = ToSeconds(now - r->dispatched);
+    fit_w_ = (1 - a) * fit_w_ + 1;
+    fit_x_ = (1 - a) * fit_x_ + x;
+    fit_y_ = (1 - a) * fit_y_ + y;
+    fit_xx_ = (1 - a) * fit_xx_ + x * x;
+    fit_xy_ = (1 - a) * fit_xy_ + x * y;
+    ++prefill_fit_.samples;
+    const double mx = fit_x_ / fit_w_, my = fit_y_ / fit_w_;
+    const double var = fit_xx_ / fit_w_ - mx * mx;
+    const double cov = fit_xy_ / fit_w_ - mx * my;
+    // Without spread in sizes the slope is unknown: attribute the time to the tokens.
+    double slope = var > 1e-9 * (mx * mx + 1) ? cov / var : (mx > 0 ? my / mx : 0);
+    if (!(slope > 0)) slope = mx > 0 ? my / mx : 0;
+    prefill_fit_.per_token_s = slope;
+    prefill_fit_.base_s = std::max(0.0, my - slope * mx);
+  }
   ++c.decoding;
   c.decoding_tokens += p;
   if (r->at_scrape == AtScrape::kNew) {
@@ -125,7 +153,7 @@ bool TokenLedger::FirstToken(Handle h, TimeNs now) {
   return true;
 }
 
-bool TokenLedger::Finish(Handle h, TimeNs /*now*/, const Usage* usage) {
+bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
   Record* r = Find(h);
   if (r == nullptr) return false;
   LedgerCounts& c = endpoints_[r->slot].counts;
@@ -133,6 +161,7 @@ bool TokenLedger::Finish(Handle h, TimeNs /*now*/, const Usage* usage) {
   if (r->state == State::kAwaiting) {
     --c.awaiting;
     c.awaiting_tokens -= p;
+    c.awaiting_uncached_tokens -= r->uncached;
     if (r->at_scrape == AtScrape::kNew) {
       --c.new_awaiting;
       c.new_awaiting_tokens -= p;
@@ -173,7 +202,13 @@ bool TokenLedger::Finish(Handle h, TimeNs /*now*/, const Usage* usage) {
     if (usage->completion_tokens > 0) {
       mean_output_ += a * (static_cast<double>(usage->completion_tokens) - mean_output_);
     }
+    if (r->state == State::kDecoding && usage->completion_tokens > 1 && now > r->first_token) {
+      const double tpot =
+          ToSeconds(now - r->first_token) / static_cast<double>(usage->completion_tokens - 1);
+      mean_tpot_s_ = mean_tpot_s_ == 0 ? tpot : mean_tpot_s_ + a * (tpot - mean_tpot_s_);
+    }
   }
+  ++endpoints_[r->slot].version;
   Unlink(static_cast<std::uint32_t>(r - records_.data()));
   Release(static_cast<std::uint32_t>(r - records_.data()));
   return true;
@@ -239,7 +274,9 @@ void TokenLedger::RemoveEndpoint(std::uint32_t slot) {
     Release(i);
     i = next;
   }
+  const std::uint64_t version = ep.version;
   ep = Endpoint{};
+  ep.version = version + 1;
 }
 
 }  // namespace infergate

@@ -21,8 +21,9 @@
 // docs/scheduling.md gives the formulas.
 //
 // Calibration: prompt token counts are usually estimates (characters / 4). When a server
-// reports usage on completion, the ledger learns the ratio actual/estimated (EWMA) and the
-// mean output length, which the scheduler applies to later requests.
+// reports usage on completion, the ledger learns the ratio actual/estimated (EWMA), the
+// mean output length and the mean time per output token (first token to completion over
+// the tokens after the first), which the scheduler applies to later requests.
 //
 // Handles are generation-checked: a handle of a finished request, or of an endpoint that
 // was removed, is rejected (the call returns false) rather than corrupting counts.
@@ -44,6 +45,9 @@ struct LedgerCounts {
   std::int32_t inflight = 0;
   std::int32_t awaiting = 0;
   std::int64_t awaiting_tokens = 0;  // prompt tokens awaiting prefill
+  // Of those, the tokens not expected to be in the endpoint's prefix cache (what its
+  // prefill will compute); equal to awaiting_tokens when the dispatcher did not say.
+  std::int64_t awaiting_uncached_tokens = 0;
   std::int32_t decoding = 0;
   std::int64_t decoding_tokens = 0;         // prompt tokens of decoding requests
   std::int64_t expected_output_tokens = 0;  // Σ expected output of in-flight requests
@@ -79,9 +83,11 @@ class TokenLedger {
 
   // Records a request sent to endpoint `slot` at `now`. `prompt_tokens` is what the
   // scheduler accounts (already calibrated); `raw_estimate` is the uncalibrated
-  // characters/4 estimate it came from, or -1 when the count was exact.
+  // characters/4 estimate it came from, or -1 when the count was exact;
+  // `uncached_tokens` the part of the prompt the endpoint is expected to compute (-1: all).
   Handle Dispatch(std::uint32_t slot, TimeNs now, std::int64_t prompt_tokens,
-                  std::int64_t expected_output_tokens, std::int64_t raw_estimate = -1);
+                  std::int64_t expected_output_tokens, std::int64_t raw_estimate = -1,
+                  std::int64_t uncached_tokens = -1);
   // The first response byte arrived: prefill is done. False for an unknown handle or a
   // request already decoding.
   bool FirstToken(Handle h, TimeNs now);
@@ -97,6 +103,31 @@ class TokenLedger {
 
   // Counts of `slot` (all zero for an unknown slot).
   const LedgerCounts& Counts(std::uint32_t slot) const;
+
+  // One in-flight request, as ForEachInflight shows it.
+  struct InflightRequest {
+    TimeNs dispatched = 0;
+    TimeNs first_token = kNever;  // kNever while awaiting its first token
+    std::int64_t prompt_tokens = 0;
+    std::int64_t uncached_tokens = 0;  // the part not expected in the prefix cache
+    std::int64_t expected_output = 0;
+  };
+  // Changes whenever endpoint `slot`'s in-flight requests do (a dispatch, a first token, a
+  // finish, removal), so derived per-endpoint data can be cached. 0 for an unknown slot.
+  std::uint64_t Version(std::uint32_t slot) const {
+    return slot < endpoints_.size() ? endpoints_[slot].version : 0;
+  }
+  // Calls fn(const InflightRequest&) for every in-flight request of endpoint `slot`, most
+  // recently dispatched first. O(in-flight requests of the endpoint).
+  template <class Fn>
+  void ForEachInflight(std::uint32_t slot, Fn&& fn) const {
+    if (slot >= endpoints_.size()) return;
+    for (std::uint32_t i = endpoints_[slot].head; i != kNil; i = records_[i].next) {
+      const Record& r = records_[i];
+      fn(InflightRequest{r.dispatched, r.state == State::kDecoding ? r.first_token : kNever,
+                         r.prompt_tokens, r.uncached, r.expected_output});
+    }
+  }
   // The endpoint a live handle was dispatched to.
   std::optional<std::uint32_t> SlotOf(Handle h) const;
   std::size_t inflight() const { return live_; }
@@ -105,6 +136,20 @@ class TokenLedger {
   double prompt_token_ratio() const { return prompt_ratio_; }
   double mean_prompt_tokens() const { return mean_prompt_; }
   double mean_output_tokens() const { return mean_output_; }
+  // Mean seconds per output token after the first, learned from completions with usage;
+  // 0 until one was seen.
+  double mean_tpot_s() const { return mean_tpot_s_; }
+
+  // Time to first token as a line in the tokens a prefill computes, fitted (least squares
+  // with exponential forgetting, weight ewma_alpha per sample) to requests that were
+  // dispatched while nothing else awaited its first token on their endpoint, so the time is
+  // the prefill and not a queue: ttft ≈ base_s + per_token_s · uncached tokens.
+  struct PrefillFit {
+    double base_s = 0;
+    double per_token_s = 0;
+    int samples = 0;  // observations so far (the fit is used from a few on)
+  };
+  const PrefillFit& prefill_fit() const { return prefill_fit_; }
   // The prompt tokens to account for an estimated count.
   std::int64_t CalibratedPromptTokens(std::int64_t estimate) const;
   // max_tokens when given, else the learned mean output.
@@ -127,11 +172,14 @@ class TokenLedger {
     std::int64_t prompt_tokens = 0;
     std::int64_t expected_output = 0;
     std::int64_t raw_estimate = -1;
+    std::int64_t uncached = 0;
+    bool alone = false;  // nothing else awaited on its endpoint when it was dispatched
   };
   struct Endpoint {
     std::uint32_t head = kNil;
     TimeNs scrape_time = kNoTime;
     LedgerCounts counts;
+    std::uint64_t version = 0;
   };
 
   Record* Find(Handle h);
@@ -148,6 +196,10 @@ class TokenLedger {
   double prompt_ratio_ = 1.0;
   double mean_prompt_;
   double mean_output_;
+  double mean_tpot_s_ = 0;
+  // Exponentially weighted sums for the prefill fit: weight, x, y, x², xy.
+  double fit_w_ = 0, fit_x_ = 0, fit_y_ = 0, fit_xx_ = 0, fit_xy_ = 0;
+  PrefillFit prefill_fit_;
 };
 
 }  // namespace infergate

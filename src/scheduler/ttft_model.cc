@@ -5,12 +5,20 @@
 
 namespace infergate {
 
-TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, const RequestShape& r) {
+TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, const RequestShape& r,
+                           const PrefillTiming* learned) {
   TtftPrediction out;
   const LoadEstimate& load = e.load;
   const double running = std::max(0.0, load.running_est);
-  const double rate = std::max(1.0, p.prefill_tokens_per_s) /
-                      (1.0 + std::max(0.0, p.decode_interference) * running);
+  const double stretch = 1.0 + std::max(0.0, p.decode_interference) * running;
+  double base = p.request_overhead_s;
+  double per_token = 1.0 / std::max(1.0, p.prefill_tokens_per_s);
+  if (learned != nullptr && learned->samples >= p.learn_after && learned->per_token_s > 0) {
+    base = learned->base_s;
+    per_token = learned->per_token_s;
+  }
+  per_token *= stretch;
+  const auto prefill_time = [&](double tokens) { return tokens * per_token + base; };
 
   const std::int64_t prompt = std::max<std::int64_t>(r.prompt_tokens, 0);
   if (e.prefix_caching && prompt > 1) {
@@ -20,22 +28,51 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
     out.cached_tokens = std::min<std::int64_t>(RoundToInt(credit), prompt - 1);
   }
   const double uncached = static_cast<double>(prompt - out.cached_tokens);
-  const double backlog =
-      static_cast<double>(std::max<std::int64_t>(load.prefill_backlog_tokens, 0));
-  const double queued_requests = e.ledger->awaiting + load.foreign_waiting;
 
-  out.queue_s = backlog / rate + queued_requests * p.request_overhead_s;
-  out.prefill_s = uncached / rate + p.request_overhead_s;
+  // Our awaiting prompts count their uncached parts; waiting requests we did not send
+  // (other gateways', or our own preempted ones back in the queue) count with
+  // foreign_waiting_weight at the mean prompt.
+  const double ours =
+      static_cast<double>(std::max<std::int64_t>(e.ledger->awaiting_uncached_tokens, 0));
+  const double foreign =
+      std::max(0.0, static_cast<double>(std::max<std::int64_t>(load.prefill_backlog_tokens, 0)) -
+                        static_cast<double>(std::max<std::int64_t>(e.ledger->awaiting_tokens, 0)));
+  const double fw = std::max(0.0, p.foreign_waiting_weight);
+  const double backlog = ours + fw * foreign;
+  const double queued_requests = e.ledger->awaiting + fw * load.foreign_waiting;
+  // Each queued request adds its tokens and a scheduling overhead; the learned base (which
+  // also holds the wait for the engine's current step and the network) is paid once.
+  out.queue_s = backlog * per_token + queued_requests * p.request_overhead_s;
+  out.prefill_s = prefill_time(uncached);
   out.tpot_s = p.decode_step_s + p.decode_step_per_seq_s * (running + 1.0);
 
-  if (load.kv_tokens_est >= 0 && e.kv_capacity_tokens > 0) {
+  if (e.kv_outlook != nullptr && e.kv_outlook->capacity > 0) {
+    const KvOutlook& o = *e.kv_outlook;
+    const double margin = (1.0 - std::clamp(p.kv_admit_fraction, 0.0, 1.0)) * o.capacity;
+    out.kv_wait_s = o.SecondsUntilFree(uncached + margin);
+    const double peak = o.PeakDemand(
+        uncached, static_cast<double>(std::max<std::int64_t>(r.expected_output_tokens, 0)));
+    const double overflow = std::max(0.0, peak - p.kv_peak_fraction * o.capacity);
+    out.kv_demand_tokens = RoundToInt(peak);
+    out.kv_overflow_tokens = RoundToInt(overflow);
+    out.kv_fits = out.kv_wait_s <= 0.0;
+    out.preempt_s = p.kv_overflow_penalty * overflow * per_token;
+    const double fill = peak / o.capacity;
+    out.pressure_s = p.kv_pressure_s * fill;
+    // A short ramp rather than a step, so the gate does not flip on scrape noise; above it
+    // every endpoint counts its sequences the same.
+    const double gate = std::clamp((fill - p.kv_balance_from) / 0.1, 0.0, 1.0);
+    const double sequences = running + std::max(0.0, load.waiting_est);
+    out.balance_s = p.inflight_weight * sequences * prefill_time(uncached) * gate;
+  } else if (load.kv_tokens_est >= 0 && e.kv_capacity_tokens > 0) {
     const double growth = out.tpot_s > 0 ? running * (out.queue_s + out.prefill_s) / out.tpot_s : 0;
     const double demand = static_cast<double>(load.kv_tokens_est) + backlog + uncached + growth;
     const double limit = p.kv_admit_fraction * static_cast<double>(e.kv_capacity_tokens);
     const double overflow = std::max(0.0, demand - limit);
     out.kv_demand_tokens = RoundToInt(demand);
+    out.kv_overflow_tokens = RoundToInt(overflow);
     out.kv_fits = overflow <= 0.0;
-    out.kv_wait_s = p.kv_overflow_penalty * overflow / std::max(1.0, p.prefill_tokens_per_s);
+    out.kv_wait_s = p.kv_overflow_penalty * overflow * per_token;
   }
 
   if (!r.lora_adapter.empty() && e.metrics->Has(kFieldLora)) {
@@ -51,10 +88,15 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
   }
 
   out.ttft_s = out.queue_s + out.prefill_s + out.kv_wait_s + out.lora_s;
+  out.work_s = std::max(0.0, p.prefill_work_weight) * uncached * per_token;
+  if (e.prefix_caching) {
+    out.evict_s = std::max(0.0, p.eviction_weight) * uncached * per_token *
+                  std::clamp(e.prefix_occupancy, 0.0, 1.0);
+  }
   out.cost_s =
-      out.ttft_s + p.decode_weight *
-                       static_cast<double>(std::max<std::int64_t>(r.expected_output_tokens, 0)) *
-                       out.tpot_s;
+      out.ttft_s + out.preempt_s + out.pressure_s + out.balance_s + out.work_s + out.evict_s +
+      p.decode_weight * static_cast<double>(std::max<std::int64_t>(r.expected_output_tokens, 0)) *
+          out.tpot_s;
   return out;
 }
 

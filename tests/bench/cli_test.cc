@@ -16,17 +16,14 @@
 #include <thread>
 
 #include "tests/bench/sse_test_server.h"
+#include "tests/support/process.h"
 
 namespace infergate::testing {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using Outcome = CommandOutcome;
 
 std::string Slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -49,35 +46,8 @@ class BenchCliTest : public ::testing::Test {
   Outcome Run(std::vector<std::string> args) {
     const char* env = std::getenv("INFERGATE_BIN");
     args.insert(args.begin(), env != nullptr ? env : INFERGATE_BIN);
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      ::chdir(dir_.c_str());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    Outcome r;
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        ADD_FAILURE() << "infergate did not finish in 60 s";
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = Slurp(out);
-    r.err = Slurp(err);
+    Outcome r = RunCommand(args, dir_.string(), std::chrono::seconds(60));
+    EXPECT_FALSE(r.timed_out) << "infergate did not finish in 60 s";
     return r;
   }
 

@@ -256,6 +256,115 @@ TEST(ClusterSim, TextPromptsAreTokenized) {
   EXPECT_TRUE(res->requests[0].success);
 }
 
+TEST(ClusterSim, ScrapeLatencyDelaysWhatTheRouterSees) {
+  std::vector<WorkloadRequest> w = {Request(100, 50), Request(100, 50, 2)};
+  w[0].arrival = Ms(10);
+  w[1].arrival = Ms(50.5);  // the 50 ms scrape is taken but not yet seen
+  ClusterOptions o;
+  o.engines = {Tiny()};
+  o.scrape_interval = Ms(50);
+  o.scrape_latency = Ms(1);
+  class Counting : public SpyRouter {
+   public:
+    void OnScrape(std::span<const EngineScrape> e, TimeNs now) override {
+      delivered.push_back({now, e[0].taken_at});
+    }
+    std::vector<std::pair<TimeNs, TimeNs>> delivered;
+  } spy;
+  ASSERT_TRUE(RunCluster(o, w, spy).ok());
+  ASSERT_EQ(spy.seen.size(), 2u);
+  EXPECT_EQ(spy.seen[1].taken_at, 0);  // still the time-0 snapshot at 50.5 ms
+  // The idle snapshot at 0 is there before anything; then every scrape 1 ms after it.
+  ASSERT_GE(spy.delivered.size(), 3u);
+  EXPECT_EQ(spy.delivered[0], (std::pair<TimeNs, TimeNs>{0, 0}));
+  EXPECT_EQ(spy.delivered[1], (std::pair<TimeNs, TimeNs>{Ms(1), 0}));
+  EXPECT_EQ(spy.delivered[2], (std::pair<TimeNs, TimeNs>{Ms(51), Ms(50)}));
+  o.scrape_latency = Ms(50);
+  EXPECT_FALSE(RunCluster(o, w, spy).ok());  // must be below the interval
+}
+
+TEST(ClusterSim, StepEndMetricsHideWhatHappensDuringAStep) {
+  // A 900-token prefill takes 100 ms on the tiny engine; a second request arrives during it.
+  std::vector<WorkloadRequest> w = {Request(900, 5), Request(50, 5, 2)};
+  w[0].arrival = 0;
+  w[1].arrival = Ms(20);
+  ClusterOptions o;
+  o.engines = {Tiny()};
+  o.scrape_interval = Ms(50);
+  std::vector<EngineScrape> at50;
+  o.on_scrape = [&](TimeNs t, std::span<const EngineScrape> s) {
+    if (t == Ms(50)) at50.assign(s.begin(), s.end());
+  };
+  SpyRouter a;
+  ASSERT_TRUE(RunCluster(o, w, a).ok());
+  ASSERT_EQ(at50.size(), 1u);
+  EXPECT_EQ(at50[0].stats.num_running, 1);  // the instant: one prefilling...
+  EXPECT_EQ(at50[0].stats.num_waiting, 1);  // ...one waiting for the step to end
+  o.metrics_at_step_end = true;
+  SpyRouter b;
+  ASSERT_TRUE(RunCluster(o, w, b).ok());
+  ASSERT_EQ(at50.size(), 1u);
+  // vLLM's gauges: no step has ended yet, so the page still shows the idle engine.
+  EXPECT_EQ(at50[0].stats.num_running, 0);
+  EXPECT_EQ(at50[0].stats.num_waiting, 0);
+}
+
+// Holds everything, releases one request per completion (and all at a wake-up time).
+class HoldingRouter : public Router {
+ public:
+  RouteDecision Route(const RouteRequest& req, std::span<const EngineScrape>, TimeNs) override {
+    held.push_back(req.index);
+    return RouteDecision::Hold();
+  }
+  void OnCompleted(const Completion&, TimeNs) override { ++credits; }
+  void Release(std::span<const EngineScrape>, TimeNs now,
+               std::vector<ReleasedRequest>* out) override {
+    ++releases;
+    if (now >= reject_at) {
+      for (std::size_t i : held) out->push_back({i, RouteDecision::Reject("503 late")});
+      held.clear();
+      return;
+    }
+    while (!held.empty() && (credits > 0 || first)) {
+      out->push_back({held.front(), RouteDecision::To(0)});
+      held.erase(held.begin());
+      if (!first) --credits;
+      first = false;
+    }
+  }
+  TimeNs NextWakeup() const override { return reject_at; }
+  std::vector<std::size_t> held;
+  int credits = 0;
+  bool first = true;
+  int releases = 0;
+  TimeNs reject_at = kNever;
+};
+
+TEST(ClusterSim, HeldRequestsAreReleasedOnEventsAndWakeUps) {
+  std::vector<WorkloadRequest> w;
+  for (std::uint32_t i = 0; i < 4; ++i) w.push_back(Request(100, 10, i + 1));
+  ClusterOptions o;
+  o.engines = {Tiny()};
+  HoldingRouter router;
+  router.reject_at = Ms(90);
+  auto res = RunCluster(o, w, router);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  const auto& r = res->requests;
+  // Request 0 goes at once; 1 when 0 completes (a 20 ms prefill + 9 decodes of 6 ms:
+  // 74 ms); 2 and 3 are still held at the 90 ms wake-up and answered then.
+  EXPECT_TRUE(r[0].held);
+  EXPECT_EQ(r[0].dispatched, 0);
+  EXPECT_EQ(r[1].dispatched, r[0].completion);
+  EXPECT_TRUE(r[1].success);
+  for (std::size_t i = 2; i < 4; ++i) {
+    EXPECT_FALSE(r[i].success);
+    EXPECT_EQ(r[i].error, "503 late");
+    EXPECT_EQ(r[i].completion, Ms(90));
+    EXPECT_EQ(r[i].dispatched, -1);
+  }
+  EXPECT_GT(router.releases, 4);
+}
+
 TEST(ClusterSim, InvalidOptionsAreErrors) {
   RoundRobinRouter rr;
   std::vector<WorkloadRequest> w = {Request(10, 2)};

@@ -219,13 +219,17 @@ TEST(FlowController, ReleasesOnlyWhileThePoolIsNotSaturated) {
     s.ReportMetrics(id, clock.Now(), m);
   }
   FlowController q;
-  const std::string prompt(400, 'x');
-  for (QueueItemId id = 1; id <= 20; ++id) q.Enqueue(id, 0, "f", clock.Now());
+  // Distinct prompts: no prefix affinity pulls requests to one endpoint.
+  std::vector<std::string> prompts;
+  for (QueueItemId id = 1; id <= 20; ++id) {
+    q.Enqueue(id, 0, "f", clock.Now());
+    prompts.push_back(std::string(400, static_cast<char>('a' + id)));
+  }
   std::vector<TokenLedger::Handle> handles;
-  auto place = [&](const QueuedRequest&) {
+  auto place = [&](const QueuedRequest& item) {
     RequestInfo r;
     r.target_model = "m";
-    r.prompt = prompt;
+    r.prompt = prompts[item.id - 1];
     PickResult p = s.Pick(r);
     if (!p.picked()) return DispatchAction::kDropped;
     handles.push_back(s.Dispatch(r, p, p.endpoints[0]));

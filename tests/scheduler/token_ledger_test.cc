@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <vector>
 
 #include "scheduler/endpoint_view.h"
 
@@ -134,6 +135,65 @@ TEST(TokenLedger, RemoveEndpointInvalidatesItsHandles) {
   EXPECT_EQ(l.Counts(0).inflight, 0);
   EXPECT_EQ(l.inflight(), 1u);
   EXPECT_EQ(l.Counts(42).inflight, 0);  // unknown slot: zeros
+}
+
+TEST(TokenLedger, UncachedTokensAndTheInflightView) {
+  TokenLedger l;
+  auto a = l.Dispatch(0, 0, 5000, 100, -1, 400);  // mostly cached
+  auto b = l.Dispatch(0, kMs, 3000, 50);          // unknown: all of it
+  l.Dispatch(1, kMs, 100, 10, -1, 900);           // more than the prompt: capped
+  EXPECT_EQ(l.Counts(0).awaiting_tokens, 8000);
+  EXPECT_EQ(l.Counts(0).awaiting_uncached_tokens, 3400);
+  EXPECT_EQ(l.Counts(1).awaiting_uncached_tokens, 100);
+  ASSERT_TRUE(l.FirstToken(a, 5 * kMs));
+  EXPECT_EQ(l.Counts(0).awaiting_uncached_tokens, 3000);
+  std::vector<TokenLedger::InflightRequest> seen;
+  l.ForEachInflight(0, [&](const TokenLedger::InflightRequest& r) { seen.push_back(r); });
+  ASSERT_EQ(seen.size(), 2u);  // most recent first
+  EXPECT_EQ(seen[0].prompt_tokens, 3000);
+  EXPECT_EQ(seen[0].first_token, kNever);
+  EXPECT_EQ(seen[1].uncached_tokens, 400);
+  EXPECT_EQ(seen[1].first_token, 5 * kMs);
+  EXPECT_EQ(seen[1].expected_output, 100);
+  ASSERT_TRUE(l.Finish(b, 6 * kMs));  // failed before its first token
+  EXPECT_EQ(l.Counts(0).awaiting_uncached_tokens, 0);
+  int unknown = 0;
+  l.ForEachInflight(7, [&](const TokenLedger::InflightRequest&) { ++unknown; });
+  EXPECT_EQ(unknown, 0);
+}
+
+TEST(TokenLedger, LearnsPrefillTimingFromRequestsThatDidNotQueue) {
+  TokenLedger l;
+  // TTFT = 20 ms + 0.5 ms per uncached token, for requests alone on their endpoint.
+  for (int i = 0; i < 20; ++i) {
+    const std::int64_t tokens = 1000 + 200 * (i % 5);
+    const TimeNs t0 = i * 1000 * kMs;
+    auto h = l.Dispatch(0, t0, tokens, 10);
+    ASSERT_TRUE(l.FirstToken(h, t0 + FromSeconds(0.02 + 0.0005 * static_cast<double>(tokens))));
+    ASSERT_TRUE(l.Finish(h, t0 + 500 * kMs, nullptr));
+  }
+  EXPECT_EQ(l.prefill_fit().samples, 20);
+  EXPECT_NEAR(l.prefill_fit().base_s, 0.02, 1e-6);
+  EXPECT_NEAR(l.prefill_fit().per_token_s, 0.0005, 1e-9);
+  // A request dispatched behind another one measures a queue, not a prefill: not a sample.
+  auto first = l.Dispatch(0, 0, 1000, 10);
+  auto second = l.Dispatch(0, 0, 1000, 10);
+  ASSERT_TRUE(l.FirstToken(first, FromSeconds(0.52)));
+  ASSERT_TRUE(l.FirstToken(second, FromSeconds(60)));
+  EXPECT_EQ(l.prefill_fit().samples, 21);
+}
+
+TEST(TokenLedger, LearnsTheTimePerOutputToken) {
+  TokenLedger l;
+  EXPECT_EQ(l.mean_tpot_s(), 0);
+  auto h = l.Dispatch(0, 0, 100, 11);
+  ASSERT_TRUE(l.FirstToken(h, 100 * kMs));
+  const Usage u{100, 11};
+  ASSERT_TRUE(l.Finish(h, 100 * kMs + 10 * 50 * kMs, &u));  // 10 tokens after the first
+  EXPECT_DOUBLE_EQ(l.mean_tpot_s(), 0.05);
+  auto g = l.Dispatch(0, 0, 100, 11);
+  ASSERT_TRUE(l.Finish(g, 10 * kMs, &u));  // no first token seen: no sample
+  EXPECT_DOUBLE_EQ(l.mean_tpot_s(), 0.05);
 }
 
 TEST(EstimateLoad, AddsWhatTheScrapeCannotSee) {

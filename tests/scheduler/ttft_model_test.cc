@@ -32,6 +32,10 @@ TtftModelParams Simple() {
   p.decode_weight = 0;
   p.kv_admit_fraction = 1.0;
   p.kv_overflow_penalty = 2.0;
+  p.kv_pressure_s = 0;
+  p.inflight_weight = 0;
+  p.prefill_work_weight = 0;
+  p.eviction_weight = 0;
   return p;
 }
 
@@ -130,6 +134,130 @@ TEST(PredictTtft, DecodeTermFavoursFewerRunningSequences) {
   EXPECT_DOUBLE_EQ(pa.ttft_s, pb.ttft_s);
   EXPECT_DOUBLE_EQ(pa.tpot_s, 0.05 + 0.003);
   EXPECT_LT(pa.cost_s, pb.cost_s);
+}
+
+TEST(PredictTtft, QueueCountsOnlyTheUncachedPartOfAwaitingPrompts) {
+  ViewFixture f;
+  // Two prompts of 3,000 tokens await their first token, most of each already cached.
+  f.ledger.awaiting = 2;
+  f.ledger.awaiting_tokens = 6000;
+  f.ledger.awaiting_uncached_tokens = 600;
+  f.view.load.prefill_backlog_tokens = 6000;
+  TtftModelParams p = Simple();
+  p.request_overhead_s = 0.01;
+  TtftPrediction t = PredictTtft(p, f.view, RequestShape{100, 0, 16, {}});
+  EXPECT_DOUBLE_EQ(t.queue_s, 0.6 + 2 * 0.01);
+  // Waiting requests the gateway did not send count at the mean prompt, weighted.
+  f.view.load.prefill_backlog_tokens = 6000 + 2000;
+  f.view.load.foreign_waiting = 1;
+  p.foreign_waiting_weight = 0.5;
+  t = PredictTtft(p, f.view, RequestShape{100, 0, 16, {}});
+  EXPECT_DOUBLE_EQ(t.queue_s, (600 + 0.5 * 2000) / 1000 + 2.5 * 0.01);
+}
+
+TEST(PredictTtft, LearnedPrefillTimingReplacesTheConfiguredOne) {
+  ViewFixture f;
+  f.view.load.prefill_backlog_tokens = 1000;
+  f.ledger.awaiting_uncached_tokens = 1000;
+  f.ledger.awaiting_tokens = 1000;
+  const RequestShape r{2000, 0, 16, {}};
+  TtftModelParams p = Simple();
+  p.learn_after = 5;
+  PrefillTiming learned{0.05, 0.0001, 4};  // too few samples: ignored
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r, &learned).prefill_s, 2.0);
+  learned.samples = 5;
+  const TtftPrediction t = PredictTtft(p, f.view, r, &learned);
+  EXPECT_DOUBLE_EQ(t.prefill_s, 0.05 + 0.2);
+  EXPECT_DOUBLE_EQ(t.queue_s, 0.1);  // per token; the base is paid once, by the request
+}
+
+// An endpoint with a 10,000-token cache and the ledger's in-flight requests.
+struct OutlookFixture : ViewFixture {
+  KvOutlook outlook;
+  OutlookFixture() {
+    outlook.capacity = 10000;
+    outlook.tpot_s = 0.01;  // 100 tokens per second per sequence
+    view.kv_capacity_tokens = 10000;
+    view.load.kv_tokens_est = 0;
+    view.kv_outlook = &outlook;
+  }
+  void Add(double tokens, double finish_s, bool decoding = true) {
+    outlook.inflight.push_back({tokens, finish_s, decoding});
+    outlook.Finalize();
+  }
+};
+
+TEST(KvOutlook, ProjectsHoldingsForward) {
+  OutlookFixture f;
+  f.outlook.other = 1000;
+  f.Add(3000, 10);  // grows 100 tokens/s, frees ~4,000 at t = 10 s
+  f.Add(4000, 2);   // frees ~4,200 at t = 2 s
+  EXPECT_DOUBLE_EQ(f.outlook.HeldNow(), 8000);
+  EXPECT_DOUBLE_EQ(f.outlook.SecondsUntilFree(1500), 0);
+  // 3,000 free only after the 2 s request leaves: at 2 s the other holds 3,200 + 1,000.
+  EXPECT_DOUBLE_EQ(f.outlook.SecondsUntilFree(3000), 2);
+  EXPECT_DOUBLE_EQ(f.outlook.SecondsUntilFree(9500), 3600);  // never (the other stays)
+  // A 1,000 + 500 token request admitted now: the peak is just before the 2 s finish:
+  // 1,000 + (3,000 + 200) + (4,000 + 200) + (1,000 + 200).
+  EXPECT_DOUBLE_EQ(f.outlook.PeakDemand(1000, 500), 9600);
+  // One that finishes within 1 s peaks at its own end.
+  EXPECT_DOUBLE_EQ(f.outlook.PeakDemand(1000, 100), 1000 + 3100 + 4100 + 1100);
+}
+
+TEST(PredictTtft, WithTheOutlookKvWaitIsTheTimeUntilRoomAndOverflowIsPriced) {
+  OutlookFixture f;
+  f.Add(7000, 5);
+  TtftModelParams p = Simple();
+  p.kv_overflow_penalty = 1;
+  TtftPrediction t = PredictTtft(p, f.view, RequestShape{2000, 100, 16, {}});
+  EXPECT_TRUE(t.kv_fits);
+  EXPECT_EQ(t.kv_wait_s, 0);
+  // Peak just before the request ends at 1 s: 7,000 + 100 + 2,000 + 100.
+  EXPECT_EQ(t.kv_demand_tokens, 9200);
+  EXPECT_EQ(t.preempt_s, 0);
+  t = PredictTtft(p, f.view, RequestShape{4000, 300, 16, {}});
+  EXPECT_FALSE(t.kv_fits);
+  EXPECT_DOUBLE_EQ(t.kv_wait_s, 5);  // the 7,000 leave at 5 s
+  EXPECT_DOUBLE_EQ(t.ttft_s, t.queue_s + t.prefill_s + 5);
+  // Admitted now it would peak at 7,000 + 300 + 4,000 + 300 = 11,600: 1,600 over.
+  EXPECT_EQ(t.kv_overflow_tokens, 1600);
+  EXPECT_DOUBLE_EQ(t.preempt_s, 1.6);
+}
+
+TEST(PredictTtft, BalanceCountsSequencesOnlyUnderKvPressure) {
+  OutlookFixture f;
+  f.view.load.running_est = 8;
+  TtftModelParams p = Simple();
+  p.inflight_weight = 2;
+  p.kv_balance_from = 0.7;
+  f.Add(1000, 1);  // 20% full with the request: no pressure
+  const RequestShape r{1000, 0, 16, {}};
+  EXPECT_EQ(PredictTtft(p, f.view, r).balance_s, 0);
+  f.outlook.other = 7000;  // 90% full: each sequence costs 2 prefills of this prompt
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).balance_s, 2 * 8 * 1.0);
+}
+
+TEST(PredictTtft, WorkAndEvictionMakeAColdCopyCostlierThanItsTtft) {
+  // The warm endpoint holds 4,000 of the prompt's 4,100 tokens but has 4,000 uncached
+  // tokens queued; the cold one is idle with a 90%-full cache. Same TTFT (4.1 s).
+  ViewFixture warm, cold;
+  warm.view.prefix_blocks = 250;
+  cold.view.prefix_occupancy = 0.9;
+  const RequestShape r{4100, 0, 16, {}};
+  TtftModelParams p = Simple();
+  warm.ledger.awaiting_uncached_tokens = 4000;
+  warm.view.load.prefill_backlog_tokens = 4000;
+  warm.ledger.awaiting_tokens = 4000;
+  EXPECT_DOUBLE_EQ(PredictTtft(p, warm.view, r).ttft_s, PredictTtft(p, cold.view, r).ttft_s);
+  p.prefill_work_weight = 1;
+  p.eviction_weight = 1;
+  const TtftPrediction w = PredictTtft(p, warm.view, r), c = PredictTtft(p, cold.view, r);
+  EXPECT_DOUBLE_EQ(w.work_s, 0.1);
+  EXPECT_DOUBLE_EQ(c.work_s, 4.1);
+  EXPECT_DOUBLE_EQ(c.evict_s, 4.1 * 0.9);
+  EXPECT_LT(w.cost_s, c.cost_s);
+  cold.view.prefix_caching = false;  // nothing to evict where nothing is cached
+  EXPECT_EQ(PredictTtft(p, cold.view, r).evict_s, 0);
 }
 
 TEST(SaturationDetector, GieRuleWithLedgerAndStaleness) {

@@ -79,6 +79,19 @@ int ConnectTcp(const std::string& address, int port, std::chrono::milliseconds t
 // Path of a file in a fresh temporary directory removed at process exit.
 std::string TempDir();
 
+// What a finished command left: its exit code (-1 if killed or not started) and output.
+struct CommandOutcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+// Runs argv (argv[0] a path) in directory `cwd` with stdout and stderr captured to files
+// there; kills it with SIGKILL after `limit`. Blocks until it ends.
+CommandOutcome RunCommand(const std::vector<std::string>& argv, const std::string& cwd,
+                          std::chrono::seconds limit);
+
 }  // namespace infergate::testing
 
 namespace infergate::testing {

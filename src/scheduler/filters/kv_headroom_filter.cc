@@ -2,18 +2,25 @@
 // another endpoint has room.
 //
 // Algorithm. For each candidate, the cost model (scheduler/ttft_model.h) projects the KV
-// demand when this request would be admitted: tokens held now, prompts queued ahead, this
-// prompt's uncached part, and what running sequences generate meanwhile. Candidates whose
-// demand exceeds kv_admit_fraction of their capacity are removed, unless that would
-// remove all of them (then nothing changes and the cost model ranks the overflow).
+// cache forward from the ledger (scheduler/kv_outlook.h): what in-flight requests hold now,
+// grow to and release. Candidates that cannot admit this prompt's uncached part now (with
+// kv_admit_fraction of their capacity) are removed, unless that would remove all of them
+// (then nothing changes and the cost model ranks the wait).
 // Endpoints of unknown capacity are judged by their estimated KV fraction instead.
 //
 // Source: infergate. An overflowing vLLM either queues the request until blocks free up
 // or preempts running sequences and recomputes them later (REFERENCE §1: the seed's
 // round-robin tail is KV waiting plus ~55 preemptions per run); either costs far more
 // than routing to an endpoint with room.
+// Late binding: with a gateway queue (FlowController) the caller asks
+// Scheduler::ShouldHold before picking; this filter answers "hold" while no candidate
+// can admit the request now (and, with holdQueueFactor > 0, while every one that can has
+// more than that many of the request's own prefill times queued), so the request is bound
+// to whichever endpoint frees room first instead of waiting in one engine's queue.
 // Alternatives: GIE's kvCacheThreshold (a fixed 0.8) ignores the request's own size; a
-// scorer alone can still pick an overflowing endpoint when its prefix match is large.
+// scorer alone can still pick an overflowing endpoint when its prefix match is large;
+// GIE's flow control holds on pool saturation (queue/5, KV/0.8), which is blind to the
+// request's size.
 //
 // Tunables: the cost model's (kvAdmitFraction etc.), set on predicted-ttft-scorer or in
 // SchedulerOptions::ttft.
@@ -43,7 +50,22 @@ class KvHeadroomFilter final : public FilterPlugin {
     return FilterVerdict::kContinue;
   }
 
-  std::uint32_t needs() const override { return kNeedsMetrics | kNeedsPrefixMatch; }
+  std::uint32_t needs() const override {
+    return kNeedsMetrics | kNeedsPrefixMatch | kNeedsKvOutlook;
+  }
+
+  // Late binding: hold the request while no candidate can admit it now.
+  bool has_hold_rule() const override { return true; }
+  bool WantsHold(const SchedulingContext& ctx,
+                 std::span<const EndpointView* const> candidates) override {
+    for (const EndpointView* v : candidates) {
+      if (!Fits(ctx, *v)) continue;
+      if (ctx.ttft->hold_queue_factor <= 0) return false;
+      const TtftPrediction& p = ctx.Predict(*v);
+      if (p.queue_s <= ctx.ttft->hold_queue_factor * p.prefill_s) return false;
+    }
+    return true;
+  }
 
  private:
   static bool Fits(const SchedulingContext& ctx, const EndpointView& v) {

@@ -1,0 +1,361 @@
+#include "cluster/experiment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "bench/arrivals.h"
+#include "bench/numpy_random.h"
+#include "bench/statistics.h"
+#include "scheduler/profiles.h"
+#include "sim/engine/engine.h"
+
+namespace infergate::cluster {
+
+int WorkloadSpec::num_prompts() const {
+  return dataset == DatasetKind::kRandom ? random.num_prompts : shared_prefix.num_prompts;
+}
+
+Result<std::vector<WorkloadRequest>> SampleWorkload(const WorkloadSpec& spec) {
+  bench::NumpyRandomState rng(spec.seed);
+  Result<std::vector<bench::SampleRequest>> samples =
+      spec.dataset == DatasetKind::kRandom ? bench::SampleRandom(spec.random, rng)
+                                           : bench::SampleSharedPrefix(spec.shared_prefix, rng);
+  if (!samples.ok()) return samples.error();
+  Result<std::vector<double>> offsets = bench::ArrivalOffsets(
+      static_cast<int>(samples->size()), spec.request_rate, spec.burstiness, rng);
+  if (!offsets.ok()) return offsets.error();
+  std::vector<WorkloadRequest> out(samples->size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    bench::SampleRequest& s = (*samples)[i];
+    WorkloadRequest& w = out[i];
+    w.prompt_text = std::move(s.prompt);
+    Tokenizer::Encode(w.prompt_text, w.prompt_tokens);
+    w.max_tokens = s.expected_output_len;
+    w.ignore_eos = spec.ignore_eos;
+    w.arrival = FromSeconds((*offsets)[i]);
+    if (s.tenant >= 0) w.fairness_id = "tenant-" + std::to_string(s.tenant);
+  }
+  return out;
+}
+
+Result<PolicySpec> ParsePolicy(std::string_view text) {
+  PolicySpec p;
+  std::string_view name = text;
+  std::string_view mode;
+  if (const std::size_t colon = text.find(':'); colon != std::string_view::npos) {
+    name = text.substr(0, colon);
+    mode = text.substr(colon + 1);
+  }
+  Result<NamedProfile> named = FindNamedProfile(name);
+  if (!named.ok()) return named.error();
+  p.profile = std::string(name);
+  p.name = std::string(text);
+  if (mode.empty()) {
+    p.late_binding = name == "infergate";
+  } else if (mode == "queue") {
+    p.late_binding = true;
+  } else if (mode == "direct") {
+    p.late_binding = false;
+  } else {
+    return Error{"policy '" + std::string(text) + "': the mode after ':' must be queue or direct"};
+  }
+  return p;
+}
+
+Result<SchedulerOptions> SchedulerOptionsFor(const PolicySpec& policy) {
+  SchedulerOptions options;
+  options.profile = policy.profile;
+  if (!policy.params.empty()) {
+    Result<NamedProfile> named = FindNamedProfile(policy.profile);
+    if (!named.ok()) return named.error();
+    for (const auto& [key, value] : policy.params) {
+      const std::size_t dot = key.find('.');
+      bool applied = false;
+      for (PluginSpec& spec : named->config.plugins) {
+        if (dot != std::string::npos && spec.type == key.substr(0, dot)) {
+          spec.parameters[key.substr(dot + 1)] = value;
+          applied = true;
+        }
+      }
+      if (!applied) {
+        return Error{"policy " + policy.name + ": no plugin for parameter '" + key +
+                     "' (expected TYPE.PARAMETER with a plugin type of the profile)"};
+      }
+    }
+    options.picker_config = named->config;
+    options.shed_when_saturated = named->shed_when_saturated;
+    options.prefix_lru_from_kv_capacity = named->prefix_lru_from_kv_capacity;
+  }
+  const ManualClock clock;
+  Result<std::unique_ptr<Scheduler>> check = Scheduler::Create(options, &clock);
+  if (!check.ok()) return Error{"policy " + policy.name + ": " + check.error().message};
+  return options;
+}
+
+Result<std::vector<double>> IdleTtftSeconds(const ClusterSetup& setup,
+                                            std::span<const WorkloadRequest> workload) {
+  if (setup.engines.empty()) return Error{"no engines"};
+  class FirstToken final : public sim::EventSink {
+   public:
+    void OnToken(const sim::TokenEvent& e) override {
+      if (e.index == 0 && first < 0) first = e.time;
+    }
+    TimeNs first = -1;
+  };
+  const TimeNs network = 2 * (setup.delays.client_to_gateway + setup.delays.gateway_to_engine);
+  std::vector<std::map<std::size_t, TimeNs>> memo(setup.engines.size());
+  std::vector<double> out(workload.size(), 0.0);
+  for (std::size_t i = 0; i < workload.size(); ++i) {
+    const WorkloadRequest& w = workload[i];
+    const std::vector<TokenId> encoded =
+        w.prompt_tokens.empty() ? Tokenizer::Encode(w.prompt_text) : std::vector<TokenId>{};
+    const std::vector<TokenId>& prompt = w.prompt_tokens.empty() ? encoded : w.prompt_tokens;
+    TimeNs best = kNever;
+    for (std::size_t e = 0; e < setup.engines.size(); ++e) {
+      auto it = memo[e].find(prompt.size());
+      if (it == memo[e].end()) {
+        // The prefill of this prompt on an idle engine with an empty cache: its first token.
+        Result<std::unique_ptr<sim::Engine>> engine = sim::Engine::Create(setup.engines[e], 0);
+        if (!engine.ok()) return engine.error();
+        sim::EngineRequest r;
+        r.prompt = prompt;
+        r.max_tokens = 1;
+        if (!(*engine)->Submit(std::move(r), 0).ok()) {
+          it = memo[e].emplace(prompt.size(), kNever).first;
+        } else {
+          FirstToken sink;
+          while (sink.first < 0 && (*engine)->NextEventTime() != kNever) {
+            (*engine)->AdvanceTo((*engine)->NextEventTime(), sink);
+          }
+          it = memo[e].emplace(prompt.size(), sink.first < 0 ? kNever : sink.first).first;
+        }
+      }
+      best = std::min(best, it->second);
+    }
+    out[i] = best == kNever ? 0.0 : ToSeconds(best + network);
+  }
+  return out;
+}
+
+namespace {
+
+double PercentileOf(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return bench::PercentileOfSorted(v, p);
+}
+
+}  // namespace
+
+Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
+                            std::span<const WorkloadRequest> workload,
+                            std::span<const double> idle_ttft_s, const PolicySpec& policy,
+                            const bench::RunInfo& run_info, const bench::MetricOptions& metrics) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  Result<SchedulerOptions> options = SchedulerOptionsFor(policy);
+  if (!options.ok()) return options.error();
+  SchedulerRouterOptions ro;
+  ro.scheduler = std::move(*options);
+  ro.scheduler.seed = setup.scheduler_seed;
+  ro.criticality = setup.criticality;
+  ro.target_model = setup.model_id;
+  ro.exact_prompt_tokens = setup.exact_prompt_tokens;
+  ro.late_binding = policy.late_binding;
+  ro.queue = setup.queue;
+  Result<std::unique_ptr<SchedulerRouter>> router = SchedulerRouter::Create(ro, setup.engines);
+  if (!router.ok()) return router.error();
+
+  ClusterOptions co;
+  co.engines = setup.engines;
+  co.max_concurrency = spec.max_concurrency;
+  co.scrape_interval = setup.scrape_interval;
+  co.scrape_latency = setup.scrape_latency;
+  co.metrics_at_step_end = setup.metrics_at_step_end;
+  co.delays = setup.delays;
+  co.seed = setup.engine_seed;
+  Result<ClusterResult> sim = RunCluster(co, workload, **router);
+  if (!sim.ok()) return sim.error();
+
+  PolicyRun run;
+  run.policy = policy;
+  run.workload_seed = spec.seed;
+  const ClusterResult& cr = *sim;
+  std::vector<bench::RequestOutcome> outcomes(cr.requests.size());
+  std::vector<double> ttfts, waits;
+  double floor_sum = 0;
+  for (std::size_t i = 0; i < cr.requests.size(); ++i) {
+    const RequestRecord& r = cr.requests[i];
+    bench::RequestOutcome& o = outcomes[i];
+    o.prompt_len = r.prompt_tokens;
+    o.send_time = r.send >= 0 ? ToSeconds(r.send - cr.start) : 0.0;
+    if (r.held && r.dispatched >= 0) waits.push_back(ToMillis(r.dispatched - r.routed));
+    if (!r.success) {
+      o.error = r.error.empty() ? "failed" : r.error;
+      continue;
+    }
+    o.success = true;
+    o.output_tokens = r.output_tokens;
+    o.ttft = ToSeconds(r.first_token - r.send);
+    o.latency = ToSeconds(r.token_times.back() - r.send);
+    o.itl.reserve(r.token_times.size());
+    for (std::size_t k = 1; k < r.token_times.size(); ++k) {
+      o.itl.push_back(ToSeconds(r.token_times[k] - r.token_times[k - 1]));
+    }
+    ttfts.push_back(o.ttft * 1e3);
+    if (2 * r.cached_prompt_tokens < r.prompt_tokens) ++run.cold_requests;
+    const TimeNs at_engine = r.dispatched + setup.delays.gateway_to_engine;
+    const TimeNs token_at_engine =
+        r.first_token - setup.delays.gateway_to_engine - setup.delays.client_to_gateway;
+    run.ttft_gateway_ms += ToMillis(r.dispatched - r.routed);
+    if (r.scheduled >= 0) {
+      run.ttft_engine_queue_ms += ToMillis(r.scheduled - at_engine);
+      run.ttft_prefill_ms += ToMillis(token_at_engine - r.scheduled);
+    }
+    if (i < idle_ttft_s.size()) floor_sum += idle_ttft_s[i] * 1e3;
+  }
+  bench::RunInfo info = run_info;
+  info.num_prompts = static_cast<int>(workload.size());
+  info.request_rate = spec.request_rate;
+  info.burstiness = spec.burstiness;
+  if (spec.max_concurrency > 0) info.max_concurrency = spec.max_concurrency;
+  const double duration = std::max(ToSeconds(cr.end - cr.start), 1e-9);
+  run.result = bench::ComputeResult(std::move(info), metrics, std::move(outcomes), duration);
+
+  if (!ttfts.empty()) {
+    const double n = static_cast<double>(ttfts.size());
+    run.ttft_gateway_ms /= n;
+    run.ttft_engine_queue_ms /= n;
+    run.ttft_prefill_ms /= n;
+    run.floor_ttft_ms = floor_sum / n;
+    run.ttft_over_floor = run.floor_ttft_ms > 0 ? run.result.ttft_ms.mean / run.floor_ttft_ms : 0.0;
+  }
+  run.p90_ttft_ms = PercentileOf(ttfts, 90);
+  for (const sim::EngineStats& s : cr.engine_stats) {
+    run.preemptions += s.num_preemptions;
+    run.prefix_cache_hits += s.prefix_cache_hits;
+    run.prefix_cache_queries += s.prefix_cache_queries;
+  }
+  run.queue = (*router)->queue_stats();
+  run.refusals = (*router)->refusals();
+  if (!waits.empty()) {
+    run.mean_queue_wait_ms = bench::Mean(waits);
+    run.p99_queue_wait_ms = PercentileOf(waits, 99);
+  }
+  run.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+
+  auto& md = run.result.info.metadata;
+  md.emplace_back("policy", policy.name);
+  md.emplace_back("scheduler_profile", policy.profile);
+  md.emplace_back("late_binding", policy.late_binding ? "true" : "false");
+  md.emplace_back("servers", std::to_string(setup.engines.size()));
+  md.emplace_back("engine_profile", setup.engines.front().name);
+  md.emplace_back("scrape_interval_ms", fmt::format("{:g}", ToMillis(setup.scrape_interval)));
+  md.emplace_back("workload_seed", std::to_string(spec.seed));
+  md.emplace_back("floor_ttft_ms", fmt::format("{:.2f}", run.floor_ttft_ms));
+  md.emplace_back("ttft_over_floor", fmt::format("{:.3f}", run.ttft_over_floor));
+  md.emplace_back("p90_ttft_ms", fmt::format("{:.2f}", run.p90_ttft_ms));
+  md.emplace_back("preemptions", std::to_string(run.preemptions));
+  md.emplace_back("gateway_queue_max", std::to_string(run.queue.max_length));
+  md.emplace_back("gateway_queue_mean_wait_ms", fmt::format("{:.2f}", run.mean_queue_wait_ms));
+  md.emplace_back("gateway_queue_expired", std::to_string(run.queue.expired));
+  return run;
+}
+
+std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double percentile) {
+  std::vector<SweepPoint> out;
+  for (const PolicyRun& r : runs) {
+    const double rate = r.result.info.request_rate;
+    auto it = std::find_if(out.begin(), out.end(), [&](const SweepPoint& p) {
+      return p.policy == r.policy.name && p.rate == rate;
+    });
+    if (it == out.end()) {
+      out.push_back(SweepPoint{r.policy.name, rate});
+      it = out.end() - 1;
+    }
+    std::vector<double> ttfts;
+    for (const bench::RequestOutcome& o : r.result.requests) {
+      if (o.success) ttfts.push_back(o.ttft * 1e3);
+    }
+    it->slo_ttft_ms += PercentileOf(std::move(ttfts), percentile);
+    it->mean_ttft_ms += r.result.ttft_ms.mean;
+    it->output_throughput += r.result.output_throughput;
+    it->ttft_over_floor += r.ttft_over_floor;
+    it->failed += r.result.failed;
+    ++it->seeds;
+  }
+  for (SweepPoint& p : out) {
+    const double n = std::max(1, p.seeds);
+    p.slo_ttft_ms /= n;
+    p.mean_ttft_ms /= n;
+    p.output_throughput /= n;
+    p.ttft_over_floor /= n;
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const SweepPoint& a, const SweepPoint& b) {
+    if (a.policy != b.policy) {
+      auto first = [&](const std::string& name) {
+        return std::find_if(runs.begin(), runs.end(),
+                            [&](const PolicyRun& r) { return r.policy.name == name; }) -
+               runs.begin();
+      };
+      return first(a.policy) < first(b.policy);
+    }
+    return a.rate < b.rate;
+  });
+  return out;
+}
+
+double SloCapacity(std::span<const SweepPoint> points, std::string_view policy, double slo_ms) {
+  std::vector<const SweepPoint*> mine;
+  for (const SweepPoint& p : points) {
+    if (p.policy == policy) mine.push_back(&p);
+  }
+  std::sort(mine.begin(), mine.end(),
+            [](const SweepPoint* a, const SweepPoint* b) { return a->rate < b->rate; });
+  double capacity = 0;
+  for (const SweepPoint* p : mine) {
+    if (p->slo_ttft_ms > slo_ms || p->failed > 0) break;
+    capacity = p->rate;
+  }
+  return capacity;
+}
+
+std::string FormatRunFacts(std::span<const PolicyRun> runs) {
+  std::string out =
+      fmt::format("{:<22} {:>11} {:>10} {:>11} {:>24} {:>11} {:>15} {:>9} {:>22}\n", "policy",
+                  "floor (ms)", "TTFT/floor", "P90 TTFT", "TTFT: gw/engine/prefill", "preemptions",
+                  "APC hit / cold", "queue max", "queue wait mean/p99 ms");
+  for (const PolicyRun& r : runs) {
+    const std::string hit =
+        r.prefix_cache_queries > 0
+            ? fmt::format("{:.1f}% / {:.1f}%",
+                          100.0 * static_cast<double>(r.prefix_cache_hits) /
+                              static_cast<double>(r.prefix_cache_queries),
+                          100.0 * r.cold_requests / std::max(1, r.result.completed))
+            : "-";
+    const std::string queue =
+        r.policy.late_binding
+            ? fmt::format("{:.1f} / {:.1f}", r.mean_queue_wait_ms, r.p99_queue_wait_ms)
+            : "-";
+    const std::string split = fmt::format("{:.0f} / {:.0f} / {:.0f}", r.ttft_gateway_ms,
+                                          r.ttft_engine_queue_ms, r.ttft_prefill_ms);
+    out += fmt::format("{:<22} {:>11.2f} {:>10.3f} {:>11.2f} {:>24} {:>11} {:>15} {:>9} {:>22}\n",
+                       r.policy.name, r.floor_ttft_ms, r.ttft_over_floor, r.p90_ttft_ms, split,
+                       r.preemptions, hit,
+                       r.policy.late_binding ? std::to_string(r.queue.max_length) : "-", queue);
+    for (const auto& [reason, n] : r.refusals) {
+      out += fmt::format("{:<22}   refused {}: {}\n", "", reason, n);
+    }
+    if (r.queue.expired + r.queue.rejected > 0) {
+      out += fmt::format("{:<22}   gateway queue: {} expired (503), {} rejected (429)\n", "",
+                         r.queue.expired, r.queue.rejected);
+    }
+  }
+  return out;
+}
+
+}  // namespace infergate::cluster

@@ -1,0 +1,199 @@
+#include "cluster/scheduler_router.h"
+
+#include <algorithm>
+
+namespace infergate::cluster {
+
+EndpointMetrics ScrapedMetrics(const sim::EngineStats& s, const sim::EngineConfig& config) {
+  EndpointMetrics m;
+  m.engine = EngineKind::kVllm;
+  m.vllm_v1 = config.version == sim::EngineVersion::kV1;
+  m.waiting_requests = s.num_waiting;
+  m.running_requests = s.num_running;
+  m.kv_usage = s.kv_usage;
+  m.present = kFieldWaiting | kFieldRunning | kFieldKvUsage;
+  // vllm:cache_config_info{block_size, num_gpu_blocks, enable_prefix_caching, ...}.
+  m.kv_block_size = config.block_size;
+  m.kv_num_blocks = config.num_gpu_blocks;
+  m.kv_capacity_tokens = config.kv_capacity_tokens();
+  m.prefix_caching_enabled = config.prefix_caching;
+  m.present |= kFieldKvCapacity | kFieldPrefixCachingConfig;
+  if (m.vllm_v1) {
+    m.prefix_cache_queries = static_cast<double>(s.prefix_cache_queries);
+    m.prefix_cache_hits = static_cast<double>(s.prefix_cache_hits);
+    m.present |= kFieldPrefixCacheCounters;
+  } else {
+    // V0's vllm:gpu_prefix_cache_hit_rate: -1 when prefix caching is off.
+    m.prefix_cache_hit_rate =
+        !config.prefix_caching ? -1.0
+        : s.prefix_cache_queries > 0
+            ? static_cast<double>(s.prefix_cache_hits) / static_cast<double>(s.prefix_cache_queries)
+            : 0.0;
+    m.present |= kFieldPrefixCacheHitRate;
+  }
+  if (config.max_loras > 0) {
+    m.running_lora_adapters = s.running_loras;
+    m.waiting_lora_adapters = s.waiting_loras;
+    m.max_lora = config.max_loras;
+    m.present |= kFieldLora;
+  }
+  return m;
+}
+
+Result<std::unique_ptr<SchedulerRouter>> SchedulerRouter::Create(
+    SchedulerRouterOptions options, const std::vector<sim::Profile>& engines) {
+  if (engines.empty()) return Error{"scheduler router: no engines"};
+  std::vector<sim::EngineConfig> configs;
+  for (const sim::Profile& p : engines) {
+    Result<sim::EngineConfig> c = sim::ResolveEngineConfig(p);
+    if (!c.ok()) return Error{"scheduler router: " + c.error().message};
+    configs.push_back(*c);
+  }
+  auto router =
+      std::unique_ptr<SchedulerRouter>(new SchedulerRouter(std::move(options), std::move(configs)));
+  Result<std::unique_ptr<Scheduler>> s =
+      Scheduler::Create(router->options_.scheduler, &router->clock_);
+  if (!s.ok()) return s.error();
+  router->scheduler_ = std::move(s).value();
+  for (std::size_t e = 0; e < router->configs_.size(); ++e) {
+    router->ids_.push_back("10.0.0." + std::to_string(e + 1) + ":8000");
+    EndpointSpec spec;
+    spec.id = router->ids_.back();
+    spec.labels[std::string(kEngineTypeLabel)] = "vllm";
+    if (Status st = router->scheduler_->UpsertEndpoint(spec); !st.ok()) return st.error();
+  }
+  if (router->options_.late_binding) {
+    router->queue_ = std::make_unique<FlowController>(router->options_.queue);
+  }
+  return router;
+}
+
+SchedulerRouter::SchedulerRouter(SchedulerRouterOptions options,
+                                 std::vector<sim::EngineConfig> configs)
+    : options_(std::move(options)), configs_(std::move(configs)) {}
+
+RequestInfo SchedulerRouter::Describe(const RouteRequest& request) const {
+  const WorkloadRequest& w = *request.request;
+  RequestInfo r;
+  r.target_model = options_.target_model;
+  r.prompt = w.prompt_text;
+  if (options_.exact_prompt_tokens || w.prompt_text.empty()) {
+    r.prompt_tokens = static_cast<std::int64_t>(request.prompt.size());
+  }
+  if (w.max_tokens) r.max_tokens = *w.max_tokens;
+  r.criticality = options_.criticality;
+  r.priority = w.gateway_priority ? *w.gateway_priority : PriorityOf(options_.criticality);
+  r.lora_adapter = w.lora;
+  if (!w.lora.empty()) r.target_model = w.lora;
+  r.session_key = w.session_key;
+  r.fairness_id = w.fairness_id;
+  return r;
+}
+
+void SchedulerRouter::CountRefusal(PickReason reason) {
+  const std::string_view name = PickReasonName(reason);
+  for (auto& [n, count] : refusals_) {
+    if (n == name) {
+      ++count;
+      return;
+    }
+  }
+  refusals_.emplace_back(std::string(name), 1);
+}
+
+RouteDecision SchedulerRouter::PickAndDispatch(const RouteRequest& request, TimeNs now) {
+  clock_.Set(std::max(clock_.Now(), now));
+  const RequestInfo info = Describe(request);
+  scheduler_->Pick(info, &pick_);
+  if (!pick_.picked()) {
+    CountRefusal(pick_.reason);
+    return RouteDecision::Reject(std::to_string(pick_.http_status()) + " " +
+                                 std::string(PickReasonName(pick_.reason)));
+  }
+  const std::string& id = pick_.endpoints.front();
+  const auto it = std::find(ids_.begin(), ids_.end(), id);
+  const int engine = static_cast<int>(it - ids_.begin());
+  if (handles_.size() <= request.index) handles_.resize(request.index + 1);
+  handles_[request.index] = scheduler_->Dispatch(info, pick_, id);
+  return RouteDecision::To(engine);
+}
+
+RouteDecision SchedulerRouter::Route(const RouteRequest& request, std::span<const EngineScrape>,
+                                     TimeNs now) {
+  clock_.Set(std::max(clock_.Now(), now));
+  if (!queue_) return PickAndDispatch(request, now);
+  const RequestInfo info = Describe(request);
+  const EnqueueResult r = queue_->Enqueue(request.index, info.priority, info.fairness_id, now, 0,
+                                          static_cast<std::uint64_t>(request.prompt.size()));
+  if (r != EnqueueResult::kQueued) {
+    ++queue_stats_.rejected;
+    return RouteDecision::Reject(r == EnqueueResult::kRejectedCapacity
+                                     ? "429 gateway queue full"
+                                     : "500 duplicate queue item");
+  }
+  ++queue_stats_.queued;
+  if (queued_.size() <= request.index) queued_.resize(request.index + 1);
+  queued_[request.index] = request;
+  queue_stats_.max_length = std::max(queue_stats_.max_length, queue_->size());
+  return RouteDecision::Hold();
+}
+
+void SchedulerRouter::Release(std::span<const EngineScrape>, TimeNs now,
+                              std::vector<ReleasedRequest>* out) {
+  if (!queue_) return;
+  clock_.Set(std::max(clock_.Now(), now));
+  expired_.clear();
+  queue_->Dispatch(
+      now,
+      [&](const QueuedRequest& item) {
+        const RouteRequest& request = *queued_[item.id];
+        const RequestInfo info = Describe(request);
+        if (scheduler_->ShouldHold(info)) return DispatchAction::kStop;
+        RouteDecision d = PickAndDispatch(request, now);
+        const bool sent = d.kind == RouteDecision::Kind::kEngine;
+        out->push_back(ReleasedRequest{item.id, std::move(d)});
+        queued_[item.id].reset();
+        if (sent) {
+          ++queue_stats_.dispatched;
+          return DispatchAction::kDispatched;
+        }
+        ++queue_stats_.dropped;
+        return DispatchAction::kDropped;
+      },
+      &expired_);
+  for (QueueItemId id : expired_) {
+    ++queue_stats_.expired;
+    queued_[id].reset();
+    out->push_back(ReleasedRequest{id, RouteDecision::Reject("503 gateway queue TTL expired")});
+  }
+}
+
+TimeNs SchedulerRouter::NextWakeup() const { return queue_ ? queue_->NextDeadline() : kNever; }
+
+void SchedulerRouter::OnFirstToken(std::size_t index, int, TimeNs now) {
+  clock_.Set(std::max(clock_.Now(), now));
+  if (index < handles_.size()) scheduler_->OnFirstToken(handles_[index]);
+}
+
+void SchedulerRouter::OnCompleted(const Completion& c, TimeNs now) {
+  clock_.Set(std::max(clock_.Now(), now));
+  if (c.index >= handles_.size()) return;
+  const TokenLedger::Handle h = handles_[c.index];
+  if (c.success) {
+    scheduler_->OnComplete(h, Usage{c.prompt_tokens, c.output_tokens});
+  } else {
+    scheduler_->OnFailure(h);
+  }
+  handles_[c.index] = TokenLedger::kInvalidHandle;
+}
+
+void SchedulerRouter::OnScrape(std::span<const EngineScrape> engines, TimeNs now) {
+  clock_.Set(std::max(clock_.Now(), now));
+  for (const EngineScrape& s : engines) {
+    if (s.taken_at < 0 || s.engine < 0 || s.engine >= static_cast<int>(ids_.size())) continue;
+    const auto e = static_cast<std::size_t>(s.engine);
+    scheduler_->ReportMetrics(ids_[e], s.taken_at, ScrapedMetrics(s.stats, configs_[e]));
+  }
+}
+
+}  // namespace infergate::cluster

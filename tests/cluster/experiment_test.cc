@@ -1,0 +1,207 @@
+// The pieces of `infergate simulate`: workloads drawn as benchmark_serving draws them,
+// policy names, the idle-engine floor, results in bench's format, sweeps and capacity.
+#include "cluster/experiment.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "bench/report.h"
+
+namespace infergate::cluster {
+namespace {
+
+WorkloadSpec SeedSpec(std::uint32_t seed, int prompts = 300) {
+  WorkloadSpec w;
+  w.random.num_prompts = prompts;
+  w.random.prefix_len = 1000;
+  w.random.input_len = 4000;
+  w.random.output_len = 3000;
+  w.random.range_ratio = 0.2;
+  w.max_concurrency = 30;
+  w.seed = seed;
+  return w;
+}
+
+ClusterSetup SeedCluster() {
+  ClusterSetup s;
+  auto p = sim::LoadProfile("qwq-32b-tp2pp2");
+  EXPECT_TRUE(p.ok());
+  s.engines = {*p, *p, *p};
+  s.model_id = "qwq";
+  return s;
+}
+
+TEST(SampleWorkload, TheSeedPresetHasTheSeedsInputTokens) {
+  auto w = SampleWorkload(SeedSpec(0));
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  ASSERT_EQ(w->size(), 300u);
+  std::int64_t input = 0;
+  for (const WorkloadRequest& r : *w) {
+    input += static_cast<std::int64_t>(r.prompt_tokens.size());
+    EXPECT_EQ(r.prompt_tokens.size(), Tokenizer::Count(r.prompt_text));
+    ASSERT_TRUE(r.max_tokens.has_value());
+    EXPECT_GE(*r.max_tokens, 600);
+    EXPECT_LE(*r.max_tokens, 3000);
+    EXPECT_EQ(r.arrival, 0);  // rate inf: all ready at once, the semaphore does the rest
+  }
+  EXPECT_EQ(input, 1014085);  // the seed's "Total input tokens"
+}
+
+TEST(SampleWorkload, SharedPrefixCarriesTenantsAndPoissonArrivals) {
+  WorkloadSpec w;
+  w.dataset = DatasetKind::kSharedPrefix;
+  w.shared_prefix.num_prompts = 200;
+  w.shared_prefix.tenants = 5;
+  w.shared_prefix.prefix_len = 100;
+  w.request_rate = 20;
+  auto r = SampleWorkload(w);
+  ASSERT_TRUE(r.ok());
+  TimeNs last = 0;
+  for (const WorkloadRequest& q : *r) {
+    EXPECT_EQ(q.fairness_id.rfind("tenant-", 0), 0u);
+    ASSERT_TRUE(q.arrival.has_value());
+    EXPECT_GE(*q.arrival, last);
+    last = *q.arrival;
+  }
+  EXPECT_NEAR(ToSeconds(last), 200 / 20.0, 3.0);
+  w.request_rate = 0;
+  EXPECT_FALSE(SampleWorkload(w).ok());
+  w.request_rate = 1;
+  w.shared_prefix.tenants = 0;
+  EXPECT_FALSE(SampleWorkload(w).ok());
+}
+
+TEST(ParsePolicy, NamesModesAndErrors) {
+  auto ig = ParsePolicy("infergate");
+  ASSERT_TRUE(ig.ok());
+  EXPECT_TRUE(ig->late_binding);
+  EXPECT_EQ(ig->profile, "infergate");
+  auto direct = ParsePolicy("infergate:direct");
+  ASSERT_TRUE(direct.ok());
+  EXPECT_FALSE(direct->late_binding);
+  EXPECT_EQ(direct->name, "infergate:direct");
+  auto gie = ParsePolicy("gie-default");
+  ASSERT_TRUE(gie.ok());
+  EXPECT_FALSE(gie->late_binding);
+  EXPECT_TRUE(ParsePolicy("gie-default:queue")->late_binding);
+  auto bad = ParsePolicy("least-loaded");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("known"), std::string::npos);
+  EXPECT_FALSE(ParsePolicy("infergate:sometimes").ok());
+}
+
+TEST(IdleTtft, APromptAloneOnAnIdleEngine) {
+  ClusterSetup s = SeedCluster();
+  s.delays = {FromMillis(1), FromMillis(0.5)};
+  WorkloadRequest small, large;
+  small.prompt_tokens.assign(1000, 7);
+  large.prompt_tokens.assign(3400, 7);
+  large.prompt_tokens[1] = 8;  // different content, same length as a third one
+  WorkloadRequest same = large;
+  same.prompt_tokens[1] = 9;
+  const std::vector<WorkloadRequest> w = {small, large, same};
+  auto t = IdleTtftSeconds(s, w);
+  ASSERT_TRUE(t.ok());
+  // The calibrated profile prefills ~3,400 tokens in ~1.87 s through both stages
+  // (docs/simulator.md), plus 3 ms of network.
+  EXPECT_NEAR((*t)[1], 1.87, 0.05);
+  EXPECT_LT((*t)[0], (*t)[1]);
+  EXPECT_EQ((*t)[1], (*t)[2]);
+  ClusterSetup none;
+  EXPECT_FALSE(IdleTtftSeconds(none, w).ok());
+}
+
+TEST(RunPolicy, ResultsAreBenchResultsAndDeterministic) {
+  const WorkloadSpec spec = SeedSpec(3, 40);
+  auto w = SampleWorkload(spec);
+  ASSERT_TRUE(w.ok());
+  const ClusterSetup setup = SeedCluster();
+  auto floor = IdleTtftSeconds(setup, *w);
+  ASSERT_TRUE(floor.ok());
+  bench::RunInfo info;
+  info.model_id = "qwq";
+  auto policy = ParsePolicy("infergate");
+  ASSERT_TRUE(policy.ok());
+  auto a = RunPolicy(setup, spec, *w, *floor, *policy, info, {});
+  auto b = RunPolicy(setup, spec, *w, *floor, *policy, info, {});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->result.completed, 40);
+  EXPECT_EQ(a->result.info.num_prompts, 40);
+  EXPECT_EQ(a->result.info.max_concurrency, 30);
+  ASSERT_EQ(a->result.requests.size(), 40u);
+  for (std::size_t i = 0; i < 40; ++i) {
+    EXPECT_EQ(a->result.requests[i].ttft, b->result.requests[i].ttft);
+    EXPECT_EQ(a->result.requests[i].itl, b->result.requests[i].itl);
+  }
+  EXPECT_GT(a->floor_ttft_ms, 1000);
+  EXPECT_GE(a->ttft_over_floor, 0.99);
+  EXPECT_NEAR(a->ttft_over_floor * a->floor_ttft_ms, a->result.ttft_ms.mean, 1e-6);
+  // The TTFT split adds up to the mean TTFT minus the network.
+  EXPECT_NEAR(a->ttft_gateway_ms + a->ttft_engine_queue_ms + a->ttft_prefill_ms,
+              a->result.ttft_ms.mean - 1.5, 0.01);
+  // The JSON round-trips through bench's reader, with the policy in its metadata.
+  auto back = bench::ResultFromJson(bench::ResultToJson(a->result));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->completed, 40);
+  EXPECT_NEAR(back->ttft_ms.mean, a->result.ttft_ms.mean, 0.01);
+  bool has_policy = false;
+  for (const auto& [k, v] : a->result.info.metadata)
+    has_policy |= k == "policy" && v == "infergate";
+  EXPECT_TRUE(has_policy);
+}
+
+TEST(RunPolicy, ParameterOverridesReachThePlugin) {
+  const WorkloadSpec spec = SeedSpec(1, 20);
+  auto w = SampleWorkload(spec);
+  ASSERT_TRUE(w.ok());
+  const std::vector<double> floor(w->size(), 1.0);
+  PolicySpec p = *ParsePolicy("infergate");
+  p.params["predicted-ttft-scorer.inflightWeight"] = "0.5";
+  EXPECT_TRUE(RunPolicy(SeedCluster(), spec, *w, floor, p, {}, {}).ok());
+  p.params["predicted-ttft-scorer.noSuchParameter"] = "1";
+  auto bad = RunPolicy(SeedCluster(), spec, *w, floor, p, {}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("noSuchParameter"), std::string::npos);
+  p.params.clear();
+  p.params["no-such-plugin.x"] = "1";
+  EXPECT_FALSE(RunPolicy(SeedCluster(), spec, *w, floor, p, {}, {}).ok());
+}
+
+PolicyRun Point(const std::string& policy, double rate, std::vector<double> ttfts_ms,
+                int failed = 0) {
+  PolicyRun r;
+  r.policy.name = policy;
+  r.result.info.request_rate = rate;
+  for (double t : ttfts_ms) {
+    bench::RequestOutcome o;
+    o.success = true;
+    o.ttft = t / 1e3;
+    r.result.requests.push_back(o);
+  }
+  r.result.failed = failed;
+  return r;
+}
+
+TEST(Sweep, AveragesSeedsAndFindsTheCapacity) {
+  std::vector<PolicyRun> runs = {
+      Point("a", 1, {100, 100, 200}), Point("a", 1, {300, 300, 300}),  // P50: 100, 300
+      Point("a", 2, {250, 250, 250}), Point("a", 3, {400, 400, 400}),
+      Point("a", 4, {100, 100, 100}),  // back under: the capacity stops at the first miss
+      Point("b", 1, {500}),           Point("b", 2, {100}, 1),
+  };
+  const auto points = AverageSweep(runs, 50);
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[0].policy, "a");
+  EXPECT_EQ(points[0].rate, 1);
+  EXPECT_EQ(points[0].seeds, 2);
+  EXPECT_DOUBLE_EQ(points[0].slo_ttft_ms, 200);
+  EXPECT_EQ(SloCapacity(points, "a", 300), 2);
+  EXPECT_EQ(SloCapacity(points, "a", 500), 4);
+  EXPECT_EQ(SloCapacity(points, "b", 1000), 1);  // rate 2 had a failed request
+  EXPECT_EQ(SloCapacity(points, "b", 100), 0);
+  EXPECT_EQ(SloCapacity(points, "c", 100), 0);
+}
+
+}  // namespace
+}  // namespace infergate::cluster

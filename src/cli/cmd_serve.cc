@@ -78,6 +78,11 @@ void AddServeCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--session-header", flags->options.session_header,
                   "Request header whose value keeps a session on one pool endpoint")
       ->capture_default_str();
+  cmd->add_flag("--flow-control,!--no-flow-control", flags->options.flow_control,
+                "Gateway queue for InferencePool requests (late binding: priority bands, "
+                "fairness by x-gateway-inference-fairness-id, FCFS, the route's timeout as "
+                "TTL). On for pools with the infergate profile or annotation "
+                "infergate.io/flow-control: \"true\"; --no-flow-control turns it off for all");
   cmd->add_option("--max-mirrors-in-flight", flags->options.max_mirrors_in_flight,
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()

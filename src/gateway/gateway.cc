@@ -223,6 +223,11 @@ void Gateway::Impl::Shutdown() {
     for (auto& [k, b] : bound_) b.listener->Stop();
   }
   if (admin_) admin_->Stop();
+  {
+    // Scrapes stop while draining: requests waiting in a pool's queue are decided now.
+    std::lock_guard lock(pools_mu_);
+    for (auto& [id, pool] : pools_) pool->ReleaseQueue();
+  }
   for (int i = 0; i < loops.size(); ++i) {
     asio::post(loops.loop(i), [s = loop_states[i].get()] {
       // Idle keep-alive connections end now; busy ones end after their response.

@@ -45,6 +45,9 @@ struct GatewayOptions {
   TimeNs models_interval = 5 * kNanosPerSecond;
   // Requests carrying this header stick to the endpoint that served the same value.
   std::string session_header = "x-session-id";
+  // Hold InferencePool requests in the gateway's queue while no endpoint can take them
+  // (late binding), instead of piling them into the servers' own queues.
+  bool flow_control = true;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
 };

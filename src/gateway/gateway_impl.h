@@ -156,7 +156,11 @@ struct GatewayMetrics {
         mirrors(r.AddCounter("infergate_mirror_requests_total",
                              "RequestMirror copies: sent, dropped (too many in flight) or "
                              "failed (the mirror did not answer).",
-                             {"backend", "result"})) {}
+                             {"backend", "result"})),
+        queue_wait(r.AddHistogram(
+            "infergate_pool_queue_wait_seconds",
+            "Time requests waited in the gateway's queue for a pool.", {"pool"},
+            {0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512})) {}
 
   telemetry::Family<telemetry::Counter>& requests;
   telemetry::Family<telemetry::Histogram>& durations;
@@ -178,6 +182,7 @@ struct GatewayMetrics {
   telemetry::Family<telemetry::Counter>& pool_rejections;
   telemetry::Family<telemetry::Counter>& scrapes;
   telemetry::Family<telemetry::Counter>& mirrors;
+  telemetry::Family<telemetry::Histogram>& queue_wait;
 };
 
 class Gateway::Impl {

@@ -3,6 +3,7 @@
 // updates) and RequestMirror copies.
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
 #include <charconv>
 
 #include <nlohmann/json.hpp>
@@ -178,6 +179,7 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
       if (parsed.ok()) {
         pool->WithScheduler(
             [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
+        pool->Pump();  // fresh metrics may open room for queued requests
         ok_count.Inc();
       } else {
         pool->WithScheduler([&](Scheduler& s) {
@@ -259,6 +261,20 @@ void Gateway::Impl::CollectPoolMetrics(telemetry::MetricWriter& w) {
   for (const auto& r : rows) {
     w.Sample("infergate_pool_inflight_requests", {{"name", r.name}},
              static_cast<double>(r.summary.inflight));
+  }
+  w.Header("infergate_pool_queued_requests",
+           "Requests waiting in the gateway's queue for the pool, by priority band.", "gauge");
+  for (const auto& [backend, state] : rt->pools) {
+    std::map<int, std::size_t> bands;
+    state->ForEachQueuedFlow(
+        [&](int priority, std::string_view, std::size_t n) { bands[priority] += n; });
+    const std::string name(PoolName(backend->id));
+    if (bands.empty())
+      w.Sample("infergate_pool_queued_requests", {{"name", name}, {"priority", "0"}}, 0);
+    for (const auto& [priority, n] : bands) {
+      w.Sample("infergate_pool_queued_requests",
+               {{"name", name}, {"priority", std::to_string(priority)}}, static_cast<double>(n));
+    }
   }
   w.Header("infergate_pool_saturated", "1 when the pool's saturation detector says full.", "gauge");
   for (const auto& r : rows) {
@@ -349,24 +365,72 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   std::vector<std::uint64_t> hashes;
   ComputeBlockHashes(target, info.prompt, pool->prefix_options(), &hashes);
   info.block_hashes = &hashes;
-  PickResult pick;
-  TokenLedger::Handle handle{};
-  std::string dispatched;
-  pool->WithScheduler([&](Scheduler& s) {
-    s.Pick(info, &pick);
-    if (pick.picked()) {
-      handle = s.Dispatch(info, pick, pick.endpoints[0]);
-      dispatched = pick.endpoints[0];
+  // Late binding: the request is decided now, or waits in the pool's queue until an
+  // endpoint can take it (or its client leaves, or its time runs out).
+  QueueWaiter waiter;
+  waiter.executor = socket.get_executor();
+  waiter.wake =
+      std::make_shared<asio::steady_timer>(waiter.executor, asio::steady_timer::time_point::max());
+  waiter.info = &info;
+  const TimeNs ttl = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  const Admission admission = pool->PickOrQueue(waiter, ttl > 0 ? ttl : kNever / 2,
+                                                opts.flow_control && pool->settings().flow_control);
+  if (admission == Admission::kQueueFull) {
+    metrics.pool_rejections.With({backend.id, "queue_full"}).Inc();
+    metrics.model_errors.With({parsed->model, target, "429"}).Inc();
+    std::vector<std::pair<std::string, std::string>> retry;
+    retry.emplace_back("Retry-After", "1");
+    co_return co_await reply(429, "the pool's request queue is full", std::move(retry));
+  }
+  // Should this frame be destroyed while queued (the loop stopping under it), the queue
+  // must not keep a pointer into it.
+  struct Unqueue {
+    PoolState* pool;
+    QueueWaiter* waiter;
+    ~Unqueue() { pool->CancelQueued(*waiter); }
+  } unqueue{pool, &waiter};
+  if (admission == Admission::kQueued) {
+    const TimeNs queued_at = clock_.Now();
+    bool watch_client = true;
+    while (!pool->Decided(waiter)) {
+      if (!watch_client) {
+        co_await waiter.wake->async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      auto woke =
+          co_await (waiter.wake->async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                    socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)));
+      if (woke.index() == 1) {
+        char c;
+        const ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+          watch_client = n <= 0;  // pipelined bytes: stop watching, keep waiting
+          continue;
+        }
+        // The client left while queued: nothing was sent anywhere.
+        if (pool->CancelQueued(waiter)) {
+          metrics.model_errors.With({parsed->model, target, "499"}).Inc();
+          if (stats) stats->Record(499, ToSeconds(clock_.Now() - arrival));
+          co_return false;
+        }
+      }
     }
-    return 0;
-  });
+    metrics.queue_wait.With({backend.id}).Observe(ToSeconds(clock_.Now() - queued_at));
+    if (waiter.expired) {
+      metrics.pool_rejections.With({backend.id, "queue_ttl"}).Inc();
+      metrics.model_errors.With({parsed->model, target, "503"}).Inc();
+      co_return co_await reply(503, "the request waited in the pool's queue past its timeout");
+    }
+  }
+  PickResult& pick = waiter.pick;
+  TokenLedger::Handle& handle = waiter.handle;
+  std::string dispatched = pick.picked() ? pick.endpoints[0] : std::string();
   metrics.scheduler_duration.Observe(ToSeconds(clock_.Now() - decide_start));
 
-  auto& model_requests = metrics.model_requests.With({parsed->model, target});
+  metrics.model_requests.With({parsed->model, target}).Inc();
   if (!pick.picked()) {
     const int status = pick.http_status();
     metrics.pool_rejections.With({backend.id, std::string(PickReasonName(pick.reason))}).Inc();
-    model_requests.Inc();
     metrics.model_errors.With({parsed->model, target, std::to_string(status)}).Inc();
     std::string message = status == 429 ? "the pool is saturated; " +
                                               std::string(CriticalityLabel(criticality)) +
@@ -447,7 +511,6 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   pool->WithScheduler(
       [&](Scheduler& s) { return success ? s.OnComplete(handle, reported) : s.OnFailure(handle); });
   const int status = out.status ? out.status : 499;  // 499: the client went away first
-  model_requests.Inc();
   if (out.candidate >= 0) metrics.pool_picks.With({backend.id, dispatched}).Inc();
   const double seconds = ToSeconds(clock_.Now() - arrival);
   metrics.model_duration.With({parsed->model, target}).Observe(seconds);

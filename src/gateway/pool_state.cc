@@ -31,12 +31,29 @@ bool PoolSettings::operator==(const PoolSettings& o) const {
     return true;
   };
   return profile == o.profile && scheduling_profile == o.scheduling_profile &&
-         failure_mode == o.failure_mode && same_config(picker_config, o.picker_config);
+         flow_control == o.flow_control && failure_mode == o.failure_mode &&
+         same_config(picker_config, o.picker_config);
 }
 
 Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
                                      const config::Backend& pool) {
   PoolSettings s;
+  // The gateway queue is part of the infergate policy; the GIE profiles model GIE as
+  // deployed (no queue). The annotation overrides either way.
+  const std::string& profile_annotation = pool.pool.scheduling_profile;
+  s.flow_control = profile_annotation.empty() || profile_annotation == "infergate";
+  if (auto it = pool.pool.annotations.find(std::string(kFlowControlAnnotation));
+      it != pool.pool.annotations.end()) {
+    if (it->second == "true") {
+      s.flow_control = true;
+    } else if (it->second == "false") {
+      s.flow_control = false;
+    } else {
+      return Error{"InferencePool " + pool.id + ": annotation " +
+                   std::string(kFlowControlAnnotation) + ": must be \"true\" or \"false\", got \"" +
+                   it->second + "\""};
+    }
+  }
   s.failure_mode = pool.pool.failure_mode == config::FailureMode::kFailOpen
                        ? FailureMode::kFailOpen
                        : FailureMode::kFailClose;
@@ -83,8 +100,107 @@ Result<std::shared_ptr<PoolState>> PoolState::Create(std::string id, PoolSetting
   state->id_ = std::move(id);
   state->settings_ = std::move(settings);
   state->scheduler_ = std::move(*scheduler);
+  state->clock_ = clock;
   state->prefix_options_ = state->scheduler_->prefix_options();
   return state;
+}
+
+void PoolState::Wake(QueueWaiter& w) {
+  // The timer belongs to the waiter's loop: touch it there. An expiry in the past also
+  // releases a wait that has not started yet (cancel() would only affect pending ones).
+  asio::post(w.executor,
+             [timer = w.wake] { timer->expires_at(asio::steady_timer::time_point::min()); });
+}
+
+Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
+  std::lock_guard lock(mu_);
+  const RequestInfo& info = *w.info;
+  // Sheddable requests are never held: a pool with no room sheds them (Pick says so).
+  // Nor is anything held while no endpoint has fresh metrics: then the pool's failure
+  // mode decides (FailOpen routes, FailClose answers 503), not a wait of unknown length.
+  if (!queueing || info.IsSheddable() ||
+      (queue_.empty() && !(scheduler_->ShouldHold(info) && scheduler_->Summary().fresh > 0))) {
+    scheduler_->Pick(info, &w.pick);
+    if (w.pick.picked()) w.handle = scheduler_->Dispatch(info, w.pick, w.pick.endpoints[0]);
+    w.done = true;
+    return Admission::kPicked;
+  }
+  w.id = next_item_++;
+  const auto cost = static_cast<std::uint64_t>(std::max<std::int64_t>(1, info.PromptTokens()));
+  if (queue_.Enqueue(w.id, info.priority, info.fairness_id, clock_->Now(), ttl, cost) !=
+      EnqueueResult::kQueued) {
+    return Admission::kQueueFull;
+  }
+  waiters_[w.id] = &w;
+  // It may be placeable right away (e.g. the scheduler holds only the head of the line).
+  PumpLocked(clock_->Now(), false);
+  return Admission::kQueued;
+}
+
+void PoolState::PumpLocked(TimeNs now, bool force) {
+  if (queue_.empty()) return;
+  std::vector<QueueItemId> expired;
+  queue_.Dispatch(
+      now,
+      [&](const QueuedRequest& item) {
+        auto it = waiters_.find(item.id);
+        if (it == waiters_.end()) return DispatchAction::kDropped;
+        QueueWaiter& w = *it->second;
+        if (!force && scheduler_->ShouldHold(*w.info) && scheduler_->Summary().fresh > 0) {
+          return DispatchAction::kStop;
+        }
+        scheduler_->Pick(*w.info, &w.pick);
+        if (w.pick.picked()) w.handle = scheduler_->Dispatch(*w.info, w.pick, w.pick.endpoints[0]);
+        w.done = true;
+        waiters_.erase(it);
+        Wake(w);
+        return w.pick.picked() ? DispatchAction::kDispatched : DispatchAction::kDropped;
+      },
+      &expired);
+  for (QueueItemId id : expired) {
+    auto it = waiters_.find(id);
+    if (it == waiters_.end()) continue;
+    QueueWaiter& w = *it->second;
+    w.done = true;
+    w.expired = true;
+    waiters_.erase(it);
+    Wake(w);
+  }
+}
+
+void PoolState::Pump() {
+  std::lock_guard lock(mu_);
+  PumpLocked(clock_->Now(), false);
+}
+
+void PoolState::ReleaseQueue() {
+  std::lock_guard lock(mu_);
+  PumpLocked(clock_->Now(), true);
+}
+
+bool PoolState::Decided(const QueueWaiter& w) const {
+  std::lock_guard lock(mu_);
+  return w.done;
+}
+
+bool PoolState::CancelQueued(QueueWaiter& w) {
+  std::lock_guard lock(mu_);
+  if (w.done) return false;
+  queue_.Cancel(w.id);
+  waiters_.erase(w.id);
+  w.done = true;
+  return true;
+}
+
+std::size_t PoolState::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+void PoolState::ForEachQueuedFlow(
+    const std::function<void(int, std::string_view, std::size_t)>& fn) {
+  std::lock_guard lock(mu_);
+  queue_.ForEachFlow(fn);
 }
 
 std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config::Backend& pool) {
@@ -127,12 +243,19 @@ std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config:
     }
     it = targets_.erase(it);
   }
+  // With endpoints gone (maybe all, and with them the scrapes that pump the queue),
+  // queued requests are decided on what is left.
+  if (targets_.empty()) ReleaseQueue();
   return started;
 }
 
 void PoolState::StopScraping() {
-  std::lock_guard lock(targets_mu_);
-  for (auto& [id, t] : targets_) t->stop = true;
+  {
+    std::lock_guard lock(targets_mu_);
+    for (auto& [id, t] : targets_) t->stop = true;
+  }
+  // Nothing will pump this pool's queue again: decide what waits in it now.
+  ReleaseQueue();
 }
 
 void PoolState::SetServedModels(const std::string& id, std::vector<std::string> models) {

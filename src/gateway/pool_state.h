@@ -16,16 +16,23 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/snapshot.h"
 #include "core/clock.h"
+#include "flowcontrol/flow_controller.h"
+#include "http/beast.h"
 #include "scheduler/scheduler.h"
 
 namespace infergate::gateway {
 
+inline constexpr std::string_view kFlowControlAnnotation = "infergate.io/flow-control";
+
 struct PoolSettings {
   std::string profile = "infergate";
+  // Hold requests in the gateway's queue while the scheduler says to (late binding).
+  bool flow_control = true;
   std::optional<EndpointPickerConfig> picker_config;
   std::string scheduling_profile;
   FailureMode failure_mode = FailureMode::kFailClose;
@@ -33,10 +40,33 @@ struct PoolSettings {
 };
 
 // The scheduling settings of a pool as configured: the profile annotation (a builtin
-// name, or "<EndpointPickerConfig name>/<profile name>") and the failure mode. Errors name
+// name, or "<EndpointPickerConfig name>/<profile name>"), the failure mode, and whether
+// the gateway queues its requests (annotation infergate.io/flow-control "true"/"false";
+// default: only for the infergate profile). Errors name
 // the pool and the annotation.
 Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
                                      const config::Backend& pool);
+
+// A request waiting for a scheduling decision in the pool's queue (late binding). It lives
+// in the waiting request's coroutine frame; the pool fills the outcome under its lock and
+// wakes the request by cancelling `wake` on the request's own loop.
+struct QueueWaiter {
+  asio::any_io_executor executor;
+  std::shared_ptr<asio::steady_timer> wake;  // shared: a wake may arrive after the request
+  const RequestInfo* info = nullptr;         // valid while queued
+  // Outcome (under the pool's lock).
+  bool done = false;
+  bool expired = false;
+  PickResult pick;
+  TokenLedger::Handle handle{};
+  QueueItemId id = 0;
+};
+
+enum class Admission : std::uint8_t {
+  kPicked,     // decided at once: waiter.pick (picked or not) and waiter.handle are set
+  kQueued,     // wait for waiter.wake, then look at waiter.done / expired
+  kQueueFull,  // answer 429
+};
 
 // One endpoint's scrape loop control: the loop stops when `stop` is set.
 struct ScrapeTarget {
@@ -63,6 +93,24 @@ class PoolState {
   // Immutable after creation: usable without the lock (ComputeBlockHashes).
   const PrefixIndexOptions& prefix_options() const { return prefix_options_; }
 
+  // Late binding. Picks now unless requests are queued ahead of this one or the scheduler
+  // says to hold it; otherwise queues it (priority band, fairness flow, FCFS, ttl).
+  Admission PickOrQueue(QueueWaiter& waiter, TimeNs ttl, bool queueing);
+  // Offers queued requests to the scheduler while it lets them through; wakes the ones
+  // placed or expired. Call after anything that may free capacity (a scrape, an end).
+  void Pump();
+  // Decides every queued request now, holding none (the pool is retired, the gateway is
+  // draining, or nothing is left to scrape): picked, or answered by the failure mode.
+  void ReleaseQueue();
+  // Removes a queued request (its client went away). False when it was decided already
+  // (then the caller owns waiter.handle).
+  bool CancelQueued(QueueWaiter& waiter);
+  // True once the waiter's outcome is set.
+  bool Decided(const QueueWaiter& waiter) const;
+  std::size_t queued() const;
+  // Calls fn(priority, flow, length) for each non-empty flow of the queue.
+  void ForEachQueuedFlow(const std::function<void(int, std::string_view, std::size_t)>& fn);
+
   // Makes the scheduler's endpoints those of `pool` (adding, removing, updating
   // readiness). Returns the scrape targets to start; targets of removed endpoints are
   // stopped.
@@ -82,8 +130,18 @@ class PoolState {
   std::string id_;
   PoolSettings settings_;
   PrefixIndexOptions prefix_options_;
-  std::mutex mu_;
+  void PumpLocked(TimeNs now, bool force);
+  static void Wake(QueueWaiter& w);
+
+  mutable std::mutex mu_;
+  const Clock* clock_ = nullptr;
   std::unique_ptr<Scheduler> scheduler_;
+  FlowController queue_{FlowControlOptions{.max_queued = 10'000,
+                                           .max_queued_per_band = 0,
+                                           .default_ttl = 3600 * kNanosPerSecond,
+                                           .fairness = FairnessPolicy::kRoundRobin}};
+  std::unordered_map<QueueItemId, QueueWaiter*> waiters_;
+  QueueItemId next_item_ = 1;
   std::mutex targets_mu_;
   std::map<std::string, std::shared_ptr<ScrapeTarget>> targets_;
   mutable std::mutex models_mu_;

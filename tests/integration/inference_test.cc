@@ -4,6 +4,10 @@
 // RequestMirror.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -308,6 +312,161 @@ TEST_F(InferenceTest, ADeadMirrorNeverSlowsOrFailsThePrimary) {
       std::string::npos)
       << m;
   holder.process.Signal(SIGCONT);
+}
+
+// ---------------------------------------------------------------- the gateway queue
+
+// A request that no endpoint can take (every KV cache full) waits in the gateway's queue,
+// visible in the metrics, and is bound to the first endpoint that frees room. Sheddable
+// requests are not queued: they are shed.
+TEST_F(InferenceTest, QueuedRequestsAreBoundWhenAnEndpointFreesRoom) {
+  StartServers(2);
+  std::string models =
+      "---\napiVersion: inference.networking.x-k8s.io/v1alpha2\nkind: InferenceModel\n"
+      "metadata:\n  name: batch\nspec:\n  modelName: batch\n  criticality: Sheddable\n"
+      "  poolRef:\n    name: pool\n  targetModels:\n  - name: base\n";
+  WriteConfig(models);  // the default profile, infergate, queues
+  for (auto& s : servers_) s->Control("kv=1&running=20&waiting=4");
+  StartGateway();
+
+  std::atomic<bool> done{false};
+  HttpResponse queued;
+  std::thread client([&] {
+    queued = Complete("base");
+    done = true;
+  });
+  std::string m;
+  auto deadline = Clock::now() + 5s;
+  while (Clock::now() < deadline) {
+    m = Metrics();
+    if (m.find("infergate_pool_queued_requests{name=\"pool\",priority=\"0\"} 1") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(m.find("infergate_pool_queued_requests{name=\"pool\",priority=\"0\"} 1"),
+            std::string::npos)
+      << m;
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(done.load()) << "answered while every endpoint was full: " << queued.body;
+
+  auto shed = Complete("batch");
+  EXPECT_EQ(shed.status, 429) << shed.body;
+
+  servers_[1]->Control("kv=0.1&running=1&waiting=0");
+  client.join();
+  EXPECT_EQ(queued.status, 200) << queued.body;
+  EXPECT_NE(queued.body.find("\"text\":\"s1\""), std::string::npos) << queued.body;
+  m = Metrics();
+  EXPECT_NE(m.find("infergate_pool_queued_requests{name=\"pool\",priority=\"0\"} 0"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("infergate_pool_queue_wait_seconds_count{pool=\"default/pool\"} 1"),
+            std::string::npos)
+      << m;
+}
+
+// A request waits at most its route's timeout, then gets a 503; a client that leaves
+// while queued takes its request out of the queue (nothing is sent for it later).
+TEST_F(InferenceTest, QueuedRequestsExpireWithTheRouteTimeoutAndLeaveWithTheirClient) {
+  StartServers(1);
+  WriteConfig("", "", "FailClose", "    timeouts:\n      request: 1s\n");
+  servers_[0]->Control("kv=1&running=20&waiting=4");
+  StartGateway();
+
+  const auto start = Clock::now();
+  auto expired = Complete("base");
+  const auto waited = Clock::now() - start;
+  EXPECT_EQ(expired.status, 503) << expired.body;
+  EXPECT_NE(expired.body.find("past its timeout"), std::string::npos) << expired.body;
+  EXPECT_GE(waited, 900ms);
+  EXPECT_LT(waited, 3s);
+
+  // A client that gives up after 300 ms.
+  const int fd = ConnectTcp(gw_address_, port_, 2s);
+  ASSERT_GE(fd, 0);
+  const std::string body = R"({"model":"base","prompt":"bye","max_tokens":2})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  std::this_thread::sleep_for(300ms);
+  ::close(fd);
+  std::string m;
+  auto deadline = Clock::now() + 5s;
+  while (Clock::now() < deadline) {
+    m = Metrics();
+    if (m.find("code=\"499\"") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(m.find("infergate_pool_queued_requests{name=\"pool\",priority=\"0\"} 0"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("code=\"499\""), std::string::npos) << m;
+  // Room again: the departed request is not sent; a new one is.
+  servers_[0]->Control("kv=0.1&running=0&waiting=0");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(Complete("base").status, 200);
+  auto stats = HttpRequest(servers_[0]->address, servers_[0]->port, "GET", "/stats").body;
+  EXPECT_NE(stats.find("\"completions\":1"), std::string::npos) << stats;
+}
+
+// ---------------------------------------------------------------- simulated servers
+
+// Three `infergate sim` servers with the seed's profile; one is busy with a backlog sent
+// to it directly (as another client would). Requests through the gateway avoid it.
+TEST_F(InferenceTest, SimulatedServersNewRequestsAvoidThePreloadedOne) {
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) addresses.push_back(UniqueLoopbackAddress());
+  const int port = FreePort(addresses[0]);
+  for (int i = 0; i < 3; ++i) {
+    auto s = std::make_unique<Server>();
+    s->address = addresses[i];
+    s->port = port;
+    ASSERT_TRUE(s->process.Start({INFERGATE_BIN, "sim", "--host", addresses[i], "--port",
+                                  std::to_string(port), "--profile", "qwq-32b-tp2pp2", "--model",
+                                  "base", "--time-scale", "10"}));
+    ASSERT_TRUE(s->process.WaitForLine("listening", 10s).has_value());
+    servers_.push_back(std::move(s));
+  }
+  // The backlog: 30 long requests held open on server 1 (about 4,000 prompt tokens and
+  // 2,000 output tokens each: more than its KV cache holds at once).
+  std::string prompt;
+  for (int i = 0; i < 4000; ++i) prompt += "tok ";
+  const std::string body =
+      R"({"model":"base","prompt":")" + prompt + R"(","max_tokens":2000,"ignore_eos":true})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::vector<int> backlog;
+  for (int i = 0; i < 30; ++i) {
+    const int fd = ConnectTcp(addresses[1], port, 2s);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    backlog.push_back(fd);
+  }
+  WriteConfig("");
+  StartGateway();
+  for (int i = 0; i < 24; ++i) {
+    std::string short_body = R"({"model":"base","prompt":"what is the capital of france )" +
+                             std::to_string(i) + R"(","max_tokens":4})";
+    auto r = HttpRequest(gw_address_, port_, "POST", "/v1/completions", short_body, {}, 20s);
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const std::string m = Metrics();
+  auto picks = [&](int i) {
+    const std::string key = "infergate_pool_picks_total{pool=\"default/pool\",endpoint=\"" +
+                            addresses[i] + ":" + std::to_string(port) + "\"} ";
+    auto at = m.find(key);
+    return at == std::string::npos ? 0 : std::atoi(m.c_str() + at + key.size());
+  };
+  EXPECT_EQ(picks(1), 0) << m;
+  EXPECT_EQ(picks(0) + picks(2), 24) << m;
+  EXPECT_GT(picks(0), 0);
+  EXPECT_GT(picks(2), 0);
+  for (int fd : backlog) ::close(fd);
 }
 
 }  // namespace

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libsimdjson-dev libyaml-cpp-dev libxxhash-dev libcli11-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format libclang-rt-14-dev
   nginx-light prometheus wrk curl procps iproute2 python3

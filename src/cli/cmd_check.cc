@@ -8,6 +8,8 @@
 #include "cli/commands.h"
 #include "config/loader.h"
 #include "config/report.h"
+#include "core/clock.h"
+#include "gateway/pool_state.h"
 
 namespace infergate::cli {
 namespace {
@@ -16,6 +18,18 @@ struct CheckOptions {
   std::vector<std::string> files;
   std::string output = "text";
 };
+
+int PrintErrors(const std::vector<std::string>& errors, bool json) {
+  if (json) {
+    nlohmann::json out = {{"valid", false}, {"errors", errors}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::fprintf(stderr, "infergate check: the configuration has %zu error%s:\n", errors.size(),
+                 errors.size() == 1 ? "" : "s");
+    for (const auto& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
+  }
+  return kExitUsage;
+}
 
 int RunCheck(const CheckOptions& options) {
   config::LoadOptions load;
@@ -33,18 +47,24 @@ int RunCheck(const CheckOptions& options) {
       if (end > start) errors.push_back(message.substr(start, end - start));
       start = end + 1;
     }
-    if (json) {
-      nlohmann::json out = {{"valid", false}, {"errors", errors}};
-      std::printf("%s\n", out.dump(2).c_str());
-    } else {
-      std::fprintf(stderr, "infergate check: the configuration has %zu error%s:\n", errors.size(),
-                   errors.size() == 1 ? "" : "s");
-      for (const auto& e : errors) std::fprintf(stderr, "  %s\n", e.c_str());
-    }
-    return kExitUsage;
+    return PrintErrors(errors, json);
   }
 
   const config::ConfigSnapshot& snapshot = **result;
+  // A pool's scheduling profile is the scheduler's to check (a bare name must be one of
+  // its builtin profiles): build each pool's scheduler as `serve` would.
+  std::vector<std::string> errors;
+  SteadyClock clock;
+  for (const auto& pool : snapshot.pools) {
+    auto settings = gateway::SettingsForPool(snapshot, *pool);
+    if (!settings.ok()) {
+      errors.push_back(settings.error().message);
+      continue;
+    }
+    auto state = gateway::PoolState::Create(pool->id, std::move(*settings), &clock);
+    if (!state.ok()) errors.push_back(state.error().message);
+  }
+  if (!errors.empty()) return PrintErrors(errors, json);
   if (json) {
     std::printf("%s\n", config::SnapshotToJson(snapshot).dump(2).c_str());
     return kExitOk;

@@ -23,6 +23,7 @@ inline constexpr std::string_view kInferenceGroup = "inference.networking.k8s.io
 // Annotations infergate reads.
 inline constexpr std::string_view kBindAddressAnnotation = "infergate.io/bind-address";
 inline constexpr std::string_view kSchedulingProfileAnnotation = "infergate.io/scheduling-profile";
+inline constexpr std::string_view kFlowControlAnnotation = "infergate.io/flow-control";
 inline constexpr std::string_view kAttachToAnnotation = "inference.networking.x-k8s.io/attach-to";
 
 // Where decoded objects go.

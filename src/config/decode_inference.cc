@@ -173,6 +173,14 @@ void DecodeInferencePool(const YamlField& root, std::string_view api_version, Ob
       pool.scheduling_profile = *p;
     }
   }
+  YamlField queue = Annotation(root, kFlowControlAnnotation);
+  if (auto v = queue.String()) {
+    if (*v == "true" || *v == "false") {
+      pool.flow_control = *v == "true";
+    } else {
+      queue.Error(fmt::format("must be \"true\" or \"false\", got \"{}\"", *v));
+    }
+  }
   if (!named) return;
   if (ctx->failed()) sink->incomplete->insert(IncompleteKey("InferencePool", pool.meta));
   sink->objects->pools.push_back(std::move(pool));

@@ -107,6 +107,9 @@ void DescribePool(const Backend& b, std::string* out) {
   }
   *out += fmt::format("  failure mode {}\n", ToString(p.failure_mode));
   *out += fmt::format("  scheduling profile {}\n", p.scheduling_profile);
+  if (p.flow_control) {
+    *out += fmt::format("  gateway queue {} (annotation)\n", *p.flow_control ? "on" : "off");
+  }
   std::size_t ready = 0;
   for (const auto& e : b.endpoints) ready += e.ready ? 1 : 0;
   *out += fmt::format("  endpoints {} ({} ready)\n", b.endpoints.size(), ready);
@@ -178,6 +181,7 @@ json PoolJson(const Backend& b) {
           {"target_ports", p.target_ports},
           {"failure_mode", ToString(p.failure_mode)},
           {"scheduling_profile", p.scheduling_profile},
+          {"flow_control", p.flow_control ? nlohmann::json(*p.flow_control) : nlohmann::json()},
           {"endpoint_picker", picker},
           {"annotations", p.annotations},
           {"endpoints", EndpointsJson(b)},

@@ -228,6 +228,9 @@ struct InferencePool {
   // Annotation infergate.io/scheduling-profile: a builtin profile name or
   // "<EndpointPickerConfig name>/<profile name>"; checked by the scheduler, not here.
   std::string scheduling_profile = std::string(kDefaultSchedulingProfile);
+  // Annotation infergate.io/flow-control ("true"/"false"): whether the gateway queues the
+  // pool's requests; unset, the scheduling profile's default.
+  std::optional<bool> flow_control;
 };
 
 enum class Criticality { kCritical, kStandard, kSheddable };

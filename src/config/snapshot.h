@@ -68,6 +68,7 @@ struct PoolInfo {
   EndpointPickerRef endpoint_picker;
   FailureMode failure_mode = FailureMode::kFailClose;  // endpoint_picker.failure_mode
   std::string scheduling_profile;                      // the annotation's string
+  std::optional<bool> flow_control;                    // the annotation, when present
   Labels annotations;
   std::vector<ModelRoute> models;  // sorted by model_name
 

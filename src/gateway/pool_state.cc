@@ -41,19 +41,8 @@ Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
   // The gateway queue is part of the infergate policy; the GIE profiles model GIE as
   // deployed (no queue). The annotation overrides either way.
   const std::string& profile_annotation = pool.pool.scheduling_profile;
-  s.flow_control = profile_annotation.empty() || profile_annotation == "infergate";
-  if (auto it = pool.pool.annotations.find(std::string(kFlowControlAnnotation));
-      it != pool.pool.annotations.end()) {
-    if (it->second == "true") {
-      s.flow_control = true;
-    } else if (it->second == "false") {
-      s.flow_control = false;
-    } else {
-      return Error{"InferencePool " + pool.id + ": annotation " +
-                   std::string(kFlowControlAnnotation) + ": must be \"true\" or \"false\", got \"" +
-                   it->second + "\""};
-    }
-  }
+  s.flow_control = pool.pool.flow_control.value_or(profile_annotation.empty() ||
+                                                   profile_annotation == "infergate");
   s.failure_mode = pool.pool.failure_mode == config::FailureMode::kFailOpen
                        ? FailureMode::kFailOpen
                        : FailureMode::kFailClose;

@@ -27,8 +27,6 @@
 
 namespace infergate::gateway {
 
-inline constexpr std::string_view kFlowControlAnnotation = "infergate.io/flow-control";
-
 struct PoolSettings {
   std::string profile = "infergate";
   // Hold requests in the gateway's queue while the scheduler says to (late binding).

@@ -131,6 +131,22 @@ TEST_F(ConfigCheckCliBadInput, ErrorsAsJson) {
   EXPECT_THAT(json["errors"][0].get<std::string>(), HasSubstr("spec.listeners[0].protocol"));
 }
 
+// A bare profile name is checked by building the pool's scheduler, as serve does.
+TEST(ConfigCheckCli, UnknownSchedulingProfileIsAnError) {
+  const std::string path = std::filesystem::temp_directory_path() /
+                           ("infergate_check_profile_" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(path) << "apiVersion: inference.networking.x-k8s.io/v1alpha2\n"
+                         "kind: InferencePool\n"
+                         "metadata:\n  name: p\n"
+                         "  annotations: {infergate.io/scheduling-profile: fastest}\n"
+                         "spec:\n  selector: {app: llm}\n  targetPortNumber: 8000\n";
+  ProcessResult run = Check("-f " + path);
+  std::filesystem::remove(path);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_THAT(run.err, HasSubstr("InferencePool default/p: scheduling profile: "));
+  EXPECT_THAT(run.err, HasSubstr("fastest"));
+}
+
 TEST(ConfigCheckCli, UsageErrorsExitTwo) {
   ProcessResult none = Check("");
   EXPECT_EQ(none.exit_code, 2);

@@ -88,7 +88,7 @@ apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
 metadata:
   name: dp
-  annotations: {infergate.io/scheduling-profile: round-robin}
+  annotations: {infergate.io/scheduling-profile: round-robin, infergate.io/flow-control: "true"}
 spec:
   selector: {matchLabels: {app: llm}}
   targetPorts: [{number: 8000}, {number: 8001}]
@@ -102,6 +102,7 @@ spec:
   EXPECT_EQ(b.pool.endpoint_picker.port, 9002);
   EXPECT_EQ(b.pool.scheduling_profile, "round-robin");
   EXPECT_EQ(b.pool.annotations.at("infergate.io/scheduling-profile"), "round-robin");
+  EXPECT_EQ(b.pool.flow_control, true);
 }
 
 TEST(ConfigInferencePool, V1alpha1ExtensionRefAndDefaults) {
@@ -126,6 +127,7 @@ spec:
   ASSERT_TRUE(old);
   EXPECT_EQ(old->pool.endpoint_picker.port, 9003);
   EXPECT_EQ(old->pool.failure_mode, FailureMode::kFailClose);
+  EXPECT_EQ(old->pool.flow_control, std::nullopt);  // the profile decides
   const Backend* bare = snap->FindPool("default", "bare");
   ASSERT_TRUE(bare);
   EXPECT_FALSE(bare->pool.endpoint_picker.present);
@@ -138,7 +140,7 @@ apiVersion: inference.networking.x-k8s.io/v1alpha2
 kind: InferencePool
 metadata:
   name: a
-  annotations: {infergate.io/scheduling-profile: ""}
+  annotations: {infergate.io/scheduling-profile: "", infergate.io/flow-control: "yes"}
 spec:
   selector: {}
   targetPortNumber: 0
@@ -169,6 +171,8 @@ spec:
           "FailClose, FailOpen; got \"Sometimes\"",
           "test.yaml:5: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
           "scheduling-profile\"]: must not be empty",
+          "test.yaml:5: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
+          "flow-control\"]: must be \"true\" or \"false\", got \"yes\"",
           "test.yaml:15: document 2: InferencePool/b: spec.selector.matchExpressions: is not "
           "supported; use matchLabels",
           "test.yaml:15: document 2: InferencePool/b: spec.selector.matchLabels: is required",

@@ -25,8 +25,11 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
+
+#include "core/clock.h"
 
 namespace infergate {
 
@@ -40,11 +43,15 @@ struct KvOutlook {
     bool decoding = false;
   };
   std::vector<Inflight> inflight;  // sorted by finish_s after Finalize()
+  // Tokens held now: other + Σ tokens, summed in `inflight` order. Set by Finalize(), or
+  // by a producer that fills `inflight` already sorted.
+  double held = 0;
 
-  // Sorts the in-flight requests; call once after filling them.
+  // Sorts the in-flight requests and totals them into `held`; call after filling them or
+  // changing `other`.
   void Finalize();
-  // Tokens held now: other + Σ tokens.
-  double HeldNow() const;
+  // Tokens held now (`held`). Requires Finalize().
+  double HeldNow() const { return held; }
   // capacity − HeldNow().
   double FreeNow() const { return capacity - HeldNow(); }
   // Seconds until at least `need` tokens are free (0 if already); a large number (one
@@ -53,6 +60,52 @@ struct KvOutlook {
   // The highest demand before a request of `prompt` + `output` tokens admitted now
   // finishes. Requires Finalize().
   double PeakDemand(double prompt, double output) const;
+
+  // SecondsUntilFree's answer when the projection never frees enough.
+  static constexpr double kNeverSeconds = 3600;
 };
+
+// For each of n decoding requests: finish_s[i] = max(0, ToSeconds(finish_at[i] − now)),
+// the seconds until it finishes, and generated[i] = min(output[i], max(0,
+// ToSeconds(now − first_token[i])) / tpot), the tokens it has generated. Exactly (bit for
+// bit) those scalar expressions, computed several requests at a time.
+void ProjectDecoding(std::size_t n, const TimeNs* finish_at, const TimeNs* first_token,
+                     const double* output, TimeNs now, double tpot, double* finish_s,
+                     double* generated);
+
+// Inline: they run for every candidate of every decision, usually returning at once.
+inline double KvOutlook::SecondsUntilFree(double need) const {
+  if (capacity - HeldNow() >= need) return 0;
+  // H(t) only drops when a request finishes; just after the k-th finish (sorted), the
+  // requests k+1.. remain and have grown by t/τ each.
+  const double rate = tpot_s > 0 ? 1.0 / tpot_s : 0.0;
+  double remaining_tokens = HeldNow() - other;
+  std::size_t alive = inflight.size();
+  for (const Inflight& r : inflight) {
+    remaining_tokens -= r.tokens;
+    --alive;
+    const double held = other + remaining_tokens + static_cast<double>(alive) * r.finish_s * rate;
+    if (capacity - held >= need) return r.finish_s;
+  }
+  return kNeverSeconds;
+}
+
+inline double KvOutlook::PeakDemand(double prompt, double output) const {
+  const double rate = tpot_s > 0 ? 1.0 / tpot_s : 0.0;
+  const double end = output * tpot_s;
+  // D(t) rises linearly between finishes and drops at each; its maximum is just before a
+  // finish (or at the new request's own end).
+  double alive_tokens = HeldNow() - other;
+  double alive = static_cast<double>(inflight.size());
+  double peak = other + alive_tokens + prompt;
+  for (const Inflight& r : inflight) {
+    const double t = std::min(r.finish_s, end);
+    peak = std::max(peak, other + alive_tokens + alive * t * rate + prompt + t * rate);
+    if (r.finish_s >= end) return peak;
+    alive_tokens -= r.tokens;
+    alive -= 1;
+  }
+  return std::max(peak, other + alive_tokens + alive * end * rate + prompt + end * rate);
+}
 
 }  // namespace infergate

@@ -46,6 +46,23 @@ enum PluginNeeds : std::uint32_t {
   kNeedsKvOutlook = 1u << 2,    // EndpointView::kv_outlook (the ledger's KV projection)
 };
 
+// Supplies EndpointView::kv_outlook on demand: projecting an endpoint's KV cache is a pass
+// over its in-flight requests, so only the endpoints a decision prices pay for it (a
+// session's home, the survivors of the filters). The scheduler implements it.
+class KvOutlookSource {
+ public:
+  // Sets endpoint.kv_outlook when the endpoint's outlook can be projected (its KV capacity
+  // is known); later calls in the same decision do nothing. `endpoint` is one of the
+  // decision's SchedulingContext::endpoints.
+  virtual void Project(const EndpointView& endpoint) = 0;
+  // Project for each of `endpoints`, together: faster than one at a time (the final sums
+  // of several endpoints overlap).
+  virtual void ProjectAll(std::span<const EndpointView* const> endpoints) = 0;
+
+ protected:
+  ~KvOutlookSource() = default;
+};
+
 struct SchedulingContext {
   const RequestInfo* request = nullptr;
   TimeNs now = 0;
@@ -68,6 +85,19 @@ struct SchedulingContext {
   // The cost model's prediction for `endpoint` (one of `endpoints`) under `ttft`, computed
   // once per decision however many plugins ask.
   const TtftPrediction& Predict(const EndpointView& endpoint) const;
+
+  // Makes endpoint.kv_outlook available (when the profile needs outlooks, they are
+  // projected on first use). Predict calls it; call it before reading kv_outlook or
+  // calling PredictTtft directly.
+  void PrepareKvOutlook(const EndpointView& endpoint) const {
+    if (kv_outlooks != nullptr) kv_outlooks->Project(endpoint);
+  }
+  // PrepareKvOutlook for each of `endpoints`; cheaper than one by one.
+  void PrepareKvOutlooks(std::span<const EndpointView* const> endpoints) const {
+    if (kv_outlooks != nullptr) kv_outlooks->ProjectAll(endpoints);
+  }
+  // Null when the views carry their outlooks already (or the profile needs none).
+  KvOutlookSource* kv_outlooks = nullptr;
 
   // Memo for Predict, owned by the scheduler (one slot per entry of `endpoints`).
   TtftPrediction* prediction_memo = nullptr;

@@ -9,18 +9,43 @@
 
 namespace infergate {
 
+namespace {
+
+// One link of the chain: the previous link, mixed by a bijection (an odd multiplier and a
+// rotation), xor the block's own hash. Bijective in either argument, so two chains that
+// differ once stay different while their later blocks agree; the block hashes carry the
+// avalanche. A link is three instructions of latency, so the block hashes (independent of
+// each other) run ahead out of order instead of waiting for the previous link.
+inline std::uint64_t Link(std::uint64_t previous, std::uint64_t block_hash) {
+  const std::uint64_t x = previous * 0x9e3779b97f4a7c15ull;
+  return ((x << 31) | (x >> 33)) ^ block_hash;
+}
+
+template <std::size_t kBlock>
+void HashBlocks(std::uint64_t h, const char* p, std::size_t block, std::size_t blocks,
+                std::uint64_t* out) {
+  // kBlock != 0 gives the compiler the length, so XXH3 is straight-line code.
+  const std::size_t size = kBlock != 0 ? kBlock : block;
+  for (std::size_t i = 0; i < blocks; ++i, p += size) {
+    h = Link(h, XXH3_64bits(p, size));
+    out[i] = h;
+  }
+}
+
+}  // namespace
+
 void ComputeBlockHashes(std::string_view target_model, std::string_view prompt,
                         const PrefixIndexOptions& options, std::vector<std::uint64_t>* out) {
   out->clear();
   const std::size_t block = options.block_chars;
   if (block == 0) return;
-  std::size_t blocks = std::min(prompt.size() / block, options.max_blocks);
-  out->reserve(blocks);
-  std::uint64_t h = XXH3_64bits(target_model.data(), target_model.size());
-  const char* p = prompt.data();
-  for (std::size_t i = 0; i < blocks; ++i, p += block) {
-    h = XXH3_64bits_withSeed(p, block, h);
-    out->push_back(h);
+  const std::size_t blocks = std::min(prompt.size() / block, options.max_blocks);
+  out->resize(blocks);
+  const std::uint64_t seed = XXH3_64bits(target_model.data(), target_model.size());
+  if (block == 64) {
+    HashBlocks<64>(seed, prompt.data(), block, blocks, out->data());
+  } else {
+    HashBlocks<0>(seed, prompt.data(), block, blocks, out->data());
   }
 }
 
@@ -142,13 +167,31 @@ void PrefixIndex::Match(std::span<const std::uint64_t> hashes,
       bits &= bits - 1;
     }
   };
-  constexpr std::size_t kPrefetchDistance = 8;
-  for (std::size_t i = 1; i < hashes.size(); ++i) {
-    if (i + kPrefetchDistance < hashes.size()) {
-      holders_.Prefetch(HashKey(hashes[i + kPrefetchDistance]));
-    }
-    const std::uint32_t* set = holders_.Find(HashKey(hashes[i]));
-    const std::uint64_t* holder = set ? SetWords(*set) : nullptr;
+  // The tables are far larger than the caches, so each block costs two misses: its
+  // holders_ slot, then its holder set. Both are fetched ahead, the slot kSlotAhead blocks
+  // before it is needed and (the slot having arrived by then) the set kSetAhead blocks
+  // before; `ahead` keeps the sets looked up but not yet consumed.
+  constexpr std::size_t kSlotAhead = 24;
+  constexpr std::size_t kSetAhead = 12;
+  constexpr std::uint32_t kNoSet = UINT32_MAX;
+  std::uint32_t ahead[16];
+  static_assert(kSetAhead <= 16 && kSetAhead < kSlotAhead);
+  const std::size_t n = hashes.size();
+  auto lookup = [&](std::size_t j) {
+    const std::uint32_t* set = holders_.Find(HashKey(hashes[j]));
+    if (set == nullptr) return kNoSet;
+    __builtin_prefetch(SetWords(*set));
+    return *set;
+  };
+  for (std::size_t j = 1; j <= std::min(n - 1, kSlotAhead); ++j) {
+    holders_.Prefetch(HashKey(hashes[j]));
+  }
+  for (std::size_t j = 1; j <= std::min(n - 1, kSetAhead); ++j) ahead[j % 16] = lookup(j);
+  for (std::size_t i = 1; i < n; ++i) {
+    if (i + kSlotAhead < n) holders_.Prefetch(HashKey(hashes[i + kSlotAhead]));
+    if (i + kSetAhead < n) ahead[(i + kSetAhead) % 16] = lookup(i + kSetAhead);
+    const std::uint32_t set = ahead[i % 16];
+    const std::uint64_t* holder = set != kNoSet ? SetWords(set) : nullptr;
     bool any = false;
     for (std::size_t k = 0; k < w; ++k) {
       const std::uint64_t next = holder ? alive_[k] & holder[k] : 0;

@@ -13,8 +13,11 @@
 //   lru_capacity_per_endpoint  31,250  blocks remembered per endpoint (500k tokens)
 //
 // Differences from GIE, on purpose:
-//  * XXH3-64 (seeded with the previous block's hash) instead of XXH64: the same chain, but
-//    twice as fast on 64-byte inputs (a 32 KB prompt in 1.8 µs instead of 4.0 µs).
+//  * Each block is hashed on its own with XXH3-64 and linked to the previous link by a
+//    multiply, a rotation and an xor, instead of XXH64 seeded with the previous hash: the
+//    block hashes do not wait for each other, so hashing runs at XXH3's throughput rather
+//    than at the latency of a chain of whole hashes (a 32 KB prompt, 512 blocks, in ~2 µs
+//    instead of 8 µs for GIE's chain).
 //  * An endpoint's match is the run of leading blocks *it* holds; GIE credits an endpoint
 //    for every block it holds until no endpoint holds the next one.
 //  * A chain is inserted deepest block first, so block 0 is the most recently used and

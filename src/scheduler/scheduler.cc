@@ -211,13 +211,15 @@ bool Scheduler::ReportScrapeFailure(std::string_view id, TimeNs at, std::string_
 }
 
 void Scheduler::BuildViews(TimeNs now) {
-  views_.clear();
-  views_.reserve(slots_.size());
+  // Views are overwritten in place, every field: value-initialising 100 of them first
+  // costs as much as filling them.
+  if (views_.size() < slots_.size()) views_.resize(slots_.size());
+  std::size_t n = 0;
   const double mean_prompt = ledger_.mean_prompt_tokens();
   for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Endpoint* ep = slots_[slot].get();
     if (ep == nullptr || !ep->ready) continue;
-    EndpointView& v = views_.emplace_back();
+    EndpointView& v = views_[n++];
     const EndpointScrapeState& s = ep->scrape;
     const EndpointMetrics& m = s.metrics();
     v.slot = slot;
@@ -234,21 +236,35 @@ void Scheduler::BuildViews(TimeNs now) {
       v.kv_usage = m.kv_usage;
       v.kv_capacity_tokens = m.kv_capacity_tokens;
       v.prefix_caching = !(m.Has(kFieldPrefixCachingConfig) && !m.prefix_caching_enabled);
+    } else {
+      v.waiting = 0;
+      v.running = 0;
+      v.kv_usage = 0;
+      v.kv_capacity_tokens = 0;
+      v.prefix_caching = true;
     }
     v.load = EstimateLoad(m, v.has_metrics, *v.ledger, mean_prompt);
+    v.prefix_blocks = 0;
+    v.prefix_occupancy = 0;
+    v.kv_outlook = nullptr;
   }
+  views_.resize(n);
   if (pipeline_->needs() & kNeedsKvOutlook) {
-    if (outlooks_.size() < views_.size()) outlooks_.resize(views_.size());
-    for (std::size_t i = 0; i < views_.size(); ++i) {
-      EndpointView& v = views_[i];
+    if (outlooks_.size() < n) outlooks_.resize(n);
+    outlook_pending_.assign(n, 0);
+    outlook_now_ = now;
+    for (std::size_t i = 0; i < n; ++i) {
+      const EndpointView& v = views_[i];
       if (v.kv_capacity_tokens <= 0 || v.load.kv_tokens_est < 0) continue;
-      BuildKvOutlook(v, now, &outlooks_[i]);
-      v.kv_outlook = &outlooks_[i];
+      // Every endpoint's skeleton is kept current here, projected or not, so when it is
+      // rebuilt (and at which TPOT) does not depend on which endpoints decisions price.
+      PrepareKvOutlook(v, &outlooks_[i]);
+      outlook_pending_[i] = 1;
     }
   }
 }
 
-void Scheduler::BuildKvOutlook(const EndpointView& v, TimeNs now, KvOutlook* out) {
+void Scheduler::PrepareKvOutlook(const EndpointView& v, KvOutlook* out) {
   out->capacity = static_cast<double>(v.kv_capacity_tokens);
   // The TPOT the endpoint's decoding requests will see: learned from completions, else
   // the cost model's decode step at the current batch.
@@ -261,65 +277,186 @@ void Scheduler::BuildKvOutlook(const EndpointView& v, TimeNs now, KvOutlook* out
 
   if (skeletons_.size() <= v.slot) skeletons_.resize(v.slot + 1);
   OutlookSkeleton& k = skeletons_[v.slot];
-  if (k.version != ledger_.Version(v.slot) || std::abs(k.tpot_s - tpot) > 0.01 * tpot) {
-    k.version = ledger_.Version(v.slot);
-    k.tpot_s = tpot;
-    k.decoding.clear();
-    k.awaiting.clear();
-    ledger_.ForEachInflight(v.slot, [&](const TokenLedger::InflightRequest& r) {
-      OutlookSkeleton::Entry e;
-      e.uncached = static_cast<double>(r.uncached_tokens);
-      e.prompt = static_cast<double>(r.prompt_tokens);
-      e.output = static_cast<double>(r.expected_output);
-      e.first_token = r.first_token;
-      if (r.first_token == kNever) {
-        k.awaiting.push_back(e);
-      } else {
-        e.finish_at = r.first_token + FromSeconds(e.output * tpot);
-        k.decoding.push_back(e);
-      }
-    });
-    std::sort(k.decoding.begin(), k.decoding.end(),
-              [](const auto& a, const auto& b) { return a.finish_at < b.finish_at; });
-    std::sort(k.awaiting.begin(), k.awaiting.end(),
-              [](const auto& a, const auto& b) { return a.output < b.output; });
-  }
-
-  // Each request holds its own blocks: the prompt beyond what the cache already held when
-  // it was sent (a shared prefix is counted once, by whoever brought it), then its output.
-  // Merging the two lists keeps the in-flight requests ordered by when they finish.
-  out->inflight.clear();
-  double full_prompts_and_output = 0;
-  auto decoding = k.decoding.begin();
-  auto awaiting = k.awaiting.begin();
-  while (decoding != k.decoding.end() || awaiting != k.awaiting.end()) {
-    const double decoding_finish =
-        decoding == k.decoding.end() ? 0 : std::max(0.0, ToSeconds(decoding->finish_at - now));
-    const double awaiting_finish = awaiting == k.awaiting.end() ? 0 : awaiting->output * tpot;
-    KvOutlook::Inflight f;
-    if (awaiting == k.awaiting.end() ||
-        (decoding != k.decoding.end() && decoding_finish <= awaiting_finish)) {
-      const double generated =
-          std::min(decoding->output, std::max(0.0, ToSeconds(now - decoding->first_token)) / tpot);
-      f.tokens = decoding->uncached + generated;
-      f.finish_s = decoding_finish;
-      f.decoding = true;
-      full_prompts_and_output += decoding->prompt + generated;
-      ++decoding;
+  if (k.version == ledger_.Version(v.slot) && std::abs(k.tpot_s - tpot) <= 0.01 * tpot) return;
+  k.version = ledger_.Version(v.slot);
+  k.tpot_s = tpot;
+  decoding_sort_.clear();
+  awaiting_sort_.clear();
+  ledger_.ForEachInflight(v.slot, [&](const TokenLedger::InflightRequest& r) {
+    OutlookSkeleton::Entry e;
+    e.uncached = static_cast<double>(r.uncached_tokens);
+    e.prompt = static_cast<double>(r.prompt_tokens);
+    e.output = static_cast<double>(r.expected_output);
+    e.first_token = r.first_token;
+    if (r.first_token == kNever) {
+      awaiting_sort_.push_back(e);
     } else {
-      f.tokens = awaiting->uncached;
-      f.finish_s = awaiting_finish;
-      full_prompts_and_output += awaiting->prompt;
-      ++awaiting;
+      e.finish_at = r.first_token + FromSeconds(e.output * tpot);
+      decoding_sort_.push_back(e);
     }
-    out->inflight.push_back(f);
+  });
+  std::sort(decoding_sort_.begin(), decoding_sort_.end(),
+            [](const auto& a, const auto& b) { return a.finish_at < b.finish_at; });
+  std::sort(awaiting_sort_.begin(), awaiting_sort_.end(),
+            [](const auto& a, const auto& b) { return a.output < b.output; });
+  k.decoding_finish_at.clear();
+  k.decoding_first_token.clear();
+  k.decoding_output.clear();
+  k.decoding_uncached.clear();
+  k.decoding_prompt.clear();
+  for (const OutlookSkeleton::Entry& e : decoding_sort_) {
+    k.decoding_finish_at.push_back(e.finish_at);
+    k.decoding_first_token.push_back(e.first_token);
+    k.decoding_output.push_back(e.output);
+    k.decoding_uncached.push_back(e.uncached);
+    k.decoding_prompt.push_back(e.prompt);
   }
+  k.awaiting_output.clear();
+  k.awaiting_uncached.clear();
+  k.awaiting_prompt.clear();
+  for (const OutlookSkeleton::Entry& e : awaiting_sort_) {
+    k.awaiting_output.push_back(e.output);
+    k.awaiting_uncached.push_back(e.uncached);
+    k.awaiting_prompt.push_back(e.prompt);
+  }
+  k.awaiting_finish_s.resize(k.awaiting_output.size());
+  k.awaiting_tpot_s = -1;
+}
+
+void Scheduler::Project(const EndpointView& endpoint) {
+  const EndpointView* one[1] = {&endpoint};
+  ProjectAll(one);
+}
+
+void Scheduler::ProjectAll(std::span<const EndpointView* const> endpoints) {
+  // A projection ends in two chains of dependent additions per endpoint (what the requests
+  // hold with their whole prompts, then the total held), and their order is fixed: the
+  // decisions must not change by a rounding. Four endpoints' chains run side by side.
+  std::size_t group[kOutlookGroup];
+  std::size_t n = 0;
+  for (const EndpointView* e : endpoints) {
+    const auto i = static_cast<std::size_t>(e - views_.data());
+    if (i >= outlook_pending_.size() || !outlook_pending_[i]) continue;
+    outlook_pending_[i] = 0;
+    if (!MergeOutlook(i, &group_full_[n])) continue;
+    group[n++] = i;
+    if (n == kOutlookGroup) {
+      SumOutlooks(group);
+      n = 0;
+    }
+  }
+  if (n > 0) SumOutlooks(std::span(group, n));
+}
+
+namespace {
+
+// sums[k] = ((sums[k] + v_k[0]) + v_k[1]) + ... over lanes[k] values, for 4 lanes, the
+// lanes' additions interleaved (each lane's own order unchanged). value(k, j) reads lane
+// k's value j.
+template <class Value>
+void InterleavedSums(const std::size_t* lanes, std::size_t count, double* sums, Value value) {
+  std::size_t common = lanes[0];
+  for (std::size_t k = 1; k < count; ++k) common = std::min(common, lanes[k]);
+  if (count != 4) common = 0;
+  double s0 = sums[0], s1 = sums[1], s2 = sums[2], s3 = sums[3];
+  for (std::size_t j = 0; j < common; ++j) {
+    s0 += value(0, j);
+    s1 += value(1, j);
+    s2 += value(2, j);
+    s3 += value(3, j);
+  }
+  sums[0] = s0, sums[1] = s1, sums[2] = s2, sums[3] = s3;
+  for (std::size_t k = 0; k < count; ++k) {
+    double s = sums[k];
+    for (std::size_t j = common; j < lanes[k]; ++j) s += value(k, j);
+    sums[k] = s;
+  }
+}
+
+}  // namespace
+
+void Scheduler::SumOutlooks(std::span<const std::size_t> group) {
+  KvOutlook* o[kOutlookGroup] = {};
+  std::size_t lanes[kOutlookGroup] = {};
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    o[k] = &outlooks_[group[k]];
+    lanes[k] = o[k]->inflight.size();
+  }
+  // Whole prompts and output, from 0: `other` is what the scrape holds beyond them.
+  double sums[kOutlookGroup] = {0, 0, 0, 0};
+  InterleavedSums(lanes, group.size(), sums,
+                  [&](std::size_t k, std::size_t j) { return group_full_[k][j]; });
   // The ledger's account is the better measure of what the endpoint is committed to: it
   // still counts a preempted request (its blocks are freed for the moment, but it will take
   // them back) and a prompt being prefilled. The scrape only adds what it cannot explain
   // (other gateways' requests), taken as constant; both sides count whole prompts here, as
   // the load estimate does.
-  out->other = std::max(0.0, static_cast<double>(v.load.kv_tokens_est) - full_prompts_and_output);
+  for (std::size_t k = 0; k < group.size(); ++k) {
+    o[k]->other = std::max(0.0, static_cast<double>(views_[group[k]].load.kv_tokens_est) - sums[k]);
+    sums[k] = o[k]->other;
+  }
+  // The total held, from `other` (KvOutlook::Finalize's order).
+  InterleavedSums(lanes, group.size(), sums,
+                  [&](std::size_t k, std::size_t j) { return o[k]->inflight[j].tokens; });
+  for (std::size_t k = 0; k < group.size(); ++k) o[k]->held = sums[k];
+}
+
+bool Scheduler::MergeOutlook(std::size_t i, std::vector<double>* full) {
+  EndpointView& v = views_[i];
+  KvOutlook* out = &outlooks_[i];
+  v.kv_outlook = out;
+  const double tpot = out->tpot_s;
+  OutlookSkeleton& k = skeletons_[v.slot];
+  const std::size_t decoding = k.decoding_finish_at.size();
+  const std::size_t awaiting = k.awaiting_output.size();
+  if (decoding + awaiting == 0) {
+    // Nothing in flight: the scrape's estimate is all there is (SumOutlooks would give
+    // the same values).
+    out->inflight.clear();
+    out->other = std::max(0.0, static_cast<double>(v.load.kv_tokens_est) - 0.0);
+    out->held = out->other;
+    return false;
+  }
+  if (k.awaiting_tpot_s != tpot) {
+    for (std::size_t a = 0; a < awaiting; ++a) k.awaiting_finish_s[a] = k.awaiting_output[a] * tpot;
+    k.awaiting_tpot_s = tpot;
+  }
+  if (decoding_finish_s_.size() < decoding) {
+    decoding_finish_s_.resize(decoding);
+    decoding_generated_.resize(decoding);
+  }
+  ProjectDecoding(decoding, k.decoding_finish_at.data(), k.decoding_first_token.data(),
+                  k.decoding_output.data(), outlook_now_, tpot, decoding_finish_s_.data(),
+                  decoding_generated_.data());
+
+  // Each request holds its own blocks: the prompt beyond what the cache already held when
+  // it was sent (a shared prefix is counted once, by whoever brought it), then its output.
+  // Merging the two lists keeps the in-flight requests ordered by when they finish.
+  out->inflight.resize(decoding + awaiting);
+  full->resize(decoding + awaiting);
+  KvOutlook::Inflight* f = out->inflight.data();
+  double* whole = full->data();
+  const double* finish_s = decoding_finish_s_.data();
+  const double* generated = decoding_generated_.data();
+  std::size_t d = 0, a = 0;
+  while (d < decoding || a < awaiting) {
+    if (a == awaiting || (d < decoding && finish_s[d] <= k.awaiting_finish_s[a])) {
+      f->tokens = k.decoding_uncached[d] + generated[d];
+      f->finish_s = finish_s[d];
+      f->decoding = true;
+      *whole = k.decoding_prompt[d] + generated[d];
+      ++d;
+    } else {
+      f->tokens = k.awaiting_uncached[a];
+      f->finish_s = k.awaiting_finish_s[a];
+      f->decoding = false;
+      *whole = k.awaiting_prompt[a];
+      ++a;
+    }
+    ++f;
+    ++whole;
+  }
+  return true;
 }
 
 std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request,
@@ -331,13 +468,21 @@ std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request
   }
   match_.resize(slots_.size());
   prefix_.Match(*hashes, match_);
+  if (occupancy_.size() < slots_.size()) occupancy_.resize(slots_.size());
   for (EndpointView& v : views_) {
     v.prefix_blocks = match_[v.slot];
+    // The division is only redone when the endpoint's entries or capacity changed.
+    Occupancy& o = occupancy_[v.slot];
     const std::size_t capacity = prefix_.EndpointCapacity(v.slot);
-    v.prefix_occupancy = capacity > 0
-                             ? std::min(1.0, static_cast<double>(prefix_.EndpointEntries(v.slot)) /
-                                                 static_cast<double>(capacity))
-                             : 0.0;
+    const std::size_t entries = prefix_.EndpointEntries(v.slot);
+    if (o.entries != entries || o.capacity != capacity) {
+      o.entries = entries;
+      o.capacity = capacity;
+      o.value = capacity > 0
+                    ? std::min(1.0, static_cast<double>(entries) / static_cast<double>(capacity))
+                    : 0.0;
+    }
+    v.prefix_occupancy = o.value;
   }
   return *hashes;
 }
@@ -367,6 +512,7 @@ SchedulingContext Scheduler::MakeContext(const RequestInfo& request, TimeNs now,
   prediction_known_.assign(views_.size(), 0);
   ctx.prediction_memo = prediction_memo_.data();
   ctx.prediction_known = prediction_known_.data();
+  if (pipeline_->needs() & kNeedsKvOutlook) ctx.kv_outlooks = this;
   return ctx;
 }
 

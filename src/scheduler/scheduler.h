@@ -165,7 +165,7 @@ struct PoolStatus {
   bool saturated = false;
 };
 
-class Scheduler {
+class Scheduler final : private KvOutlookSource {
  public:
   // Builds the profile; errors name the bad profile, plugin or parameter. `clock` must
   // outlive the scheduler.
@@ -250,12 +250,24 @@ class Scheduler {
 
   Endpoint* Find(std::string_view id, std::uint32_t* slot);
   void AfterScrape(std::uint32_t slot);
-  // Fills views_ with every ready endpoint as of `now`.
+  // Fills views_ with every ready endpoint as of `now`; when the profile needs KV
+  // outlooks, readies each endpoint's (its TPOT and skeleton) for Project.
   void BuildViews(TimeNs now);
   // Prompt tokens in one prefix-index block (its characters at the calibrated ratio).
   std::int64_t BlockTokens() const;
-  // Projects endpoint `v`'s KV cache forward from the ledger into *out.
-  void BuildKvOutlook(const EndpointView& v, TimeNs now, KvOutlook* out);
+  // Sets up endpoint `v`'s outlook *out for this decision: capacity, TPOT, and its
+  // skeleton brought up to date with the ledger.
+  void PrepareKvOutlook(const EndpointView& v, KvOutlook* out);
+  // KvOutlookSource: projects prepared endpoints' KV caches forward to `outlook_now_`.
+  void Project(const EndpointView& endpoint) override;
+  void ProjectAll(std::span<const EndpointView* const> endpoints) override;
+  // Projects view `i`'s in-flight requests into its outlook, and each one's whole prompt
+  // and output into *full, in the same order; returns false when the outlook is complete
+  // already (nothing in flight), true when SumOutlooks must finish it.
+  bool MergeOutlook(std::size_t i, std::vector<double>* full);
+  // Completes the outlooks of views `group` (at most kOutlookGroup; the view at group[k]
+  // merged into group_full_[k]): `other` and `held`.
+  void SumOutlooks(std::span<const std::size_t> group);
   // Hashes (or takes) the prompt's blocks and sets views_[i].prefix_blocks.
   std::span<const std::uint64_t> MatchPrefix(const RequestInfo& request,
                                              std::vector<std::uint64_t>* storage);
@@ -288,10 +300,20 @@ class Scheduler {
   std::vector<TtftPrediction> prediction_memo_;
   std::vector<std::uint8_t> prediction_known_;
   std::vector<std::uint64_t> hold_hashes_;  // ShouldHold's prompt hashes
-  std::vector<KvOutlook> outlooks_;         // per view, when the profile needs them
+  // Each slot's prefix-index occupancy (entries / capacity) as last computed.
+  struct Occupancy {
+    std::size_t entries = SIZE_MAX;
+    std::size_t capacity = SIZE_MAX;
+    double value = 0;
+  };
+  std::vector<Occupancy> occupancy_;           // by slot
+  std::vector<KvOutlook> outlooks_;            // per view, when the profile needs them
+  std::vector<std::uint8_t> outlook_pending_;  // per view: prepared, not yet projected
+  TimeNs outlook_now_ = 0;                     // the time outlooks are projected to
   // One endpoint's in-flight requests in the order they finish, rebuilt only when its
   // ledger version or the TPOT changes, so a decision costs a linear pass per endpoint
-  // rather than a sort.
+  // rather than a sort. Columns rather than records: the pass over the decoding requests
+  // is element-wise and runs in vector registers.
   struct OutlookSkeleton {
     std::uint64_t version = UINT64_MAX;
     double tpot_s = 0;
@@ -302,10 +324,25 @@ class Scheduler {
       TimeNs first_token = kNever;  // kNever: awaiting
       TimeNs finish_at = kNever;    // decoding: first_token + output · tpot
     };
-    std::vector<Entry> decoding;  // by finish_at
-    std::vector<Entry> awaiting;  // by output (each finishes output · tpot after it starts)
+    // Decoding requests, by finish_at.
+    std::vector<TimeNs> decoding_finish_at;
+    std::vector<TimeNs> decoding_first_token;
+    std::vector<double> decoding_output;
+    std::vector<double> decoding_uncached;
+    std::vector<double> decoding_prompt;
+    // Awaiting requests, by output (each finishes output · tpot after it starts), with
+    // that time for the TPOT `awaiting_tpot_s`.
+    std::vector<double> awaiting_output;
+    std::vector<double> awaiting_uncached;
+    std::vector<double> awaiting_prompt;
+    std::vector<double> awaiting_finish_s;
+    double awaiting_tpot_s = -1;
   };
-  std::vector<OutlookSkeleton> skeletons_;  // by slot
+  std::vector<OutlookSkeleton::Entry> decoding_sort_, awaiting_sort_;  // rebuild scratch
+  std::vector<double> decoding_finish_s_, decoding_generated_;         // projection scratch
+  static constexpr std::size_t kOutlookGroup = 4;
+  std::vector<double> group_full_[kOutlookGroup];  // MergeOutlook's *full, per group member
+  std::vector<OutlookSkeleton> skeletons_;         // by slot
 };
 
 }  // namespace infergate

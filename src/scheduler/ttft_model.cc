@@ -7,7 +7,9 @@ namespace infergate {
 
 TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, const RequestShape& r,
                            const PrefillTiming* learned) {
-  TtftPrediction out;
+  // Every field of the result is computed into a local and the result built once at the
+  // end: zeroing it first and filling it in costs as much as the arithmetic (this runs for
+  // every candidate of every decision).
   const LoadEstimate& load = e.load;
   const double running = std::max(0.0, load.running_est);
   const double stretch = 1.0 + std::max(0.0, p.decode_interference) * running;
@@ -21,13 +23,14 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
   const auto prefill_time = [&](double tokens) { return tokens * per_token + base; };
 
   const std::int64_t prompt = std::max<std::int64_t>(r.prompt_tokens, 0);
+  std::int64_t cached_tokens = 0;
   if (e.prefix_caching && prompt > 1) {
     const double matched =
         static_cast<double>(e.prefix_blocks) * static_cast<double>(r.block_tokens);
     const double credit = std::clamp(p.prefix_credit, 0.0, 1.0) * matched;
-    out.cached_tokens = std::min<std::int64_t>(RoundToInt(credit), prompt - 1);
+    cached_tokens = std::min<std::int64_t>(RoundToInt(credit), prompt - 1);
   }
-  const double uncached = static_cast<double>(prompt - out.cached_tokens);
+  const double uncached = static_cast<double>(prompt - cached_tokens);
 
   // Our awaiting prompts count their uncached parts; waiting requests we did not send
   // (other gateways', or our own preempted ones back in the queue) count with
@@ -42,62 +45,86 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
   const double queued_requests = e.ledger->awaiting + fw * load.foreign_waiting;
   // Each queued request adds its tokens and a scheduling overhead; the learned base (which
   // also holds the wait for the engine's current step and the network) is paid once.
-  out.queue_s = backlog * per_token + queued_requests * p.request_overhead_s;
-  out.prefill_s = prefill_time(uncached);
-  out.tpot_s = p.decode_step_s + p.decode_step_per_seq_s * (running + 1.0);
+  const double queue_s = backlog * per_token + queued_requests * p.request_overhead_s;
+  const double prefill_s = prefill_time(uncached);
+  const double tpot_s = p.decode_step_s + p.decode_step_per_seq_s * (running + 1.0);
 
+  double kv_wait_s = 0;
+  double preempt_s = 0;
+  double pressure_s = 0;
+  double balance_s = 0;
+  std::int64_t kv_demand_tokens = -1;
+  std::int64_t kv_overflow_tokens = 0;
+  bool kv_fits = true;
   if (e.kv_outlook != nullptr && e.kv_outlook->capacity > 0) {
     const KvOutlook& o = *e.kv_outlook;
     const double margin = (1.0 - std::clamp(p.kv_admit_fraction, 0.0, 1.0)) * o.capacity;
-    out.kv_wait_s = o.SecondsUntilFree(uncached + margin);
+    kv_wait_s = o.SecondsUntilFree(uncached + margin);
     const double peak = o.PeakDemand(
         uncached, static_cast<double>(std::max<std::int64_t>(r.expected_output_tokens, 0)));
     const double overflow = std::max(0.0, peak - p.kv_peak_fraction * o.capacity);
-    out.kv_demand_tokens = RoundToInt(peak);
-    out.kv_overflow_tokens = RoundToInt(overflow);
-    out.kv_fits = out.kv_wait_s <= 0.0;
-    out.preempt_s = p.kv_overflow_penalty * overflow * per_token;
+    kv_demand_tokens = RoundToInt(peak);
+    kv_overflow_tokens = RoundToInt(overflow);
+    kv_fits = kv_wait_s <= 0.0;
+    preempt_s = p.kv_overflow_penalty * overflow * per_token;
     const double fill = peak / o.capacity;
-    out.pressure_s = p.kv_pressure_s * fill;
+    pressure_s = p.kv_pressure_s * fill;
     // A short ramp rather than a step, so the gate does not flip on scrape noise; above it
     // every endpoint counts its sequences the same.
     const double gate = std::clamp((fill - p.kv_balance_from) / 0.1, 0.0, 1.0);
     const double sequences = running + std::max(0.0, load.waiting_est);
-    out.balance_s = p.inflight_weight * sequences * prefill_time(uncached) * gate;
+    balance_s = p.inflight_weight * sequences * prefill_time(uncached) * gate;
   } else if (load.kv_tokens_est >= 0 && e.kv_capacity_tokens > 0) {
-    const double growth = out.tpot_s > 0 ? running * (out.queue_s + out.prefill_s) / out.tpot_s : 0;
+    const double growth = tpot_s > 0 ? running * (queue_s + prefill_s) / tpot_s : 0;
     const double demand = static_cast<double>(load.kv_tokens_est) + backlog + uncached + growth;
     const double limit = p.kv_admit_fraction * static_cast<double>(e.kv_capacity_tokens);
     const double overflow = std::max(0.0, demand - limit);
-    out.kv_demand_tokens = RoundToInt(demand);
-    out.kv_overflow_tokens = RoundToInt(overflow);
-    out.kv_fits = overflow <= 0.0;
-    out.kv_wait_s = p.kv_overflow_penalty * overflow * per_token;
+    kv_demand_tokens = RoundToInt(demand);
+    kv_overflow_tokens = RoundToInt(overflow);
+    kv_fits = overflow <= 0.0;
+    kv_wait_s = p.kv_overflow_penalty * overflow * per_token;
   }
 
+  double lora_s = 0;
   if (!r.lora_adapter.empty() && e.metrics->Has(kFieldLora)) {
     const EndpointMetrics& m = *e.metrics;
     if (m.HasRunningAdapter(r.lora_adapter)) {
-      out.lora_s = 0;
+      lora_s = 0;
     } else if (m.HasWaitingAdapter(r.lora_adapter)) {
-      out.lora_s = p.lora_load_s;
+      lora_s = p.lora_load_s;
     } else {
       const auto loaded = m.running_lora_adapters.size() + m.waiting_lora_adapters.size();
-      out.lora_s = static_cast<int>(loaded) < m.max_lora ? p.lora_load_s : p.lora_wait_s;
+      lora_s = static_cast<int>(loaded) < m.max_lora ? p.lora_load_s : p.lora_wait_s;
     }
   }
 
-  out.ttft_s = out.queue_s + out.prefill_s + out.kv_wait_s + out.lora_s;
-  out.work_s = std::max(0.0, p.prefill_work_weight) * uncached * per_token;
+  const double ttft_s = queue_s + prefill_s + kv_wait_s + lora_s;
+  const double work_s = std::max(0.0, p.prefill_work_weight) * uncached * per_token;
+  double evict_s = 0;
   if (e.prefix_caching) {
-    out.evict_s = std::max(0.0, p.eviction_weight) * uncached * per_token *
-                  std::clamp(e.prefix_occupancy, 0.0, 1.0);
+    evict_s = std::max(0.0, p.eviction_weight) * uncached * per_token *
+              std::clamp(e.prefix_occupancy, 0.0, 1.0);
   }
-  out.cost_s =
-      out.ttft_s + out.preempt_s + out.pressure_s + out.balance_s + out.work_s + out.evict_s +
+  const double cost_s =
+      ttft_s + preempt_s + pressure_s + balance_s + work_s + evict_s +
       p.decode_weight * static_cast<double>(std::max<std::int64_t>(r.expected_output_tokens, 0)) *
-          out.tpot_s;
-  return out;
+          tpot_s;
+  return TtftPrediction{.queue_s = queue_s,
+                        .prefill_s = prefill_s,
+                        .kv_wait_s = kv_wait_s,
+                        .lora_s = lora_s,
+                        .ttft_s = ttft_s,
+                        .tpot_s = tpot_s,
+                        .cost_s = cost_s,
+                        .cached_tokens = cached_tokens,
+                        .kv_demand_tokens = kv_demand_tokens,
+                        .kv_fits = kv_fits,
+                        .preempt_s = preempt_s,
+                        .pressure_s = pressure_s,
+                        .balance_s = balance_s,
+                        .work_s = work_s,
+                        .evict_s = evict_s,
+                        .kv_overflow_tokens = kv_overflow_tokens};
 }
 
 }  // namespace infergate

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -364,6 +365,16 @@ TEST_F(InferenceTest, QueuedRequestsAreBoundWhenAnEndpointFreesRoom) {
   EXPECT_NE(m.find("infergate_pool_queue_wait_seconds_count{pool=\"default/pool\"} 1"),
             std::string::npos)
       << m;
+  // With every pool family present, the page still passes promtool.
+  const std::string file = dir_ + "/metrics.txt";
+  std::ofstream(file) << m;
+  FILE* p = ::popen(("promtool check metrics < " + file + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  EXPECT_EQ(::pclose(p), 0) << out;
+  EXPECT_EQ(out, "");
 }
 
 // A request waits at most its route's timeout, then gets a 503; a client that leaves

@@ -71,6 +71,38 @@ TEST(PrefixIndex, LongestLeadingRunPerEndpoint) {
   EXPECT_EQ(m, (std::vector<std::uint32_t>{10, 4, 2, 0}));
 }
 
+TEST(ComputeBlockHashes, ChainHoldsForAnyBlockSize) {
+  const PrefixIndexOptions o{16, 1024, 100};
+  const std::string shared = Text(16 * 9, 4);
+  const auto a = Hashes("m", shared + Text(16 * 3, 5), o);
+  const auto b = Hashes("m", shared + Text(16 * 3, 6), o);
+  ASSERT_EQ(a.size(), 12u);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(a[i], b[i]);
+  for (int i = 9; i < 12; ++i) EXPECT_NE(a[i], b[i]);
+  EXPECT_EQ(std::set<std::uint64_t>(a.begin(), a.end()).size(), a.size());
+}
+
+TEST(PrefixIndex, LongChainsMatchTheirRunWhereverItStops) {
+  // Matching looks blocks up well ahead of the one it checks; runs ending before, inside
+  // and past that window, and at the very end, must all come out exact.
+  PrefixIndex idx;
+  const auto h = Hashes("m", Text(64 * 300, 11), PrefixIndexOptions{64, 1024, 100'000});
+  ASSERT_EQ(h.size(), 300u);
+  const std::vector<std::uint32_t> runs = {0, 1, 11, 12, 13, 24, 25, 40, 299, 300};
+  for (std::uint32_t s = 0; s < runs.size(); ++s) {
+    idx.Insert(s, std::span(h).first(runs[s]));
+  }
+  // A hole: slot 10 holds blocks 0..99 and 101..299 (its run stops at 100).
+  idx.Insert(10, std::span(h).first(100));
+  idx.Insert(10, std::span(h).subspan(101));
+  std::vector<std::uint32_t> want = runs;
+  want.push_back(100);
+  EXPECT_EQ(MatchAll(idx, h, runs.size() + 1), want);
+  // A prompt shorter than the lookahead.
+  EXPECT_EQ(MatchAll(idx, std::vector<std::uint64_t>(h.begin(), h.begin() + 5), 3),
+            (std::vector<std::uint32_t>{0, 1, 5}));
+}
+
 TEST(PrefixIndex, NoMatchAndOutOfRangeSlots) {
   PrefixIndex idx;
   const auto h = Hashes("m", Text(64 * 3, 1));

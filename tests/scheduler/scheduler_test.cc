@@ -499,3 +499,131 @@ TEST(SchedulerCalibration, UsageReportsCorrectPromptEstimates) {
 
 }  // namespace
 }  // namespace infergate
+
+namespace infergate {
+namespace {
+
+using testing::kMs;
+using testing::Load;
+using testing::SchedulerHarness;
+using testing::Text;
+
+// The KV outlook as its definition reads (kv_outlook.h), one request at a time: the
+// in-flight requests merged by finish time, whole prompts summed against the scrape for
+// `other`, then the total held. The scheduler computes the same projection in columns,
+// vector divisions and interleaved sums; decisions may not change, so the results must be
+// equal bit for bit.
+KvOutlook ReferenceOutlook(const TokenLedger& ledger, std::uint32_t slot, const LoadEstimate& load,
+                           std::int64_t capacity, TimeNs now) {
+  const TtftModelParams p;
+  KvOutlook o;
+  o.capacity = static_cast<double>(capacity);
+  const double learned = ledger.mean_tpot_s();
+  const double tpot =
+      std::max(1e-4, learned > 0 ? learned
+                                 : p.decode_step_s + p.decode_step_per_seq_s *
+                                                         (std::max(0.0, load.running_est) + 1));
+  o.tpot_s = tpot;
+  struct Entry {
+    double uncached, prompt, output;
+    TimeNs first_token, finish_at;
+  };
+  std::vector<Entry> decoding, awaiting;
+  ledger.ForEachInflight(slot, [&](const TokenLedger::InflightRequest& r) {
+    Entry e{static_cast<double>(r.uncached_tokens), static_cast<double>(r.prompt_tokens),
+            static_cast<double>(r.expected_output), r.first_token, kNever};
+    if (r.first_token == kNever) {
+      awaiting.push_back(e);
+    } else {
+      e.finish_at = r.first_token + FromSeconds(e.output * tpot);
+      decoding.push_back(e);
+    }
+  });
+  std::sort(decoding.begin(), decoding.end(),
+            [](const Entry& a, const Entry& b) { return a.finish_at < b.finish_at; });
+  std::sort(awaiting.begin(), awaiting.end(),
+            [](const Entry& a, const Entry& b) { return a.output < b.output; });
+  double whole = 0;
+  auto d = decoding.begin();
+  auto a = awaiting.begin();
+  while (d != decoding.end() || a != awaiting.end()) {
+    const double d_finish = d == decoding.end() ? 0 : std::max(0.0, ToSeconds(d->finish_at - now));
+    const double a_finish = a == awaiting.end() ? 0 : a->output * tpot;
+    if (a == awaiting.end() || (d != decoding.end() && d_finish <= a_finish)) {
+      const double generated =
+          std::min(d->output, std::max(0.0, ToSeconds(now - d->first_token)) / tpot);
+      o.inflight.push_back({d->uncached + generated, d_finish, true});
+      whole += d->prompt + generated;
+      ++d;
+    } else {
+      o.inflight.push_back({a->uncached, a_finish, false});
+      whole += a->prompt;
+      ++a;
+    }
+  }
+  o.other = std::max(0.0, static_cast<double>(load.kv_tokens_est) - whole);
+  o.held = o.other;
+  for (const KvOutlook::Inflight& r : o.inflight) o.held += r.tokens;
+  return o;
+}
+
+TEST(SchedulerKvOutlook, ProjectionEqualsTheDefinitionBitForBit) {
+  SchedulerHarness h("infergate");
+  // Seven endpoints: one group of four projected together and three more; in flight on
+  // each 0, 1, 3, 5, 9, 14 and 31 requests (vector steps of four and their remainders).
+  const std::vector<std::string> ids = h.AddMany(7);
+  const int inflight[] = {0, 1, 3, 5, 9, 14, 31};
+  for (std::size_t e = 0; e < ids.size(); ++e) h.Scrape(ids[e], Load{0, 2, 0.1, kCapacity});
+  std::vector<std::uint32_t> slots(ids.size());
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 40; ++i) prompts.push_back(Text(400 + 97 * i, 300 + i));
+  // One completion with usage, so the TPOT is learned.
+  RequestInfo first = Request(prompts[0]);
+  first.prompt_tokens = 100;
+  TokenLedger::Handle done = h.s().Dispatch(first, PickResult{}, ids[0]);
+  h.Advance(200 * kMs);
+  h.s().OnFirstToken(done);
+  h.Advance(913'700'123);
+  h.s().OnComplete(done, Usage{100, 30});
+  for (std::size_t e = 0; e < ids.size(); ++e) {
+    for (int i = 0; i < inflight[e]; ++i) {
+      RequestInfo r = Request(prompts[i]);
+      r.prompt_tokens = 100 + 37 * i;
+      r.max_tokens = 20 + 13 * (i % 7);  // repeats: equal finish times and outputs
+      TokenLedger::Handle t = h.s().Dispatch(r, PickResult{}, ids[e]);
+      slots[e] = *h.s().ledger().SlotOf(t);
+      h.Advance(3 * kMs + 7'919 * i);  // irregular times: values with full mantissas
+      if (i % 3 != 2) h.s().OnFirstToken(t);
+    }
+  }
+  // The scrape sees more than the ledger on some endpoints (other > 0), less on others.
+  for (std::size_t e = 0; e < ids.size(); ++e) {
+    h.Scrape(ids[e], Load{1, 3, e % 2 ? 0.6 : 0.0, kCapacity});
+  }
+  const TtftModelParams p;
+  const std::string probe_prompt = Text(3000, 999);
+  RequestInfo probe = Request(probe_prompt);
+  probe.prompt_tokens = 2500;
+  probe.max_tokens = 400;
+  for (TimeNs step : {TimeNs{0}, TimeNs{700'013'117}, TimeNs{2'999'990'001}}) {
+    h.Advance(step);
+    const std::vector<EndpointPrediction> got = h.s().PredictTtft(probe);
+    const std::vector<EndpointStatus> status = h.s().Endpoints();
+    ASSERT_EQ(got.size(), ids.size());
+    for (std::size_t e = 0; e < ids.size(); ++e) {
+      SCOPED_TRACE(ids[e] + " at +" + std::to_string(step) + " ns");
+      ASSERT_EQ(got[e].endpoint, ids[e]);
+      const KvOutlook want =
+          ReferenceOutlook(h.s().ledger(), slots[e], status[e].load, kCapacity, h.clock().Now());
+      EXPECT_EQ(want.inflight.size(), static_cast<std::size_t>(inflight[e]));
+      const double peak = want.PeakDemand(2500, 400);
+      const TtftPrediction& t = got[e].prediction;
+      EXPECT_EQ(t.kv_wait_s, want.SecondsUntilFree(2500 + 0.0));
+      EXPECT_EQ(t.kv_demand_tokens, RoundToInt(peak));
+      EXPECT_EQ(t.pressure_s, p.kv_pressure_s * (peak / want.capacity));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace infergate

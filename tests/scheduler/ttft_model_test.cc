@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "scheduler/saturation_detector.h"
 
@@ -234,6 +237,7 @@ TEST(PredictTtft, BalanceCountsSequencesOnlyUnderKvPressure) {
   const RequestShape r{1000, 0, 16, {}};
   EXPECT_EQ(PredictTtft(p, f.view, r).balance_s, 0);
   f.outlook.other = 7000;  // 90% full: each sequence costs 2 prefills of this prompt
+  f.outlook.Finalize();
   EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).balance_s, 2 * 8 * 1.0);
 }
 
@@ -278,6 +282,38 @@ TEST(SaturationDetector, GieRuleWithLedgerAndStaleness) {
   g.view.load.kv_usage_est = 0.79;
   std::vector<EndpointView> both{f.view, g.view};
   EXPECT_FALSE(d.IsSaturated(both));
+}
+
+}  // namespace
+}  // namespace infergate
+
+namespace infergate {
+namespace {
+
+TEST(KvOutlook, ProjectDecodingIsTheScalarFormulaBitForBit) {
+  // Irregular times (full mantissas after the division), requests past their finish and
+  // before their first token, outputs the generated count reaches or not, lengths that are
+  // and are not multiples of the vector width.
+  std::mt19937_64 rng(7);
+  for (std::size_t n : {0, 1, 3, 4, 5, 8, 31, 257}) {
+    std::vector<TimeNs> finish_at(n), first_token(n);
+    std::vector<double> output(n), finish_s(n), generated(n);
+    const TimeNs now = 5'000'000'000 + static_cast<TimeNs>(rng() % 1'000'000'007);
+    const double tpot = 0.001 + static_cast<double>(rng() % 100'000) * 1.37e-6;
+    for (std::size_t i = 0; i < n; ++i) {
+      first_token[i] = now - 2'000'000'000 + static_cast<TimeNs>(rng() % 3'000'000'000);
+      output[i] = static_cast<double>(rng() % 2000);
+      finish_at[i] = first_token[i] + FromSeconds(output[i] * tpot);
+    }
+    ProjectDecoding(n, finish_at.data(), first_token.data(), output.data(), now, tpot,
+                    finish_s.data(), generated.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(finish_s[i], std::max(0.0, ToSeconds(finish_at[i] - now)));
+      EXPECT_EQ(generated[i],
+                std::min(output[i], std::max(0.0, ToSeconds(now - first_token[i])) / tpot));
+    }
+  }
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ class KvHeadroomFilter final : public FilterPlugin {
   explicit KvHeadroomFilter(PluginParams&) {}
 
   FilterVerdict Filter(const SchedulingContext& ctx, CandidateList& c) override {
+    ctx.PrepareKvOutlooks(c);
     fits_.resize(c.size());
     bool any_fits = false, any_not = false;
     for (std::size_t i = 0; i < c.size(); ++i) {
@@ -58,6 +59,7 @@ class KvHeadroomFilter final : public FilterPlugin {
   bool has_hold_rule() const override { return true; }
   bool WantsHold(const SchedulingContext& ctx,
                  std::span<const EndpointView* const> candidates) override {
+    ctx.PrepareKvOutlooks(candidates);
     for (const EndpointView* v : candidates) {
       if (!Fits(ctx, *v)) continue;
       if (ctx.ttft->hold_queue_factor <= 0) return false;

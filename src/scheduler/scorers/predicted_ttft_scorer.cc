@@ -102,6 +102,7 @@ class PredictedTtftScorer final : public ScorerPlugin {
     // per-decision memo shared with kv-headroom-filter applies; a second instance with
     // other constants computes its own.
     const bool shared = ctx.ttft != nullptr && *ctx.ttft == params_;
+    ctx.PrepareKvOutlooks(c);
     double best = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < c.size(); ++i) {
       scores[i] = shared ? ctx.Predict(*c[i]).cost_s

@@ -17,6 +17,7 @@
 #include "http/deadline_list.h"
 #include "http/event_loops.h"
 #include "http/headers.h"
+#include "http/message_read.h"
 #include "http/openai_error.h"
 #include "http/proxy_exchange.h"
 #include "http/upstream_pool.h"
@@ -320,8 +321,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
         &state.deadline,
         loop.deadlines.Now() + (state.idle ? opts.idle_timeout : opts.request_read_timeout));
     boost::system::error_code ec;
-    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(
-        socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    ec = co_await http::ReadMessage(socket, buffer, parser, http::ReadUntil::kHeader);
     state.idle = false;
     const TimeNs arrival = SteadyClock().Now();
     int reject = 0;

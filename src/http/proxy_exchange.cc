@@ -7,6 +7,7 @@
 
 #include "http/deadline_list.h"
 #include "http/headers.h"
+#include "http/message_read.h"
 #include "http/openai_error.h"
 
 namespace infergate::http {
@@ -218,8 +219,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       parser->header_limit(kUpstreamHeaderLimit);
       parser->body_limit(boost::none);
       if (req.method() == bhttp::verb::head) parser->skip(true);
-      std::tie(ec, std::ignore) = co_await bhttp::async_read_header(
-          conn->socket, conn->buffer, *parser, asio::as_tuple(asio::use_awaitable));
+      ec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kHeader);
     }
     if (!ec) {
       out.candidate = static_cast<int>(idx);
@@ -360,8 +360,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
         res.body().data = buf.data();
         res.body().size = buf.size();
         boost::system::error_code rec;
-        std::tie(rec, std::ignore) = co_await bhttp::async_read_some(
-            conn->socket, conn->buffer, *parser, asio::as_tuple(asio::use_awaitable));
+        rec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kProgress);
         if (rec == bhttp::error::need_buffer) rec = {};
         if (rec) {
           upstream_ok = false;

@@ -91,8 +91,10 @@ bool IsEventStream(const bhttp::response_header<>& h) {
 // Writes `buffers` completely: first with one non-blocking send (the common case on a
 // socket with room: no completion to post, no extra trip through the event loop), and
 // only what did not fit asynchronously. Requires the socket in non-blocking mode.
+// `buffers` is taken by value: a coroutine keeps its reference parameters as references,
+// and ClientWriter::Send returns this awaitable after its temporary span is gone.
 template <class Buffers>
-asio::awaitable<boost::system::error_code> WriteAll(tcp::socket& socket, const Buffers& buffers) {
+asio::awaitable<boost::system::error_code> WriteAll(tcp::socket& socket, Buffers buffers) {
   boost::system::error_code ec;
   const std::size_t total = asio::buffer_size(buffers);
   const std::size_t sent = socket.write_some(buffers, ec);

@@ -40,6 +40,15 @@ EndpointMetrics ScrapedMetrics(const sim::EngineStats& s, const sim::EngineConfi
   return m;
 }
 
+int PoolVirtualEngines(std::span<const sim::EngineConfig> configs) {
+  if (configs.empty()) return 1;
+  const int pp = configs.front().pipeline_parallel;
+  for (const sim::EngineConfig& c : configs) {
+    if (c.version != sim::EngineVersion::kV0 || c.pipeline_parallel != pp) return 1;
+  }
+  return std::clamp(pp, 1, TokenLedger::kMaxVirtualEngines);
+}
+
 Result<std::unique_ptr<SchedulerRouter>> SchedulerRouter::Create(
     SchedulerRouterOptions options, const std::vector<sim::Profile>& engines) {
   if (engines.empty()) return Error{"scheduler router: no engines"};
@@ -49,6 +58,8 @@ Result<std::unique_ptr<SchedulerRouter>> SchedulerRouter::Create(
     if (!c.ok()) return Error{"scheduler router: " + c.error().message};
     configs.push_back(*c);
   }
+  if (!options.virtual_engines) options.virtual_engines = PoolVirtualEngines(configs);
+  options.scheduler.pipeline_virtual_engines = *options.virtual_engines;
   auto router =
       std::unique_ptr<SchedulerRouter>(new SchedulerRouter(std::move(options), std::move(configs)));
   Result<std::unique_ptr<Scheduler>> s =

@@ -16,6 +16,9 @@
 // session key headers. Requests given only as token ids have no text: their exact count is
 // passed and they take no part in prefix matching.
 //
+// Pipeline parallelism: a V0 engine with pp stages runs pp virtual engines; the scheduler
+// is told that number (as a pool setting) so its ledger can mirror vLLM's assignment.
+//
 // Late binding (late_binding = true): every request enters a FlowController (priority
 // bands, fair flows, FCFS, TTL, capacity) and Route answers Hold. Release offers the
 // queue's items in the queue's order: each is picked and dispatched unless
@@ -49,6 +52,10 @@ namespace infergate::cluster {
 // LoRA info when LoRA is enabled, V1's prefix-cache counters).
 EndpointMetrics ScrapedMetrics(const sim::EngineStats& stats, const sim::EngineConfig& config);
 
+// The virtual engines per server of a pool of `configs`: the pipeline-parallel size when
+// every engine is vLLM V0 with the same one, else 1.
+int PoolVirtualEngines(std::span<const sim::EngineConfig> configs);
+
 struct SchedulerRouterOptions {
   SchedulerOptions scheduler;  // profile, seed, staleness, ...
   // Every request's criticality (the InferenceModel's; the seed's was Critical).
@@ -60,6 +67,10 @@ struct SchedulerRouterOptions {
   bool exact_prompt_tokens = false;
   // Hold requests in a gateway queue until an endpoint can take them.
   bool late_binding = false;
+  // The pool's virtual engines per endpoint (SchedulerOptions::pipeline_virtual_engines);
+  // unset: from the engines, as a gateway configured for them would be told: vLLM V0's
+  // pipeline-parallel size when every engine has the same, else 1 (V1 has none).
+  std::optional<int> virtual_engines;
   FlowControlOptions queue;
 };
 

@@ -22,6 +22,13 @@
 // Expected outputs are max_tokens, so both lean pessimistic when outputs end early; the
 // scrape corrects `other` and the current holdings every interval.
 //
+// Virtual engines. A vLLM V0 server with pipeline parallelism P runs P virtual engines,
+// each with 1/P of the blocks, and a new request lands in the one with the fewest
+// unfinished requests (TokenLedger replays the rule). A request's room is then its
+// virtual engine's, not the server's: the scheduler builds the outlook of that virtual
+// engine only, with capacity C/P, the in-flight requests the ledger put in it, and 1/P
+// of the tokens it cannot explain (spread evenly: it cannot tell where they are).
+//
 // Thread-safety: plain values and pure functions.
 #pragma once
 
@@ -46,6 +53,12 @@ struct KvOutlook {
   // Tokens held now: other + Σ tokens, summed in `inflight` order. Set by Finalize(), or
   // by a producer that fills `inflight` already sorted.
   double held = 0;
+  // Virtual engines of the endpoint; above 1 the outlook is the one a new request would
+  // land in (capacity, in-flight requests and `other` are that virtual engine's), and:
+  int virtual_engines = 1;
+  double sequences = 0;        // its sequences: the ledger's, plus an even share of the rest
+  double awaiting = 0;         // its requests awaiting their first token (its prefill queue)
+  double awaiting_tokens = 0;  // their uncached prompt tokens
 
   // Sorts the in-flight requests and totals them into `held`; call after filling them or
   // changing `other`.

@@ -82,6 +82,25 @@ std::int64_t PluginParams::Int(std::string_view key, std::int64_t def, std::int6
   return i;
 }
 
+std::int64_t PluginParams::IntOrWord(std::string_view key, std::int64_t def, std::int64_t min,
+                                     std::int64_t max, std::span<const Word> words) {
+  const std::string* v = Find(key);
+  if (v == nullptr) return def;
+  for (const Word& w : words) {
+    if (*v == w.text) return w.value;
+  }
+  std::int64_t i = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), i);
+  if (ec != std::errc() || ptr != v->data() + v->size() || i < min || i > max) {
+    std::string expected;
+    for (const Word& w : words) expected += std::string(w.text) + ", ";
+    Fail(key, *v,
+         expected + "or an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    return def;
+  }
+  return i;
+}
+
 bool PluginParams::Bool(std::string_view key, bool def) {
   const std::string* v = Find(key);
   if (v == nullptr) return def;

@@ -168,6 +168,13 @@ class PluginParams {
   double Double(std::string_view key, double def, double min, double max);
   std::int64_t Int(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max);
   bool Bool(std::string_view key, bool def);
+  // An integer in [min, max], or one of `words`, each standing for its value.
+  struct Word {
+    std::string_view text;
+    std::int64_t value;
+  };
+  std::int64_t IntOrWord(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max,
+                         std::span<const Word> words);
   // Accepts "250ms", "2s", "1.5m", "1h", "500us", "100ns", or a bare number of seconds.
   TimeNs Duration(std::string_view key, TimeNs def);
 

@@ -54,6 +54,11 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(SchedulerOptions options, c
   if (options.metrics_staleness <= 0) return Error{"scheduler: metrics staleness must be > 0"};
   if (options.max_fallbacks > 64) return Error{"scheduler: at most 64 fallbacks"};
   if (options.prefix.block_chars == 0) return Error{"scheduler: prefix block size must be > 0"};
+  if (options.pipeline_virtual_engines < 1 ||
+      options.pipeline_virtual_engines > TokenLedger::kMaxVirtualEngines) {
+    return Error{"scheduler: pipeline virtual engines must be in [1, " +
+                 std::to_string(TokenLedger::kMaxVirtualEngines) + "]"};
+  }
 
   EndpointPickerConfig config;
   bool shed = true;
@@ -90,6 +95,18 @@ Result<std::unique_ptr<Scheduler>> Scheduler::Create(SchedulerOptions options, c
       std::move(options), clock, std::move(pipeline).value(), prefix, shed, prefix_from_kv));
 }
 
+namespace {
+
+// The ledger replays the virtual engines the cost model asks for, or the pool's.
+TokenLedger::Options LedgerOptions(const SchedulerOptions& options, const TtftModelParams& ttft) {
+  TokenLedger::Options ledger = options.ledger;
+  ledger.virtual_engines =
+      ttft.virtual_engines > 0 ? ttft.virtual_engines : options.pipeline_virtual_engines;
+  return ledger;
+}
+
+}  // namespace
+
 Scheduler::Scheduler(SchedulerOptions options, const Clock* clock,
                      std::unique_ptr<SchedulingPipeline> pipeline, PrefixIndexOptions prefix,
                      bool shed, bool prefix_from_kv)
@@ -99,7 +116,7 @@ Scheduler::Scheduler(SchedulerOptions options, const Clock* clock,
       shed_when_saturated_(shed),
       prefix_from_kv_(prefix_from_kv),
       ttft_(pipeline_->ttft_params() ? *pipeline_->ttft_params() : options_.ttft),
-      ledger_(options_.ledger),
+      ledger_(LedgerOptions(options_, ttft_)),
       prefix_(prefix),
       sessions_(options_.session_capacity, options_.session_idle_timeout),
       saturation_(options_.saturation),
@@ -265,7 +282,10 @@ void Scheduler::BuildViews(TimeNs now) {
 }
 
 void Scheduler::PrepareKvOutlook(const EndpointView& v, KvOutlook* out) {
+  const int ves = ledger_.virtual_engines();
+  out->virtual_engines = ves;
   out->capacity = static_cast<double>(v.kv_capacity_tokens);
+  if (ves > 1) out->capacity /= ves;
   // The TPOT the endpoint's decoding requests will see: learned from completions, else
   // the cost model's decode step at the current batch.
   const double learned = ledger_.mean_tpot_s();
@@ -288,6 +308,7 @@ void Scheduler::PrepareKvOutlook(const EndpointView& v, KvOutlook* out) {
     e.prompt = static_cast<double>(r.prompt_tokens);
     e.output = static_cast<double>(r.expected_output);
     e.first_token = r.first_token;
+    e.virtual_engine = static_cast<std::uint8_t>(r.virtual_engine);
     if (r.first_token == kNever) {
       awaiting_sort_.push_back(e);
     } else {
@@ -304,20 +325,24 @@ void Scheduler::PrepareKvOutlook(const EndpointView& v, KvOutlook* out) {
   k.decoding_output.clear();
   k.decoding_uncached.clear();
   k.decoding_prompt.clear();
+  k.decoding_ve.clear();
   for (const OutlookSkeleton::Entry& e : decoding_sort_) {
     k.decoding_finish_at.push_back(e.finish_at);
     k.decoding_first_token.push_back(e.first_token);
     k.decoding_output.push_back(e.output);
     k.decoding_uncached.push_back(e.uncached);
     k.decoding_prompt.push_back(e.prompt);
+    if (ves > 1) k.decoding_ve.push_back(e.virtual_engine);
   }
   k.awaiting_output.clear();
   k.awaiting_uncached.clear();
   k.awaiting_prompt.clear();
+  k.awaiting_ve.clear();
   for (const OutlookSkeleton::Entry& e : awaiting_sort_) {
     k.awaiting_output.push_back(e.output);
     k.awaiting_uncached.push_back(e.uncached);
     k.awaiting_prompt.push_back(e.prompt);
+    if (ves > 1) k.awaiting_ve.push_back(e.virtual_engine);
   }
   k.awaiting_finish_s.resize(k.awaiting_output.size());
   k.awaiting_tpot_s = -1;
@@ -380,7 +405,9 @@ void Scheduler::SumOutlooks(std::span<const std::size_t> group) {
   std::size_t lanes[kOutlookGroup] = {};
   for (std::size_t k = 0; k < group.size(); ++k) {
     o[k] = &outlooks_[group[k]];
-    lanes[k] = o[k]->inflight.size();
+    // Every in-flight request of the endpoint (more than the outlook's when it is one
+    // virtual engine's).
+    lanes[k] = group_full_[k].size();
   }
   // Whole prompts and output, from 0: `other` is what the scrape holds beyond them.
   double sums[kOutlookGroup] = {0, 0, 0, 0};
@@ -391,9 +418,12 @@ void Scheduler::SumOutlooks(std::span<const std::size_t> group) {
   // them back) and a prompt being prefilled. The scrape only adds what it cannot explain
   // (other gateways' requests), taken as constant; both sides count whole prompts here, as
   // the load estimate does.
+  const int ves = ledger_.virtual_engines();
   for (std::size_t k = 0; k < group.size(); ++k) {
     o[k]->other = std::max(0.0, static_cast<double>(views_[group[k]].load.kv_tokens_est) - sums[k]);
+    if (ves > 1) o[k]->other /= ves;  // an even share of what the ledger cannot place
     sums[k] = o[k]->other;
+    lanes[k] = o[k]->inflight.size();
   }
   // The total held, from `other` (KvOutlook::Finalize's order).
   InterleavedSums(lanes, group.size(), sums,
@@ -409,11 +439,19 @@ bool Scheduler::MergeOutlook(std::size_t i, std::vector<double>* full) {
   OutlookSkeleton& k = skeletons_[v.slot];
   const std::size_t decoding = k.decoding_finish_at.size();
   const std::size_t awaiting = k.awaiting_output.size();
+  const int ves = ledger_.virtual_engines();
   if (decoding + awaiting == 0) {
     // Nothing in flight: the scrape's estimate is all there is (SumOutlooks would give
     // the same values).
     out->inflight.clear();
     out->other = std::max(0.0, static_cast<double>(v.load.kv_tokens_est) - 0.0);
+    if (ves > 1) {
+      out->other /= ves;
+      out->awaiting = 0;
+      out->awaiting_tokens = 0;
+      out->sequences =
+          std::max(0.0, v.load.running_est + v.load.waiting_est) / static_cast<double>(ves);
+    }
     out->held = out->other;
     return false;
   }
@@ -432,6 +470,10 @@ bool Scheduler::MergeOutlook(std::size_t i, std::vector<double>* full) {
   // Each request holds its own blocks: the prompt beyond what the cache already held when
   // it was sent (a shared prefix is counted once, by whoever brought it), then its output.
   // Merging the two lists keeps the in-flight requests ordered by when they finish.
+  if (ves > 1) {
+    MergeVirtualEngineOutlook(v, out, full);
+    return true;
+  }
   out->inflight.resize(decoding + awaiting);
   full->resize(decoding + awaiting);
   KvOutlook::Inflight* f = out->inflight.data();
@@ -457,6 +499,57 @@ bool Scheduler::MergeOutlook(std::size_t i, std::vector<double>* full) {
     ++whole;
   }
   return true;
+}
+
+void Scheduler::MergeVirtualEngineOutlook(const EndpointView& v, KvOutlook* out,
+                                          std::vector<double>* full) {
+  // MergeOutlook's merge, keeping in the outlook only the requests of the virtual engine a
+  // new request would land in; *full still gets every request (for `other`).
+  const OutlookSkeleton& k = skeletons_[v.slot];
+  const int target = ledger_.NextVirtualEngine(v.slot);
+  const int ves = ledger_.virtual_engines();
+  const std::size_t decoding = k.decoding_finish_at.size();
+  const std::size_t awaiting = k.awaiting_output.size();
+  const std::int32_t mine = ledger_.VirtualEngineUnfinished(v.slot, target);
+  // Sequences the ledger did not send, spread evenly like their tokens.
+  const double foreign = std::max(
+      0.0, v.load.running_est + v.load.waiting_est - static_cast<double>(v.ledger->inflight));
+  out->sequences = static_cast<double>(mine) + foreign / static_cast<double>(ves);
+  out->inflight.resize(static_cast<std::size_t>(mine));
+  out->awaiting = 0;
+  out->awaiting_tokens = 0;
+  full->resize(decoding + awaiting);
+  KvOutlook::Inflight* f = out->inflight.data();
+  KvOutlook::Inflight* const f_end = f + mine;
+  double* whole = full->data();
+  const double* finish_s = decoding_finish_s_.data();
+  const double* generated = decoding_generated_.data();
+  std::size_t d = 0, a = 0;
+  while (d < decoding || a < awaiting) {
+    if (a == awaiting || (d < decoding && finish_s[d] <= k.awaiting_finish_s[a])) {
+      *whole = k.decoding_prompt[d] + generated[d];
+      if (k.decoding_ve[d] == target && f != f_end) {
+        f->tokens = k.decoding_uncached[d] + generated[d];
+        f->finish_s = finish_s[d];
+        f->decoding = true;
+        ++f;
+      }
+      ++d;
+    } else {
+      *whole = k.awaiting_prompt[a];
+      if (k.awaiting_ve[a] == target && f != f_end) {
+        out->awaiting += 1;
+        out->awaiting_tokens += k.awaiting_uncached[a];
+        f->tokens = k.awaiting_uncached[a];
+        f->finish_s = k.awaiting_finish_s[a];
+        f->decoding = false;
+        ++f;
+      }
+      ++a;
+    }
+    ++whole;
+  }
+  out->inflight.resize(static_cast<std::size_t>(f - out->inflight.data()));
 }
 
 std::span<const std::uint64_t> Scheduler::MatchPrefix(const RequestInfo& request,

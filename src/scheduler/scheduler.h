@@ -86,6 +86,12 @@ struct SchedulerOptions {
   PrefixIndexOptions prefix;
   // Size each endpoint's prefix LRU from its KV capacity; unset: the profile's default.
   std::optional<bool> prefix_lru_from_kv_capacity;
+  // Virtual engines per endpoint: vLLM V0's pipeline-parallel size (each of P virtual
+  // engines owns 1/P of the KV blocks and takes new requests by count; V1 has none: 1).
+  // The ledger replays vLLM's assignment and the KV outlook judges the virtual engine a
+  // request would land in (the cost model's virtual_engines, virtualEngines on
+  // predicted-ttft-scorer, overrides it). In [1, TokenLedger::kMaxVirtualEngines].
+  int pipeline_virtual_engines = 1;
   // Cost model constants when the profile's plugins do not set them.
   TtftModelParams ttft;
   TokenLedger::Options ledger;
@@ -228,6 +234,8 @@ class Scheduler final : private KvOutlookSource {
   const SchedulingPipeline& pipeline() const { return *pipeline_; }
   const PrefixIndexOptions& prefix_options() const { return prefix_.options(); }
   const TokenLedger& ledger() const { return ledger_; }
+  // The virtual engines per endpoint in effect (the mirror is off at 1).
+  int virtual_engines() const { return ledger_.virtual_engines(); }
   const SchedulerOptions& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
 
@@ -265,6 +273,9 @@ class Scheduler final : private KvOutlookSource {
   // and output into *full, in the same order; returns false when the outlook is complete
   // already (nothing in flight), true when SumOutlooks must finish it.
   bool MergeOutlook(std::size_t i, std::vector<double>* full);
+  // MergeOutlook's merge for endpoints with several virtual engines, into `out` (view v's
+  // outlook), once the decoding requests are projected.
+  void MergeVirtualEngineOutlook(const EndpointView& v, KvOutlook* out, std::vector<double>* full);
   // Completes the outlooks of views `group` (at most kOutlookGroup; the view at group[k]
   // merged into group_full_[k]): `other` and `held`.
   void SumOutlooks(std::span<const std::size_t> group);
@@ -323,6 +334,7 @@ class Scheduler final : private KvOutlookSource {
       double output = 0;
       TimeNs first_token = kNever;  // kNever: awaiting
       TimeNs finish_at = kNever;    // decoding: first_token + output · tpot
+      std::uint8_t virtual_engine = 0;
     };
     // Decoding requests, by finish_at.
     std::vector<TimeNs> decoding_finish_at;
@@ -330,12 +342,14 @@ class Scheduler final : private KvOutlookSource {
     std::vector<double> decoding_output;
     std::vector<double> decoding_uncached;
     std::vector<double> decoding_prompt;
+    std::vector<std::uint8_t> decoding_ve;  // virtual engines (only with more than one)
     // Awaiting requests, by output (each finishes output · tpot after it starts), with
     // that time for the TPOT `awaiting_tpot_s`.
     std::vector<double> awaiting_output;
     std::vector<double> awaiting_uncached;
     std::vector<double> awaiting_prompt;
     std::vector<double> awaiting_finish_s;
+    std::vector<std::uint8_t> awaiting_ve;
     double awaiting_tpot_s = -1;
   };
   std::vector<OutlookSkeleton::Entry> decoding_sort_, awaiting_sort_;  // rebuild scratch

@@ -17,6 +17,7 @@ const LedgerCounts kZeroCounts{};
 
 TokenLedger::TokenLedger(Options options)
     : options_(options),
+      virtual_engines_(std::clamp(options.virtual_engines, 1, kMaxVirtualEngines)),
       mean_prompt_(static_cast<double>(options.default_prompt_tokens)),
       mean_output_(static_cast<double>(options.default_output_tokens)) {}
 
@@ -46,6 +47,12 @@ std::optional<std::uint32_t> TokenLedger::SlotOf(Handle h) const {
   const Record* r = Find(h);
   if (r == nullptr) return std::nullopt;
   return r->slot;
+}
+
+std::optional<int> TokenLedger::VirtualEngineOf(Handle h) const {
+  const Record* r = Find(h);
+  if (r == nullptr) return std::nullopt;
+  return r->virtual_engine;
 }
 
 std::int64_t TokenLedger::CalibratedPromptTokens(std::int64_t estimate) const {
@@ -83,6 +90,9 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   r.uncached = uncached_tokens < 0 ? r.prompt_tokens
                                    : std::min<std::int64_t>(uncached_tokens, r.prompt_tokens);
   r.alone = alone;
+  const int ve = NextVirtualEngine(slot);
+  r.virtual_engine = static_cast<std::uint8_t>(ve);
+  ++ep.unfinished[static_cast<std::size_t>(ve)];
   // Requests dispatched at or after the scrape's start may be missing from it.
   r.at_scrape =
       (ep.scrape_time == kNoTime || now >= ep.scrape_time) ? AtScrape::kNew : AtScrape::kAwaiting;
@@ -190,6 +200,7 @@ bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
   }
   --c.inflight;
   c.expected_output_tokens -= r->expected_output;
+  --endpoints_[r->slot].unfinished[r->virtual_engine];
 
   if (usage != nullptr) {
     const double a = options_.ewma_alpha;

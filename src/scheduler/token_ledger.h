@@ -25,12 +25,23 @@
 // mean output length and the mean time per output token (first token to completion over
 // the tokens after the first), which the scheduler applies to later requests.
 //
+// Pipeline-parallel virtual engines. vLLM V0 with pipeline parallelism P runs P virtual
+// engines per server, each with its own scheduler and 1/P of the KV blocks, and gives each
+// new request to the one with the fewest unfinished requests (ties: the lowest index). A
+// server's metrics do not show the split, but the ledger knows which of its requests are
+// unfinished and in what order they arrived, so with Options::virtual_engines = P it
+// replays the rule: each dispatch is tagged with the virtual engine it lands in, and the
+// tag is released when the request finishes or fails. Requests the ledger did not send
+// are unknown to it; where they skew the counts the replay is an approximation. With
+// P = 1 every request is in virtual engine 0.
+//
 // Handles are generation-checked: a handle of a finished request, or of an endpoint that
 // was removed, is rejected (the call returns false) rather than corrupting counts.
 //
 // Thread-safety: not synchronised; the scheduler's owner serialises access.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -68,6 +79,9 @@ class TokenLedger {
  public:
   using Handle = std::uint64_t;
   static constexpr Handle kInvalidHandle = 0;
+  // The most virtual engines per endpoint the replay tracks (pipeline sizes beyond this
+  // are clamped).
+  static constexpr int kMaxVirtualEngines = 16;
 
   struct Options {
     // Weight of each new observation in the calibration averages.
@@ -76,6 +90,9 @@ class TokenLedger {
     std::int64_t default_output_tokens = 256;
     // Mean prompt size assumed before any dispatch (for load the ledger did not send).
     std::int64_t default_prompt_tokens = 1024;
+    // Virtual engines per endpoint (vLLM V0's pipeline-parallel size; 1: none), clamped
+    // to [1, kMaxVirtualEngines].
+    int virtual_engines = 1;
   };
 
   TokenLedger() : TokenLedger(Options{}) {}
@@ -111,6 +128,7 @@ class TokenLedger {
     std::int64_t prompt_tokens = 0;
     std::int64_t uncached_tokens = 0;  // the part not expected in the prefix cache
     std::int64_t expected_output = 0;
+    int virtual_engine = 0;  // the virtual engine the replay put it in
   };
   // Changes whenever endpoint `slot`'s in-flight requests do (a dispatch, a first token, a
   // finish, removal), so derived per-endpoint data can be cached. 0 for an unknown slot.
@@ -125,11 +143,32 @@ class TokenLedger {
     for (std::uint32_t i = endpoints_[slot].head; i != kNil; i = records_[i].next) {
       const Record& r = records_[i];
       fn(InflightRequest{r.dispatched, r.state == State::kDecoding ? r.first_token : kNever,
-                         r.prompt_tokens, r.uncached, r.expected_output});
+                         r.prompt_tokens, r.uncached, r.expected_output, r.virtual_engine});
     }
   }
   // The endpoint a live handle was dispatched to.
   std::optional<std::uint32_t> SlotOf(Handle h) const;
+
+  // Virtual engines per endpoint (Options::virtual_engines after clamping).
+  int virtual_engines() const { return virtual_engines_; }
+  // The virtual engine a live handle was put in.
+  std::optional<int> VirtualEngineOf(Handle h) const;
+  // The virtual engine the next request dispatched to `slot` would be put in: the one
+  // with the fewest unfinished requests, ties to the lowest index. O(virtual engines).
+  int NextVirtualEngine(std::uint32_t slot) const {
+    if (slot >= endpoints_.size()) return 0;
+    const auto& n = endpoints_[slot].unfinished;
+    int best = 0;
+    for (int v = 1; v < virtual_engines_; ++v) {
+      if (n[static_cast<std::size_t>(v)] < n[static_cast<std::size_t>(best)]) best = v;
+    }
+    return best;
+  }
+  // Unfinished requests of `slot` in virtual engine `ve` (0 when either is unknown).
+  std::int32_t VirtualEngineUnfinished(std::uint32_t slot, int ve) const {
+    if (slot >= endpoints_.size() || ve < 0 || ve >= virtual_engines_) return 0;
+    return endpoints_[slot].unfinished[static_cast<std::size_t>(ve)];
+  }
   std::size_t inflight() const { return live_; }
 
   // Calibration.
@@ -174,12 +213,15 @@ class TokenLedger {
     std::int64_t raw_estimate = -1;
     std::int64_t uncached = 0;
     bool alone = false;  // nothing else awaited on its endpoint when it was dispatched
+    std::uint8_t virtual_engine = 0;
   };
   struct Endpoint {
     std::uint32_t head = kNil;
     TimeNs scrape_time = kNoTime;
     LedgerCounts counts;
     std::uint64_t version = 0;
+    // In-flight requests per virtual engine.
+    std::array<std::int32_t, kMaxVirtualEngines> unfinished{};
   };
 
   Record* Find(Handle h);
@@ -189,6 +231,7 @@ class TokenLedger {
   void Release(std::uint32_t index);
 
   Options options_;
+  int virtual_engines_;
   std::vector<Record> records_;
   std::vector<std::uint32_t> free_;
   std::vector<Endpoint> endpoints_;

@@ -34,15 +34,23 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
 
   // Our awaiting prompts count their uncached parts; waiting requests we did not send
   // (other gateways', or our own preempted ones back in the queue) count with
-  // foreign_waiting_weight at the mean prompt.
+  // foreign_waiting_weight at the mean prompt. With virtual engines the request queues in
+  // the one it lands in, behind that one's prompts and an even share of the foreign ones:
+  // each has its own scheduler, and their steps overlap in the pipeline.
+  const KvOutlook* ve =
+      e.kv_outlook != nullptr && e.kv_outlook->virtual_engines > 1 ? e.kv_outlook : nullptr;
+  const double share = ve != nullptr ? 1.0 / ve->virtual_engines : 1.0;
   const double ours =
-      static_cast<double>(std::max<std::int64_t>(e.ledger->awaiting_uncached_tokens, 0));
+      ve != nullptr
+          ? ve->awaiting_tokens
+          : static_cast<double>(std::max<std::int64_t>(e.ledger->awaiting_uncached_tokens, 0));
   const double foreign =
       std::max(0.0, static_cast<double>(std::max<std::int64_t>(load.prefill_backlog_tokens, 0)) -
                         static_cast<double>(std::max<std::int64_t>(e.ledger->awaiting_tokens, 0)));
-  const double fw = std::max(0.0, p.foreign_waiting_weight);
+  const double fw = std::max(0.0, p.foreign_waiting_weight) * share;
   const double backlog = ours + fw * foreign;
-  const double queued_requests = e.ledger->awaiting + fw * load.foreign_waiting;
+  const double queued_requests =
+      (ve != nullptr ? ve->awaiting : e.ledger->awaiting) + fw * load.foreign_waiting;
   // Each queued request adds its tokens and a scheduling overhead; the learned base (which
   // also holds the wait for the engine's current step and the network) is paid once.
   const double queue_s = backlog * per_token + queued_requests * p.request_overhead_s;
@@ -72,7 +80,8 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
     // A short ramp rather than a step, so the gate does not flip on scrape noise; above it
     // every endpoint counts its sequences the same.
     const double gate = std::clamp((fill - p.kv_balance_from) / 0.1, 0.0, 1.0);
-    const double sequences = running + std::max(0.0, load.waiting_est);
+    const double sequences =
+        ve != nullptr ? ve->sequences : running + std::max(0.0, load.waiting_est);
     balance_s = p.inflight_weight * sequences * prefill_time(uncached) * gate;
   } else if (load.kv_tokens_est >= 0 && e.kv_capacity_tokens > 0) {
     const double growth = tpot_s > 0 ? running * (queue_s + prefill_s) / tpot_s : 0;

@@ -33,6 +33,12 @@
 //                endpoint's count weighs less than a cold one's (count balance must not
 //                break prefix affinity under overload: measured, it spiralled into cold
 //                prefills at 33 req/s on the shared-prefix workload)
+//   with virtual engines (vLLM V0 with pipeline parallelism P: P schedulers, each with
+//   1/P of the blocks, new requests to the one with the fewest unfinished): the outlook
+//   is that of the virtual engine the ledger's replay says the request lands in, so
+//   kv_wait, peak, pressure and the gate are its; `queue` counts its awaiting prompts and
+//   1/P of the foreign waiting ones, and `balance` its sequences (ours in it, plus 1/P of
+//   the rest). Measured on the seed's workload: docs/benchmarks.md
 //   without it (capacity or ledger unknown), a one-shot estimate:
 //     growth   = running_est · (queue + prefill) / tpot   (tokens running sequences add)
 //     demand   = kv_tokens_est + backlog + (prompt − cached) + growth
@@ -100,6 +106,9 @@ struct TtftModelParams {
   double prefill_work_weight = 3.0;
   double eviction_weight = 1.0;
   double hold_queue_factor = 0.0;  // late binding: see kv-headroom-filter
+  // Virtual engines per endpoint the KV outlook mirrors (see kv_outlook.h): 0 takes the
+  // pool's (SchedulerOptions::pipeline_virtual_engines), 1 turns the mirror off.
+  int virtual_engines = 0;
 
   bool operator==(const TtftModelParams&) const = default;
 };

@@ -132,12 +132,13 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   EXPECT_GT(r[1].p99_ttft, 0.4);
   EXPECT_LT(r[1].p99_ttft, 1.1);
 
-  // infergate: the regression bounds of what docs/benchmarks.md reports (0.37x / 0.25x /
-  // 1.04x on these seeds), and better than both GIE schedulers.
+  // infergate: the regression bounds of what it measures here with the virtual-engine
+  // mirror (0.33x / 0.15x / 1.029x on these seeds; docs/benchmarks.md has ten seeds), and
+  // better than both GIE schedulers.
   const Ratios& ig = r[3];
-  EXPECT_LT(ig.mean_ttft, 0.40);
-  EXPECT_LT(ig.p99_ttft, 0.45);
-  EXPECT_GE(ig.throughput, 1.03);
+  EXPECT_LT(ig.mean_ttft, 0.37);
+  EXPECT_LT(ig.p99_ttft, 0.30);
+  EXPECT_GE(ig.throughput, 1.02);
   EXPECT_LT(ig.mean_ttft, r[1].mean_ttft);
   EXPECT_LT(ig.mean_ttft, r[2].mean_ttft);
   EXPECT_LT(ig.p99_ttft, r[1].p99_ttft);

@@ -98,6 +98,32 @@ std::vector<std::size_t> DispatchOrder(const ClusterResult& r) {
   return order;
 }
 
+// The seed's groups run vLLM V0 with two pipeline stages: two virtual engines each, which
+// the scheduler is told as a pool setting. V1, or a pool of mixed sizes, has none.
+TEST(ScrapedMetrics, VirtualEnginesFromTheEngines) {
+  const sim::Profile pp2 = Load("qwq-32b-tp2pp2");
+  auto config = sim::ResolveEngineConfig(pp2);
+  ASSERT_TRUE(config.ok());
+  ASSERT_EQ(config->pipeline_parallel, 2);
+  std::vector<sim::EngineConfig> configs(3, *config);
+  EXPECT_EQ(PoolVirtualEngines(configs), 2);
+  configs[1].pipeline_parallel = 1;
+  EXPECT_EQ(PoolVirtualEngines(configs), 1);
+  configs[1] = *config;
+  configs[2].version = sim::EngineVersion::kV1;
+  EXPECT_EQ(PoolVirtualEngines(configs), 1);
+  EXPECT_EQ(PoolVirtualEngines({}), 1);
+
+  SchedulerRouterOptions o;
+  auto router = SchedulerRouter::Create(o, {pp2, pp2});
+  ASSERT_TRUE(router.ok());
+  EXPECT_EQ((*router)->scheduler().virtual_engines(), 2);
+  o.virtual_engines = 1;
+  router = SchedulerRouter::Create(o, {pp2, pp2});
+  ASSERT_TRUE(router.ok());
+  EXPECT_EQ((*router)->scheduler().virtual_engines(), 1);
+}
+
 TEST(GatewayQueue, HigherPriorityGoesFirstWhenRoomAppears) {
   std::vector<WorkloadRequest> w;
   for (std::uint32_t i = 0; i < 4; ++i) w.push_back(Request(800, 20, i + 1));

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "scheduler/profiles.h"
 #include "scheduler_harness.h"
 
 namespace infergate {
@@ -505,6 +506,7 @@ namespace {
 
 using testing::kMs;
 using testing::Load;
+using testing::Request;
 using testing::SchedulerHarness;
 using testing::Text;
 
@@ -513,11 +515,16 @@ using testing::Text;
 // `other`, then the total held. The scheduler computes the same projection in columns,
 // vector divisions and interleaved sums; decisions may not change, so the results must be
 // equal bit for bit.
+// With virtual engines, the outlook is the one the next request lands in: its share of
+// the capacity and of `other`, and only its in-flight requests (`whole` still sums all).
 KvOutlook ReferenceOutlook(const TokenLedger& ledger, std::uint32_t slot, const LoadEstimate& load,
                            std::int64_t capacity, TimeNs now) {
   const TtftModelParams p;
+  const int ves = ledger.virtual_engines();
+  const int target = ledger.NextVirtualEngine(slot);
   KvOutlook o;
   o.capacity = static_cast<double>(capacity);
+  if (ves > 1) o.capacity /= ves;
   const double learned = ledger.mean_tpot_s();
   const double tpot =
       std::max(1e-4, learned > 0 ? learned
@@ -527,11 +534,16 @@ KvOutlook ReferenceOutlook(const TokenLedger& ledger, std::uint32_t slot, const 
   struct Entry {
     double uncached, prompt, output;
     TimeNs first_token, finish_at;
+    bool mine;  // in the target virtual engine
   };
   std::vector<Entry> decoding, awaiting;
   ledger.ForEachInflight(slot, [&](const TokenLedger::InflightRequest& r) {
-    Entry e{static_cast<double>(r.uncached_tokens), static_cast<double>(r.prompt_tokens),
-            static_cast<double>(r.expected_output), r.first_token, kNever};
+    Entry e{static_cast<double>(r.uncached_tokens),
+            static_cast<double>(r.prompt_tokens),
+            static_cast<double>(r.expected_output),
+            r.first_token,
+            kNever,
+            r.virtual_engine == target};
     if (r.first_token == kNever) {
       awaiting.push_back(e);
     } else {
@@ -552,23 +564,27 @@ KvOutlook ReferenceOutlook(const TokenLedger& ledger, std::uint32_t slot, const 
     if (a == awaiting.end() || (d != decoding.end() && d_finish <= a_finish)) {
       const double generated =
           std::min(d->output, std::max(0.0, ToSeconds(now - d->first_token)) / tpot);
-      o.inflight.push_back({d->uncached + generated, d_finish, true});
+      if (d->mine) o.inflight.push_back({d->uncached + generated, d_finish, true});
       whole += d->prompt + generated;
       ++d;
     } else {
-      o.inflight.push_back({a->uncached, a_finish, false});
+      if (a->mine) o.inflight.push_back({a->uncached, a_finish, false});
       whole += a->prompt;
       ++a;
     }
   }
   o.other = std::max(0.0, static_cast<double>(load.kv_tokens_est) - whole);
+  if (ves > 1) o.other /= ves;
   o.held = o.other;
   for (const KvOutlook::Inflight& r : o.inflight) o.held += r.tokens;
   return o;
 }
 
-TEST(SchedulerKvOutlook, ProjectionEqualsTheDefinitionBitForBit) {
-  SchedulerHarness h("infergate");
+void CheckProjectionAgainstTheDefinition(int virtual_engines) {
+  SchedulerOptions options = SchedulerHarness::Options("infergate");
+  options.pipeline_virtual_engines = virtual_engines;
+  SchedulerHarness h(options);
+  ASSERT_EQ(h.s().virtual_engines(), virtual_engines);
   // Seven endpoints: one group of four projected together and three more; in flight on
   // each 0, 1, 3, 5, 9, 14 and 31 requests (vector steps of four and their remainders).
   const std::vector<std::string> ids = h.AddMany(7);
@@ -615,13 +631,140 @@ TEST(SchedulerKvOutlook, ProjectionEqualsTheDefinitionBitForBit) {
       ASSERT_EQ(got[e].endpoint, ids[e]);
       const KvOutlook want =
           ReferenceOutlook(h.s().ledger(), slots[e], status[e].load, kCapacity, h.clock().Now());
-      EXPECT_EQ(want.inflight.size(), static_cast<std::size_t>(inflight[e]));
+      if (virtual_engines == 1) {
+        EXPECT_EQ(want.inflight.size(), static_cast<std::size_t>(inflight[e]));
+      } else {
+        const int target = h.s().ledger().NextVirtualEngine(slots[e]);
+        EXPECT_EQ(
+            want.inflight.size(),
+            static_cast<std::size_t>(h.s().ledger().VirtualEngineUnfinished(slots[e], target)));
+      }
       const double peak = want.PeakDemand(2500, 400);
       const TtftPrediction& t = got[e].prediction;
       EXPECT_EQ(t.kv_wait_s, want.SecondsUntilFree(2500 + 0.0));
       EXPECT_EQ(t.kv_demand_tokens, RoundToInt(peak));
       EXPECT_EQ(t.pressure_s, p.kv_pressure_s * (peak / want.capacity));
     }
+  }
+}
+
+TEST(SchedulerKvOutlook, ProjectionEqualsTheDefinitionBitForBit) {
+  CheckProjectionAgainstTheDefinition(1);
+}
+
+TEST(SchedulerKvOutlook, VirtualEngineProjectionEqualsTheDefinitionBitForBit) {
+  CheckProjectionAgainstTheDefinition(2);
+  CheckProjectionAgainstTheDefinition(3);
+}
+
+// Two virtual engines of 25,600 tokens each. Two 20,000-token requests fill one each; the
+// next request lands in virtual engine 0 (a tie), which has 5,600 tokens left: an 8,000
+// token prompt waits there, although the server as a whole has 11,200 free.
+TEST(SchedulerVirtualEngines, HoldUntilTheTargetVirtualEngineCanAdmit) {
+  for (int ves : {1, 2}) {
+    SCOPED_TRACE(ves);
+    SchedulerOptions options = SchedulerHarness::Options("infergate");
+    options.pipeline_virtual_engines = ves;
+    SchedulerHarness h(options);
+    h.Add("a:1");
+    h.Scrape("a:1", Load{0, 0, 0.0, kCapacity});
+    h.Advance(kMs);
+    const std::string text = Text(400, 1);
+    std::vector<TokenLedger::Handle> held;
+    for (int i = 0; i < 2; ++i) {
+      RequestInfo r = Request(text);
+      r.prompt_tokens = 20'000;
+      r.max_tokens = 100;
+      held.push_back(h.s().Dispatch(r, PickResult{}, "a:1"));
+      h.s().OnFirstToken(held.back());
+    }
+    EXPECT_EQ(*h.s().ledger().VirtualEngineOf(held[1]), ves == 2 ? 1 : 0);
+    RequestInfo next = Request(text);
+    next.prompt_tokens = 8'000;
+    next.max_tokens = 100;
+    EXPECT_EQ(h.s().ShouldHold(next), ves == 2);
+    const std::vector<EndpointPrediction> p = h.s().PredictTtft(next);
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_EQ(p[0].prediction.kv_fits, ves == 1);
+    // Once the request in virtual engine 0 finishes, it can go.
+    h.s().OnComplete(held[0], Usage{20'000, 100});
+    EXPECT_FALSE(h.s().ShouldHold(next));
+  }
+}
+
+// Only the target virtual engine's prefill queue counts. a:1 has one request decoding and
+// one awaiting in virtual engine 0 and one awaiting in 1; b:1 has two awaiting in 0 and
+// one in 1. The next request lands in virtual engine 1 on both, behind one prompt: equal
+// queues, where the whole servers' are two prompts against three.
+TEST(SchedulerVirtualEngines, TheQueueIsTheTargetVirtualEngines) {
+  const std::string text = Text(400, 2);
+  auto predict = [&](int ves) {
+    SchedulerOptions options = SchedulerHarness::Options("infergate");
+    options.pipeline_virtual_engines = ves;
+    SchedulerHarness h(options);
+    h.Add("a:1");
+    h.Add("b:1");
+    h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+    h.Advance(kMs);
+    RequestInfo r = Request(text);
+    r.prompt_tokens = 2'000;
+    r.max_tokens = 100;
+    const auto a0 = h.s().Dispatch(r, PickResult{}, "a:1");  // 0
+    const auto a1 = h.s().Dispatch(r, PickResult{}, "a:1");  // 1
+    h.s().OnFirstToken(a0);
+    h.s().OnFirstToken(a1);
+    h.s().OnComplete(a1, Usage{2'000, 100});
+    h.s().Dispatch(r, PickResult{}, "a:1");                              // 1 (0 has one)
+    h.s().Dispatch(r, PickResult{}, "a:1");                              // 0 (a tie)
+    for (int i = 0; i < 3; ++i) h.s().Dispatch(r, PickResult{}, "b:1");  // 0, 1, 0
+    if (ves == 2) {
+      EXPECT_EQ(h.s().ledger().NextVirtualEngine(0), 1);
+      EXPECT_EQ(h.s().ledger().NextVirtualEngine(1), 1);
+    }
+    return h.s().PredictTtft(r);
+  };
+  const std::vector<EndpointPrediction> mirror = predict(2);
+  ASSERT_EQ(mirror.size(), 2u);
+  EXPECT_GT(mirror[0].prediction.queue_s, 0.0);
+  EXPECT_EQ(mirror[0].prediction.queue_s, mirror[1].prediction.queue_s);
+  const std::vector<EndpointPrediction> whole = predict(1);
+  ASSERT_EQ(whole.size(), 2u);
+  EXPECT_LT(whole[0].prediction.queue_s, whole[1].prediction.queue_s);
+  EXPECT_GT(whole[0].prediction.queue_s, mirror[0].prediction.queue_s);
+}
+
+TEST(SchedulerVirtualEngines, ConfiguredByThePoolAndSwitchedOffByTheScorer) {
+  const ManualClock clock;
+  SchedulerOptions o;
+  o.pipeline_virtual_engines = 0;
+  EXPECT_FALSE(Scheduler::Create(o, &clock).ok());
+  o.pipeline_virtual_engines = TokenLedger::kMaxVirtualEngines + 1;
+  EXPECT_FALSE(Scheduler::Create(o, &clock).ok());
+  o.pipeline_virtual_engines = 2;
+  EXPECT_EQ((*Scheduler::Create(o, &clock))->virtual_engines(), 2);
+
+  Result<NamedProfile> named = FindNamedProfile("infergate");
+  ASSERT_TRUE(named.ok());
+  for (auto& [value, want] :
+       std::vector<std::pair<std::string, int>>{{"auto", 2}, {"off", 1}, {"3", 3}}) {
+    EndpointPickerConfig config = named->config;
+    for (PluginSpec& spec : config.plugins) {
+      if (spec.type == "predicted-ttft-scorer") spec.parameters["virtualEngines"] = value;
+    }
+    o.picker_config = config;
+    Result<std::unique_ptr<Scheduler>> s = Scheduler::Create(o, &clock);
+    ASSERT_TRUE(s.ok()) << value;
+    EXPECT_EQ((*s)->virtual_engines(), want) << value;
+  }
+  for (const char* bad : {"on", "0", "17", ""}) {
+    EndpointPickerConfig config = named->config;
+    for (PluginSpec& spec : config.plugins) {
+      if (spec.type == "predicted-ttft-scorer") spec.parameters["virtualEngines"] = bad;
+    }
+    o.picker_config = config;
+    Result<std::unique_ptr<Scheduler>> s = Scheduler::Create(o, &clock);
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.error().message.find("virtualEngines"), std::string::npos) << s.error().message;
   }
 }
 

@@ -196,6 +196,78 @@ TEST(TokenLedger, LearnsTheTimePerOutputToken) {
   EXPECT_DOUBLE_EQ(l.mean_tpot_s(), 0.05);
 }
 
+// vLLM V0 gives a new request to the virtual engine with the fewest unfinished requests,
+// ties to the lowest index; the ledger replays that for the requests it sent.
+TEST(TokenLedger, VirtualEnginesReplayVllmsAssignment) {
+  TokenLedger::Options o;
+  o.virtual_engines = 2;
+  TokenLedger l(o);
+  EXPECT_EQ(l.virtual_engines(), 2);
+  EXPECT_EQ(l.NextVirtualEngine(0), 0);  // unknown endpoint: the first
+  std::vector<TokenLedger::Handle> h;
+  for (int i = 0; i < 4; ++i) h.push_back(l.Dispatch(0, (10 + i) * kMs, 1000, 100));
+  EXPECT_EQ(*l.VirtualEngineOf(h[0]), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(h[1]), 1);
+  EXPECT_EQ(*l.VirtualEngineOf(h[2]), 0);  // a tie goes to the lowest index
+  EXPECT_EQ(*l.VirtualEngineOf(h[3]), 1);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 0), 2);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 2);
+
+  // A completion releases its virtual engine's slot whatever its state.
+  EXPECT_TRUE(l.FirstToken(h[1], 20 * kMs));
+  EXPECT_TRUE(l.Finish(h[1], 30 * kMs, nullptr));
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 1);
+  EXPECT_EQ(l.NextVirtualEngine(0), 1);
+  const auto e = l.Dispatch(0, 31 * kMs, 1000, 100);
+  EXPECT_EQ(*l.VirtualEngineOf(e), 1);
+  // A failure (no first token, no usage) releases it too.
+  EXPECT_TRUE(l.Finish(h[0], 32 * kMs));
+  EXPECT_TRUE(l.Finish(h[2], 33 * kMs));
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 0), 0);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 2);
+  EXPECT_EQ(l.NextVirtualEngine(0), 0);
+  EXPECT_FALSE(l.VirtualEngineOf(h[0]).has_value());  // finished
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 2), 0);      // out of range
+
+  // Endpoints are independent; the in-flight view carries the tag.
+  EXPECT_EQ(*l.VirtualEngineOf(l.Dispatch(1, 40 * kMs, 10, 1)), 0);
+  std::vector<int> tags;
+  l.ForEachInflight(
+      0, [&](const TokenLedger::InflightRequest& r) { tags.push_back(r.virtual_engine); });
+  EXPECT_EQ(tags, (std::vector<int>{1, 1}));  // e, then h[3]
+
+  // Removing the endpoint forgets its counts.
+  l.RemoveEndpoint(0);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(l.Dispatch(0, 50 * kMs, 10, 1)), 0);
+}
+
+TEST(TokenLedger, ThreeVirtualEnginesAndTheDefaultOfOne) {
+  TokenLedger::Options o;
+  o.virtual_engines = 3;
+  TokenLedger three(o);
+  std::vector<int> got;
+  std::vector<TokenLedger::Handle> h;
+  for (int i = 0; i < 5; ++i) {
+    h.push_back(three.Dispatch(0, i * kMs, 100, 10));
+    got.push_back(*three.VirtualEngineOf(h.back()));
+  }
+  EXPECT_EQ(got, (std::vector<int>{0, 1, 2, 0, 1}));
+  EXPECT_TRUE(three.Finish(h[2], 10 * kMs));  // virtual engine 2 now has the fewest
+  EXPECT_EQ(three.NextVirtualEngine(0), 2);
+
+  TokenLedger one;
+  EXPECT_EQ(one.virtual_engines(), 1);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*one.VirtualEngineOf(one.Dispatch(0, i, 100, 10)), 0);
+  EXPECT_EQ(one.VirtualEngineUnfinished(0, 0), 3);
+  EXPECT_EQ(one.NextVirtualEngine(0), 0);
+
+  o.virtual_engines = 0;
+  EXPECT_EQ(TokenLedger(o).virtual_engines(), 1);
+  o.virtual_engines = 1000;
+  EXPECT_EQ(TokenLedger(o).virtual_engines(), TokenLedger::kMaxVirtualEngines);
+}
+
 TEST(EstimateLoad, AddsWhatTheScrapeCannotSee) {
   EndpointMetrics m;
   m.waiting_requests = 3;

@@ -10,7 +10,10 @@
 // endpoint rather than making a second cold copy), the prefixes it would evict, the
 // projected KV overflow, the KV pressure, and, when the cache is under pressure, the
 // number of sequences the endpoint already holds. Prefill timing is learned from the
-// TTFTs the gateway observes. Scores are relative to the best candidate:
+// TTFTs the gateway observes. With pipeline parallelism (vLLM V0's virtual engines,
+// `virtualEngines`), the queue, KV projection and sequence count are those of the virtual
+// engine the request would land in, as the ledger replays vLLM's assignment rule.
+// Scores are relative to the best candidate:
 //   score = (min_cost + s0) / (cost + s0),  s0 = requestOverhead
 // so the cheapest scores 1 and an endpoint twice as costly about 0.5; with
 // max-score-picker this is "lowest predicted cost wins", and stays meaningful when
@@ -42,6 +45,8 @@
 //   evictionWeight           1        weight of the prefill of prefixes it would evict
 //   holdQueueFactor          0        late binding: also hold while every endpoint has more
 //                                     than this many own prefills queued (0: KV room only)
+//   virtualEngines           auto     vLLM V0 pipeline-parallel virtual engines the KV outlook
+//                                     mirrors: auto (the pool's setting), off, or a count
 //   prefixCredit             1        fraction of matched prefix tokens that skip prefill
 //   loraLoadSeconds          0.1      cost of loading an adapter into a free slot
 //   loraWaitSeconds          2        cost when every adapter slot is taken
@@ -90,6 +95,10 @@ class PredictedTtftScorer final : public ScorerPlugin {
     params_.prefill_work_weight = p.Double("prefillWorkWeight", d.prefill_work_weight, 0, 1e3);
     params_.eviction_weight = p.Double("evictionWeight", d.eviction_weight, 0, 1e3);
     params_.hold_queue_factor = p.Double("holdQueueFactor", d.hold_queue_factor, 0, 1e6);
+    static constexpr PluginParams::Word kVirtualEngineWords[] = {{"auto", 0}, {"off", 1}};
+    params_.virtual_engines =
+        static_cast<int>(p.IntOrWord("virtualEngines", d.virtual_engines, 1,
+                                     TokenLedger::kMaxVirtualEngines, kVirtualEngineWords));
     prefix_.block_chars =
         static_cast<std::size_t>(p.Int("hashBlockSize", kDefaultHashBlockSize, 1, 1 << 20));
     prefix_.max_blocks =

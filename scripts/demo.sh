@@ -62,8 +62,11 @@ echo "demo: 3 simulated QwQ-32B TP2xPP2 groups at ${SCALE}x real time; $PROMPTS 
   --profile qwq-32b-tp2pp2 --model /models/QwQ-32B --served-model-name qwq \
   --time-scale "$SCALE" >"$OUT/sim.log" 2>&1 &
 pids+=($!)
+# The groups run vLLM V0 with --pipeline-parallel-size 2 (examples/seed/model-server.yaml);
+# the seed's objects stay as they are, so the gateway is told on its command line (an
+# InferencePool can say it with the annotation infergate.io/pipeline-parallel-size).
 "$BIN" --log-level warn serve -f examples/seed --admin-address 127.0.0.1:0 \
-  --scrape-interval "$SCRAPE" >"$OUT/gateway.log" 2>&1 &
+  --scrape-interval "$SCRAPE" --pipeline-parallel-size 2 >"$OUT/gateway.log" 2>&1 &
 pids+=($!)
 for a in 127.0.0.2 127.0.0.3 127.0.0.4; do wait_port $a 8000; done
 wait_port 127.0.0.1 8080

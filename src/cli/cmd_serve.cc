@@ -83,6 +83,12 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                 "fairness by x-gateway-inference-fairness-id, FCFS, the route's timeout as "
                 "TTL). On for pools with the infergate profile or annotation "
                 "infergate.io/flow-control: \"true\"; --no-flow-control turns it off for all");
+  cmd->add_option("--pipeline-parallel-size", flags->options.pipeline_parallel_size,
+                  "The servers' vLLM V0 --pipeline-parallel-size, for pools without the "
+                  "annotation infergate.io/pipeline-parallel-size: the infergate profile "
+                  "mirrors vLLM's assignment of requests to pipeline stages (1: none)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   cmd->add_option("--max-mirrors-in-flight", flags->options.max_mirrors_in_flight,
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()

@@ -24,6 +24,8 @@ inline constexpr std::string_view kInferenceGroup = "inference.networking.k8s.io
 inline constexpr std::string_view kBindAddressAnnotation = "infergate.io/bind-address";
 inline constexpr std::string_view kSchedulingProfileAnnotation = "infergate.io/scheduling-profile";
 inline constexpr std::string_view kFlowControlAnnotation = "infergate.io/flow-control";
+inline constexpr std::string_view kPipelineParallelAnnotation =
+    "infergate.io/pipeline-parallel-size";
 inline constexpr std::string_view kAttachToAnnotation = "inference.networking.x-k8s.io/attach-to";
 
 // Where decoded objects go.

@@ -2,6 +2,7 @@
 // InferenceModel (v1alpha1, v1alpha2) and EndpointPickerConfig.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <map>
 #include <set>
 
@@ -179,6 +180,16 @@ void DecodeInferencePool(const YamlField& root, std::string_view api_version, Ob
       pool.flow_control = *v == "true";
     } else {
       queue.Error(fmt::format("must be \"true\" or \"false\", got \"{}\"", *v));
+    }
+  }
+  YamlField pp = Annotation(root, kPipelineParallelAnnotation);
+  if (auto v = pp.String()) {
+    int n = 0;
+    const auto [end, err] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (err != std::errc() || end != v->data() + v->size() || n < 1 || n > 16) {
+      pp.Error(fmt::format("must be an integer from 1 to 16, got \"{}\"", *v));
+    } else {
+      pool.pipeline_parallel_size = n;
     }
   }
   if (!named) return;

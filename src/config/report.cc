@@ -110,6 +110,9 @@ void DescribePool(const Backend& b, std::string* out) {
   if (p.flow_control) {
     *out += fmt::format("  gateway queue {} (annotation)\n", *p.flow_control ? "on" : "off");
   }
+  if (p.pipeline_parallel_size) {
+    *out += fmt::format("  pipeline parallel size {} (annotation)\n", *p.pipeline_parallel_size);
+  }
   std::size_t ready = 0;
   for (const auto& e : b.endpoints) ready += e.ready ? 1 : 0;
   *out += fmt::format("  endpoints {} ({} ready)\n", b.endpoints.size(), ready);
@@ -182,6 +185,8 @@ json PoolJson(const Backend& b) {
           {"failure_mode", ToString(p.failure_mode)},
           {"scheduling_profile", p.scheduling_profile},
           {"flow_control", p.flow_control ? nlohmann::json(*p.flow_control) : nlohmann::json()},
+          {"pipeline_parallel_size",
+           p.pipeline_parallel_size ? nlohmann::json(*p.pipeline_parallel_size) : nlohmann::json()},
           {"endpoint_picker", picker},
           {"annotations", p.annotations},
           {"endpoints", EndpointsJson(b)},

@@ -297,6 +297,7 @@ class Resolver {
       info.failure_mode = pool->endpoint_picker.failure_mode;
       info.scheduling_profile = pool->scheduling_profile;
       info.flow_control = pool->flow_control;
+      info.pipeline_parallel_size = pool->pipeline_parallel_size;
       info.annotations = pool->meta.annotations;
       for (const Pod* pod : SelectPods(pool->meta.namespace_name, pool->selector)) {
         if (auto why = Unroutable(*pod); !why.empty()) {

@@ -231,6 +231,10 @@ struct InferencePool {
   // Annotation infergate.io/flow-control ("true"/"false"): whether the gateway queues the
   // pool's requests; unset, the scheduling profile's default.
   std::optional<bool> flow_control;
+  // Annotation infergate.io/pipeline-parallel-size (1..16): the servers' vLLM V0
+  // --pipeline-parallel-size, which the infergate profile mirrors (each stage a virtual
+  // engine with its share of the KV cache); unset, the gateway's default.
+  std::optional<int> pipeline_parallel_size;
 };
 
 enum class Criticality { kCritical, kStandard, kSheddable };

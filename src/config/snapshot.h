@@ -69,6 +69,7 @@ struct PoolInfo {
   FailureMode failure_mode = FailureMode::kFailClose;  // endpoint_picker.failure_mode
   std::string scheduling_profile;                      // the annotation's string
   std::optional<bool> flow_control;                    // the annotation, when present
+  std::optional<int> pipeline_parallel_size;           // the annotation, when present
   Labels annotations;
   std::vector<ModelRoute> models;  // sorted by model_name
 

@@ -48,6 +48,9 @@ struct GatewayOptions {
   // Hold InferencePool requests in the gateway's queue while no endpoint can take them
   // (late binding), instead of piling them into the servers' own queues.
   bool flow_control = true;
+  // vLLM V0 pipeline-parallel size of pools without the annotation
+  // infergate.io/pipeline-parallel-size (the infergate profile mirrors its virtual engines).
+  int pipeline_parallel_size = 1;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
 };

@@ -122,7 +122,7 @@ std::string_view PoolName(std::string_view id) {
 Status Gateway::Impl::PreparePools(Runtime& rt) {
   std::lock_guard lock(pools_mu_);
   for (const auto& pool : rt.snapshot().pools) {
-    auto settings = SettingsForPool(rt.snapshot(), *pool);
+    auto settings = SettingsForPool(rt.snapshot(), *pool, opts.pipeline_parallel_size);
     if (!settings.ok()) return settings.error();
     auto it = pools_.find(pool->id);
     if (it != pools_.end() && it->second->settings() == *settings) {

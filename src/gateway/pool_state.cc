@@ -32,12 +32,16 @@ bool PoolSettings::operator==(const PoolSettings& o) const {
   };
   return profile == o.profile && scheduling_profile == o.scheduling_profile &&
          flow_control == o.flow_control && failure_mode == o.failure_mode &&
+         pipeline_parallel_size == o.pipeline_parallel_size &&
          same_config(picker_config, o.picker_config);
 }
 
 Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
-                                     const config::Backend& pool) {
+                                     const config::Backend& pool,
+                                     int default_pipeline_parallel_size) {
   PoolSettings s;
+  s.pipeline_parallel_size =
+      pool.pool.pipeline_parallel_size.value_or(default_pipeline_parallel_size);
   // The gateway queue is part of the infergate policy; the GIE profiles model GIE as
   // deployed (no queue). The annotation overrides either way.
   const std::string& profile_annotation = pool.pool.scheduling_profile;
@@ -81,6 +85,7 @@ Result<std::shared_ptr<PoolState>> PoolState::Create(std::string id, PoolSetting
   o.picker_config = settings.picker_config;
   o.scheduling_profile = settings.scheduling_profile;
   o.failure_mode = settings.failure_mode;
+  o.pipeline_virtual_engines = settings.pipeline_parallel_size;
   auto scheduler = Scheduler::Create(o, clock);
   if (!scheduler.ok()) {
     return Error{"InferencePool " + id + ": scheduling profile: " + scheduler.error().message};

@@ -34,6 +34,8 @@ struct PoolSettings {
   std::optional<EndpointPickerConfig> picker_config;
   std::string scheduling_profile;
   FailureMode failure_mode = FailureMode::kFailClose;
+  // The servers' pipeline-parallel size (vLLM V0 virtual engines); see SchedulerOptions.
+  int pipeline_parallel_size = 1;
   bool operator==(const PoolSettings& o) const;
 };
 
@@ -43,7 +45,8 @@ struct PoolSettings {
 // default: only for the infergate profile). Errors name
 // the pool and the annotation.
 Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
-                                     const config::Backend& pool);
+                                     const config::Backend& pool,
+                                     int default_pipeline_parallel_size = 1);
 
 // A request waiting for a scheduling decision in the pool's queue (late binding). It lives
 // in the waiting request's coroutine frame; the pool fills the outcome under its lock and

@@ -88,7 +88,8 @@ apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
 metadata:
   name: dp
-  annotations: {infergate.io/scheduling-profile: round-robin, infergate.io/flow-control: "true"}
+  annotations: {infergate.io/scheduling-profile: round-robin, infergate.io/flow-control: "true",
+                infergate.io/pipeline-parallel-size: "2"}
 spec:
   selector: {matchLabels: {app: llm}}
   targetPorts: [{number: 8000}, {number: 8001}]
@@ -103,6 +104,7 @@ spec:
   EXPECT_EQ(b.pool.scheduling_profile, "round-robin");
   EXPECT_EQ(b.pool.annotations.at("infergate.io/scheduling-profile"), "round-robin");
   EXPECT_EQ(b.pool.flow_control, true);
+  EXPECT_EQ(b.pool.pipeline_parallel_size, 2);
 }
 
 TEST(ConfigInferencePool, V1alpha1ExtensionRefAndDefaults) {
@@ -140,7 +142,8 @@ apiVersion: inference.networking.x-k8s.io/v1alpha2
 kind: InferencePool
 metadata:
   name: a
-  annotations: {infergate.io/scheduling-profile: "", infergate.io/flow-control: "yes"}
+  annotations: {infergate.io/scheduling-profile: "", infergate.io/flow-control: "yes",
+                infergate.io/pipeline-parallel-size: "0"}
 spec:
   selector: {}
   targetPortNumber: 0
@@ -164,21 +167,24 @@ spec:
   EXPECT_THAT(
       errors,
       ElementsAre(
-          "test.yaml:7: document 1: InferencePool/a: spec.selector: must name at least one label",
-          "test.yaml:8: document 1: InferencePool/a: spec.targetPortNumber: must be an integer "
+          "test.yaml:8: document 1: InferencePool/a: spec.selector: must name at least one label",
+          "test.yaml:9: document 1: InferencePool/a: spec.targetPortNumber: must be an integer "
           "between 1 and 65535, got \"0\"",
-          "test.yaml:9: document 1: InferencePool/a: spec.extensionRef.failureMode: must be one of "
+          "test.yaml:10: document 1: InferencePool/a: spec.extensionRef.failureMode: must be one "
+          "of "
           "FailClose, FailOpen; got \"Sometimes\"",
           "test.yaml:5: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
           "scheduling-profile\"]: must not be empty",
           "test.yaml:5: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
           "flow-control\"]: must be \"true\" or \"false\", got \"yes\"",
-          "test.yaml:15: document 2: InferencePool/b: spec.selector.matchExpressions: is not "
+          "test.yaml:6: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
+          "pipeline-parallel-size\"]: must be an integer from 1 to 16, got \"0\"",
+          "test.yaml:16: document 2: InferencePool/b: spec.selector.matchExpressions: is not "
           "supported; use matchLabels",
-          "test.yaml:15: document 2: InferencePool/b: spec.selector.matchLabels: is required",
-          "test.yaml:16: document 2: InferencePool/b: spec.targetPorts: must list 1 to 8 ports, "
+          "test.yaml:16: document 2: InferencePool/b: spec.selector.matchLabels: is required",
+          "test.yaml:17: document 2: InferencePool/b: spec.targetPorts: must list 1 to 8 ports, "
           "got 9",
-          "test.yaml:24: document 3: InferencePool/c: spec.targetPorts[1].number: port 80 is "
+          "test.yaml:25: document 3: InferencePool/c: spec.targetPorts[1].number: port 80 is "
           "listed "
           "twice"));
 }

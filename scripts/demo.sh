@@ -11,6 +11,8 @@
 #   bash scripts/demo.sh                 # build, then the full run (300 prompts)
 #   bash scripts/demo.sh --quick         # 24 prompts, for CI
 #   options: --no-build  --prompts N  --scale X  --out DIR
+#            --pp N   the pipeline size the gateway is told (default 2, as the seed's
+#                     groups; 1 turns off the infergate policy's virtual-engine mirror)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,7 @@ BUILD=1
 PROMPTS=300
 SCALE=40
 OUT=""
+PP=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) PROMPTS=24 ;;
@@ -25,7 +28,8 @@ while [ $# -gt 0 ]; do
     --prompts) PROMPTS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --pp) PP=$2; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "demo: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -66,7 +70,7 @@ pids+=($!)
 # the seed's objects stay as they are, so the gateway is told on its command line (an
 # InferencePool can say it with the annotation infergate.io/pipeline-parallel-size).
 "$BIN" --log-level warn serve -f examples/seed --admin-address 127.0.0.1:0 \
-  --scrape-interval "$SCRAPE" --pipeline-parallel-size 2 >"$OUT/gateway.log" 2>&1 &
+  --scrape-interval "$SCRAPE" --pipeline-parallel-size "$PP" >"$OUT/gateway.log" 2>&1 &
 pids+=($!)
 for a in 127.0.0.2 127.0.0.3 127.0.0.4; do wait_port $a 8000; done
 wait_port 127.0.0.1 8080

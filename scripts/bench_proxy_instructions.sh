@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# CPU cost per proxied request, free of machine noise: user-space instructions counted by
+# valgrind's callgrind, for infergate and for nginx as a reverse proxy, each in front of
+# the same nginx upstream (a small fixed body) and loaded by wrk for the same time. The
+# count includes start-up, spread over all requests (a few hundred instructions here).
+#   bash scripts/bench_proxy_instructions.sh        # after a build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-build/infergate}
+ADDR=127.0.0.1
+UP_PORT=${UP_PORT:-18280}; IG_PORT=${IG_PORT:-18281}; NG_PORT=${NG_PORT:-18283}
+for tool in valgrind wrk nginx; do
+  command -v $tool >/dev/null || { echo "$tool missing" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "build first: $BIN missing" >&2; exit 1; }
+work=$(mktemp -d /tmp/infergate-instr-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+temp_paths() { echo "client_body_temp_path $work/$1-b; proxy_temp_path $work/$1-p; fastcgi_temp_path $work/$1-f; uwsgi_temp_path $work/$1-u; scgi_temp_path $work/$1-s;"; }
+
+cat >"$work/up.conf" <<NGX
+daemon off; worker_processes 1; pid $work/up.pid; error_log $work/up.err warn;
+events { worker_connections 4096; }
+http { access_log off; $(temp_paths up)
+  server { listen $ADDR:$UP_PORT; keepalive_requests 1000000;
+    location / { return 200 'hello from upstream\n'; } } }
+NGX
+cat >"$work/px.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $work/px.pid; error_log $work/px.err warn;
+events { worker_connections 4096; }
+http { access_log off; $(temp_paths px)
+  upstream up { server $ADDR:$UP_PORT; keepalive 256; }
+  server { listen $ADDR:$NG_PORT; keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGX
+cat >"$work/gw.yaml" <<YAML
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench, annotations: {infergate.io/bind-address: "$ADDR"}}
+spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: $IG_PORT}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: all}
+spec:
+  parentRefs: [{name: bench, sectionName: http}]
+  rules: [{backendRefs: [{name: up, port: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: up}
+spec: {selector: {app: up}, ports: [{port: 80, targetPort: $UP_PORT}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: up-0, labels: {app: up}}
+status: {podIP: $ADDR}
+YAML
+nginx -p "$work" -c "$work/up.conf" -e "$work/up.err" &
+pids+=($!)
+wait_port $UP_PORT
+
+measure() {  # name port command...
+  local name=$1 port=$2; shift 2
+  valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg" "$@" >/dev/null 2>"$work/$name.vg" &
+  local pid=$!
+  pids+=($pid)
+  wait_port "$port"
+  local n=0 r
+  for d in 2 5; do
+    r=$(wrk -t1 -c16 -d${d}s "http://$ADDR:$port/" | awk '/requests in/{print $1}')
+    n=$((n + r))
+  done
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local total; total=$(awk '/^totals:/{print $2}' "$work/$name.cg")
+  echo "$name $n $total" | awk '{printf "%-10s %8d requests  %6.0f instructions per request\n", $1, $2, $3 / $2}'
+}
+measure infergate $IG_PORT "$BIN" --log-level warn serve -f "$work/gw.yaml" --workers 1 --no-admin
+measure nginx $NG_PORT nginx -p "$work" -c "$work/px.conf" -e "$work/px.err"

@@ -133,6 +133,8 @@ Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
 
 void PoolState::PumpLocked(TimeNs now, bool force) {
   if (queue_.empty()) return;
+  // Nothing is held while no endpoint has fresh metrics (the failure mode decides then).
+  const bool can_hold = !force && scheduler_->Summary().fresh > 0;
   std::vector<QueueItemId> expired;
   queue_.Dispatch(
       now,
@@ -140,7 +142,7 @@ void PoolState::PumpLocked(TimeNs now, bool force) {
         auto it = waiters_.find(item.id);
         if (it == waiters_.end()) return DispatchAction::kDropped;
         QueueWaiter& w = *it->second;
-        if (!force && scheduler_->ShouldHold(*w.info) && scheduler_->Summary().fresh > 0) {
+        if (can_hold && scheduler_->ShouldHold(*w.info)) {
           return DispatchAction::kStop;
         }
         scheduler_->Pick(*w.info, &w.pick);

@@ -10,6 +10,8 @@
 # /proc/PID/stat) is reported too: it is what throughput becomes when cores are scarce.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/proxy_bench_gateway.sh
+source scripts/proxy_bench_gateway.sh
 BIN=${BIN:-build/infergate}
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
@@ -46,29 +48,7 @@ nginx_conf upstream "server { listen $ADDR:$UP_PORT reuseport; keepalive_request
 nginx_conf proxy "upstream up { server $ADDR:$UP_PORT; keepalive 256; }
   server { listen $ADDR:$NG_PORT reuseport; keepalive_requests 1000000;
   location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }" "$WORKERS"
-cat >"$work/gw.yaml" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: bench, annotations: {infergate.io/bind-address: "$ADDR"}}
-spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: $IG_PORT}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: all}
-spec:
-  parentRefs: [{name: bench, sectionName: http}]
-  rules: [{backendRefs: [{name: up, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: up}
-spec: {selector: {app: up}, ports: [{port: 80, targetPort: $UP_PORT}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: up-0, labels: {app: up}}
-status: {podIP: $ADDR}
-YAML
+proxy_bench_gateway_yaml "$work/gw.yaml" "$ADDR" "$IG_PORT" "$UP_PORT"
 "$BIN" --log-level warn serve -f "$work/gw.yaml" --workers "$WORKERS" --no-admin >/dev/null &
 IG_PID=$!
 pids+=($IG_PID)

@@ -4,8 +4,11 @@
 # the same nginx upstream (a small fixed body) and loaded by wrk for the same time. The
 # count includes start-up, spread over all requests (a few hundred instructions here).
 #   bash scripts/bench_proxy_instructions.sh        # after a build
+#   KEEP=DIR bash scripts/bench_proxy_instructions.sh   # keeps the profiles for callgrind_annotate
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/proxy_bench_gateway.sh
+source scripts/proxy_bench_gateway.sh
 BIN=${BIN:-build/infergate}
 ADDR=127.0.0.1
 UP_PORT=${UP_PORT:-18280}; IG_PORT=${IG_PORT:-18281}; NG_PORT=${NG_PORT:-18283}
@@ -35,36 +38,14 @@ http { access_log off; $(temp_paths px)
   server { listen $ADDR:$NG_PORT; keepalive_requests 1000000;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
 NGX
-cat >"$work/gw.yaml" <<YAML
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: bench, annotations: {infergate.io/bind-address: "$ADDR"}}
-spec: {gatewayClassName: x, listeners: [{name: http, protocol: HTTP, port: $IG_PORT}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: all}
-spec:
-  parentRefs: [{name: bench, sectionName: http}]
-  rules: [{backendRefs: [{name: up, port: 80}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: up}
-spec: {selector: {app: up}, ports: [{port: 80, targetPort: $UP_PORT}]}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: up-0, labels: {app: up}}
-status: {podIP: $ADDR}
-YAML
+proxy_bench_gateway_yaml "$work/gw.yaml" "$ADDR" "$IG_PORT" "$UP_PORT"
 nginx -p "$work" -c "$work/up.conf" -e "$work/up.err" &
 pids+=($!)
 wait_port $UP_PORT
 
 measure() {  # name port command...
   local name=$1 port=$2; shift 2
-  valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg" "$@" >/dev/null 2>"$work/$name.vg" &
+  valgrind --tool=callgrind --callgrind-out-file="${KEEP:-$work}/$name.cg" "$@" >/dev/null 2>"$work/$name.vg" &
   local pid=$!
   pids+=($pid)
   wait_port "$port"
@@ -74,7 +55,7 @@ measure() {  # name port command...
     n=$((n + r))
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  local total; total=$(awk '/^totals:/{print $2}' "$work/$name.cg")
+  local total; total=$(awk '/^totals:/{print $2}' "${KEEP:-$work}/$name.cg")
   echo "$name $n $total" | awk '{printf "%-10s %8d requests  %6.0f instructions per request\n", $1, $2, $3 / $2}'
 }
 measure infergate $IG_PORT "$BIN" --log-level warn serve -f "$work/gw.yaml" --workers 1 --no-admin

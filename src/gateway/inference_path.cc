@@ -383,12 +383,14 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     co_return co_await reply(429, "the pool's request queue is full", std::move(retry));
   }
   // Should this frame be destroyed while queued (the loop stopping under it), the queue
-  // must not keep a pointer into it.
+  // must not keep a pointer into it. (A request decided at once was never queued.)
   struct Unqueue {
     PoolState* pool;
     QueueWaiter* waiter;
-    ~Unqueue() { pool->CancelQueued(*waiter); }
-  } unqueue{pool, &waiter};
+    ~Unqueue() {
+      if (pool) pool->CancelQueued(*waiter);
+    }
+  } unqueue{admission == Admission::kQueued ? pool : nullptr, &waiter};
   if (admission == Admission::kQueued) {
     const TimeNs queued_at = clock_.Now();
     bool watch_client = true;

@@ -25,22 +25,11 @@ namespace fs = std::filesystem;
 
 using Outcome = CommandOutcome;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const fs::path& p) { return ::infergate::testing::ReadFile(p.string()); }
 
 class BenchCliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ig_bench_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { dir_ = ::infergate::testing::TempDir(); }
 
   // Runs infergate with `args`; kills it after 60 s.
   Outcome Run(std::vector<std::string> args) {

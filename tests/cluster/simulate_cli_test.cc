@@ -2,8 +2,6 @@
 // result JSON (read back with bench's reader, as `infergate bench compare` does) and the
 // HTML report. Runs the executable (path from INFERGATE_BIN in the environment, else the
 // build's).
-#include <unistd.h>
-
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -24,22 +22,11 @@ namespace fs = std::filesystem;
 
 using Outcome = ::infergate::testing::CommandOutcome;
 
-std::string Slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string Slurp(const fs::path& p) { return ::infergate::testing::ReadFile(p.string()); }
 
 class SimulateCliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("ig_simulate_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { dir_ = ::infergate::testing::TempDir(); }
 
   Outcome Run(std::vector<std::string> args) {
     const char* env = std::getenv("INFERGATE_BIN");

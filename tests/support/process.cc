@@ -363,14 +363,12 @@ std::string Nginx::error_log() const {
   return out;
 }
 
-namespace {
-std::string Slurp(const std::string& path) {
+std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
-}  // namespace
 
 CommandOutcome RunCommand(const std::vector<std::string>& argv, const std::string& cwd,
                           std::chrono::seconds limit) {
@@ -403,8 +401,8 @@ CommandOutcome RunCommand(const std::vector<std::string>& argv, const std::strin
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   r.code = !r.timed_out && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = Slurp(out);
-  r.err = Slurp(err);
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
   return r;
 }
 

@@ -79,6 +79,9 @@ int ConnectTcp(const std::string& address, int port, std::chrono::milliseconds t
 // Path of a file in a fresh temporary directory removed at process exit.
 std::string TempDir();
 
+// The whole content of the file at `path` ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
 // What a finished command left: its exit code (-1 if killed or not started) and output.
 struct CommandOutcome {
   int code = -1;

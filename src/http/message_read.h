@@ -5,21 +5,17 @@
 // guard, and complete through a post even when the bytes were already buffered. On the
 // proxy's hot path (a request head, a response head and one body read per request) that
 // was ~3k of ~25k instructions per proxied request. ReadMessage parses what is buffered
-// first, reads the socket directly (it must be in non-blocking mode), and waits for
-// readability only when there is nothing to read: the same syscalls, one completion.
+// first, reads the socket directly when it may hold bytes, and otherwise queues one read
+// for the next readiness event, which costs no syscall until the bytes are there (see
+// read_readiness.h): one recv per read where the peer answers later, as nginx does.
 //
-// Errors are Beast's: bhttp::error::end_of_stream when the peer closed before any byte of
-// the message, partial_message when it closed inside one, buffer_overflow when `buffer`
-// reached its max_size, the parser's (header_limit, body_limit, bad_*, need_buffer when a
-// buffer_body is full), and the socket's (operation_aborted when cancelled).
-//
-// Thread-safety: as the socket; use on the socket's own loop.
 #pragma once
 
 #include <algorithm>
 #include <tuple>
 
 #include "http/beast.h"
+#include "http/read_readiness.h"
 
 namespace infergate::http {
 
@@ -50,13 +46,20 @@ asio::awaitable<boost::system::error_code> ReadMessage(tcp::socket& socket,
     const std::size_t want =
         std::min<std::size_t>(std::max<std::size_t>(512, buffer.capacity() - buffer.size()),
                               std::min<std::size_t>(65536, room));
-    std::size_t n = socket.read_some(buffer.prepare(want), ec);
-    while (ec == asio::error::would_block || ec == asio::error::try_again) {
-      std::tie(ec) =
-          co_await socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return ec;
+    std::size_t n = 0;
+    bool waited = true;
+    if (ReadMayBeReady(socket)) {
       n = socket.read_some(buffer.prepare(want), ec);
+      waited = ec == asio::error::would_block || ec == asio::error::try_again;
+      if (waited) MarkReadDrained(socket);
     }
+    if (waited) {
+      // Not speculative here (the flag is clear): the reactor performs this read on the
+      // next event and completes it inline, so a short read still means drained.
+      std::tie(ec, n) = co_await socket.async_read_some(buffer.prepare(want),
+                                                        asio::as_tuple(asio::use_awaitable));
+    }
+    if (!ec && n > 0 && n < want) MarkReadDrained(socket);
     if (ec == asio::error::eof) {
       if (!parser.got_some()) co_return bhttp::error::end_of_stream;
       ec = {};

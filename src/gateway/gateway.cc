@@ -329,7 +329,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
     if (!ec) {
       loop.deadlines.Add(&state.deadline, arrival + opts.request_read_timeout);
       auto& req = parser.get();
-      auto expect = req[bhttp::field::expect];
+      const std::string_view expect = http::FieldOr(req, bhttp::field::expect);
       if (!expect.empty()) {
         if (!beast::iequals(expect, "100-continue")) {
           reject = 417;
@@ -393,20 +393,16 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
 asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Request& req,
                                                    const Runtime& rt, const ListenerRuntime& lr,
                                                    TimeNs arrival, const std::string& client_ip) {
-  const bool client_keep = req.keep_alive() && !draining_;
+  const bool client_keep = http::KeepAlive(req) && !draining_;
   const unsigned version = req.version();
   const std::string_view target = req.target();
   const auto qpos = target.find('?');
-  auto header = [&req](std::string_view name) -> std::optional<std::string_view> {
-    auto it = req.find(name);
-    if (it == req.end()) return std::nullopt;
-    return it->value();
-  };
+  auto header = [&req](std::string_view name) { return http::FindField(req, name); };
   routing::RequestView view;
   view.method = req.method_string();
   view.path = target.substr(0, qpos);
   view.query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
-  view.host = req[bhttp::field::host];
+  view.host = http::FieldOr(req, bhttp::field::host);
   view.headers = routing::HeaderLookup(header);
   if (!lr.models_json.empty() && view.path == "/v1/models" && req.method() == bhttp::verb::get) {
     // The models this listener's pools serve under their InferenceModel names.
@@ -448,7 +444,7 @@ asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Reque
                                                 const config::Backend& backend_ref, TimeNs arrival,
                                                 const std::string& client_ip) {
   const config::Backend* backend = &backend_ref;
-  const bool client_keep = req.keep_alive() && !draining_;
+  const bool client_keep = http::KeepAlive(req) && !draining_;
   const BackendRuntime* br = rt.FindBackend(backend);
   std::array<http::UpstreamCandidate, 16> candidate_storage;
   const std::span<http::UpstreamCandidate> candidates(

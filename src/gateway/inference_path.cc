@@ -12,6 +12,7 @@
 #include "gateway/gateway_impl.h"
 #include "gateway/openai_request.h"
 #include "gateway/response_rewrite.h"
+#include "http/headers.h"
 #include "http/openai_error.h"
 #include "http/wire.h"
 
@@ -290,7 +291,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
                                                        const config::Backend& backend,
                                                        TimeNs arrival,
                                                        const std::string& client_ip) {
-  const bool client_keep = req.keep_alive() && !draining_;
+  const bool client_keep = http::KeepAlive(req) && !draining_;
   const unsigned version = req.version();
   RequestStats* stats = rt.FindStats(&lr, &rule, &backend);
   PoolState* pool = rt.FindPool(&backend);
@@ -330,8 +331,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   }
   // An objective header may set the priority (an integer, InferenceObjective style) or a
   // criticality by name.
-  if (auto it = req.find(kObjectiveHeader); it != req.end()) {
-    const std::string_view v = it->value();
+  if (const auto objective = http::FindField(req, kObjectiveHeader)) {
+    const std::string_view v = *objective;
     int n = 0;
     auto r = std::from_chars(v.data(), v.data() + v.size(), n);
     if (r.ec == std::errc() && r.ptr == v.data() + v.size()) {
@@ -358,8 +359,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   info.criticality = criticality;
   info.priority = priority;
   if (model && target != model->model_name) info.lora_adapter = target;
-  if (auto it = req.find(opts.session_header); it != req.end()) info.session_key = it->value();
-  if (auto it = req.find(kFairnessHeader); it != req.end()) info.fairness_id = it->value();
+  if (auto v = http::FindField(req, opts.session_header)) info.session_key = *v;
+  if (auto v = http::FindField(req, kFairnessHeader)) info.fairness_id = *v;
 
   const TimeNs decide_start = clock_.Now();
   std::vector<std::uint64_t> hashes;

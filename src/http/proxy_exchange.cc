@@ -84,7 +84,7 @@ struct ExchangeState {
 };
 
 bool IsEventStream(const bhttp::response_header<>& h) {
-  auto ct = h[bhttp::field::content_type];
+  const std::string_view ct = FieldOr(h, bhttp::field::content_type);
   return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
 }
 
@@ -270,7 +270,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
 
   // Relay the response.
   auto& res = parser->get();
-  const bool upstream_keep_alive = res.keep_alive();
+  const bool upstream_keep_alive = parser->keep_alive();
   bool client_keep = options.client_keep_alive;
   if (hooks.on_response_header) hooks.on_response_header(res.base());
   const bool event_stream = IsEventStream(res.base());

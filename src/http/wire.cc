@@ -22,9 +22,9 @@ struct ConnectionTokens {
 template <class Fields>
 ConnectionTokens ReadConnectionTokens(const Fields& fields) {
   ConnectionTokens t;
-  auto it = fields.find(bhttp::field::connection);
-  if (it == fields.end()) return t;
-  for (auto token : bhttp::token_list(it->value())) {
+  const auto connection = FindField(fields, bhttp::field::connection);
+  if (!connection) return t;
+  for (auto token : bhttp::token_list(*connection)) {
     if (beast::iequals(token, "close") || beast::iequals(token, "keep-alive")) continue;
     if (t.count < t.names.size()) t.names[t.count++] = token;
   }

@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format libclang-rt-14-dev
   nginx-light prometheus wrk curl procps iproute2 python3
+  valgrind linux-perf
 )
 
 missing=()

@@ -19,13 +19,22 @@ using V4i = std::int64_t __attribute__((vector_size(32)));
 
 }  // namespace
 
+// target_clones dispatches through an ifunc resolver, which the dynamic linker runs while
+// it relocates the executable, before ThreadSanitizer's runtime is up: the instrumented
+// resolver crashed every TSan binary at start-up. TSan builds take the default version.
+#if defined(__SANITIZE_THREAD__)
+#define IG_AVX2_CLONES
+#else
+#define IG_AVX2_CLONES [[gnu::target_clones("avx2", "default")]]
+#endif
+
 // Three divisions per request are most of a projection's cost. The arithmetic is
 // element-wise and the same operations as one request at a time (IEEE division rounds the
 // same in any vector width), four requests per step, so the results are bit-identical to
 // the scalar form while the divider works on vectors (AVX2 where the CPU has it).
-[[gnu::target_clones("avx2", "default")]] void ProjectDecoding(
-    std::size_t n, const TimeNs* finish_at, const TimeNs* first_token, const double* output,
-    TimeNs now, double tpot, double* finish_s, double* generated) {
+IG_AVX2_CLONES void ProjectDecoding(std::size_t n, const TimeNs* finish_at,
+                                    const TimeNs* first_token, const double* output, TimeNs now,
+                                    double tpot, double* finish_s, double* generated) {
   const V4d zero = {0, 0, 0, 0};
   std::size_t i = 0;
   for (; i + 4 <= n; i += 4) {

@@ -46,11 +46,11 @@ nginx -p "$work" -c "$work/up.conf" -e "$work/up.err" &
 pids+=($!)
 nginx -p "$work" -c "$work/px.conf" -e "$work/px.err" &
 NG_PID=$!
-pids+=($NG_PID)
+pids+=("$NG_PID")
 "$BIN" --log-level warn serve -f "$work/gw.yaml" --workers 1 --no-admin >/dev/null &
 IG_PID=$!
-pids+=($IG_PID)
-wait_port $UP_PORT; wait_port $NG_PORT; wait_port $IG_PORT
+pids+=("$IG_PID")
+wait_port "$UP_PORT"; wait_port "$NG_PORT"; wait_port "$IG_PORT"
 # infergate's event loop is its last thread; the others sleep.
 IG_LOOP=/proc/$IG_PID/task/$(ls "/proc/$IG_PID/task" | sort -n | tail -1)
 for p in $IG_PORT $NG_PORT; do wrk -t1 -c8 -d1s "http://$ADDR:$p/" >/dev/null; done
@@ -76,6 +76,6 @@ echo "64 connections, ${DURATION} s per run, $ROUNDS rounds"
 echo "| proxy | requests | syscalls/req | EAGAIN/req | epoll_ctl/req | context switches/req | user µs/req | sys µs/req |"
 echo "|---|---|---|---|---|---|---|---|"
 for _ in $(seq "$ROUNDS"); do
-  measure infergate "$IG_PID" "$IG_LOOP/stat" $IG_PORT
-  measure nginx "$NG_PID" "/proc/$NG_PID/stat" $NG_PORT
+  measure infergate "$IG_PID" "$IG_LOOP/stat" "$IG_PORT"
+  measure nginx "$NG_PID" "/proc/$NG_PID/stat" "$NG_PORT"
 done

@@ -283,6 +283,7 @@ std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double per
     }
     it->slo_ttft_ms += PercentileOf(std::move(ttfts), percentile);
     it->mean_ttft_ms += r.result.ttft_ms.mean;
+    it->request_throughput += r.result.request_throughput;
     it->output_throughput += r.result.output_throughput;
     it->ttft_over_floor += r.ttft_over_floor;
     it->failed += r.result.failed;
@@ -292,6 +293,7 @@ std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double per
     const double n = std::max(1, p.seeds);
     p.slo_ttft_ms /= n;
     p.mean_ttft_ms /= n;
+    p.request_throughput /= n;
     p.output_throughput /= n;
     p.ttft_over_floor /= n;
   }
@@ -322,6 +324,23 @@ double SloCapacity(std::span<const SweepPoint> points, std::string_view policy, 
     capacity = p->rate;
   }
   return capacity;
+}
+
+Saturation SaturationOf(std::span<const SweepPoint> points, std::string_view policy) {
+  Saturation s;
+  for (const SweepPoint& p : points) {
+    if (p.policy != policy) continue;
+    if (p.request_throughput > s.rate) {
+      s.rate = p.request_throughput;
+      s.output_throughput = p.output_throughput;
+    }
+    if (p.request_throughput < kSaturatedFraction * p.rate) s.reached = true;
+  }
+  for (const SweepPoint& p : points) {
+    if (p.policy != policy || p.request_throughput < kPlateauFraction * s.rate) continue;
+    if (s.offered == 0 || p.rate < s.offered) s.offered = p.rate;
+  }
+  return s;
 }
 
 std::string FormatRunFacts(std::span<const PolicyRun> runs) {

@@ -135,7 +135,8 @@ struct SweepPoint {
   double rate = 0;         // requests per second
   double slo_ttft_ms = 0;  // the TTFT percentile the SLO is about (e.g. P90), ms
   double mean_ttft_ms = 0;
-  double output_throughput = 0;  // tok/s
+  double request_throughput = 0;  // completed requests per second of the run's duration
+  double output_throughput = 0;   // tok/s
   double ttft_over_floor = 0;
   int seeds = 0;   // runs averaged
   int failed = 0;  // failed requests over those runs
@@ -150,6 +151,33 @@ std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double per
 // stays <= slo_ms, with no failed request, at every grid rate up to r; 0 when the lowest
 // rate already misses. Points of other policies are ignored.
 double SloCapacity(std::span<const SweepPoint> points, std::string_view policy, double slo_ms);
+
+// Where a policy stops keeping up with the offered load. Delivered request throughput
+// (completed requests over the run's duration, benchmark_serving's "Request throughput")
+// follows the offered rate until the pool saturates and then stays on a plateau, so the
+// saturation rate is the highest delivered throughput at any rate of the sweep. It is a
+// throughput, not a grid rate: it does not depend on the grid's step, and under overload
+// a finite run measures it without bias (the pool is busy from the first arrival to the
+// last completion). A threshold on delivered/offered at each grid rate (e.g. >= 95%)
+// would instead be biased by the run's drain tail, which weighs more in short runs at
+// high rates.
+struct Saturation {
+  double rate = 0;               // req/s: the highest delivered request throughput
+  double output_throughput = 0;  // tok/s where `rate` was delivered
+  // Where the plateau starts: the lowest grid rate delivered at >= kPlateauFraction of
+  // `rate` (on a flat plateau the maximum itself may fall at any rate beyond it).
+  double offered = 0;
+  // True when some grid rate was delivered at under kSaturatedFraction of its offered
+  // rate: the pool fell behind within the sweep, so `rate` is the plateau. When false
+  // the sweep never saturated the policy and `rate` is only a lower bound.
+  bool reached = false;
+};
+inline constexpr double kSaturatedFraction = 0.9;
+inline constexpr double kPlateauFraction = 0.99;
+
+// The Saturation of `policy` over `points` (mean over seeds at each rate); all zero when
+// the policy has no points. Points of other policies are ignored.
+Saturation SaturationOf(std::span<const SweepPoint> points, std::string_view policy);
 
 // One line per run: the extra facts the result table does not show (floor ratio, P90
 // TTFT, preemptions, prefix-cache hit rate, gateway queue).

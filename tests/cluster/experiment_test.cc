@@ -203,5 +203,57 @@ TEST(Sweep, AveragesSeedsAndFindsTheCapacity) {
   EXPECT_EQ(SloCapacity(points, "c", 100), 0);
 }
 
+// A run at `offered` req/s that completed `delivered` requests per second of its duration
+// and `output` tokens per second.
+PolicyRun Delivered(const std::string& policy, double offered, double delivered, double output) {
+  PolicyRun r = Point(policy, offered, {100});
+  r.result.request_throughput = delivered;
+  r.result.output_throughput = output;
+  return r;
+}
+
+TEST(Sweep, SaturationRateIsTheDeliveredPlateau) {
+  // "rr" keeps up to 10 req/s, then plateaus near 12 and sags a little under overload;
+  // the plateau is averaged over seeds before the maximum is taken.
+  std::vector<PolicyRun> runs = {
+      Delivered("rr", 5, 4.9, 980),      Delivered("rr", 10, 9.8, 1960),
+      Delivered("rr", 15, 12.0, 2400),   Delivered("rr", 15, 12.4, 2480),  // mean 12.2
+      Delivered("rr", 20, 12.3, 2460),   Delivered("rr", 20, 11.9, 2380),  // mean 12.1
+      Delivered("rr", 25, 11.5, 2300),   Delivered("fast", 5, 4.95, 990),
+      Delivered("fast", 10, 9.9, 1980),  Delivered("fast", 15, 14.7, 2940),
+      Delivered("fast", 20, 19.0, 3800), Delivered("fast", 25, 23.0, 4600),
+  };
+  const auto points = AverageSweep(runs, 90);
+  ASSERT_EQ(points.size(), 10u);
+  EXPECT_DOUBLE_EQ(points[2].request_throughput, 12.2);
+
+  const Saturation rr = SaturationOf(points, "rr");
+  EXPECT_DOUBLE_EQ(rr.rate, 12.2);
+  EXPECT_DOUBLE_EQ(rr.output_throughput, 2440);
+  EXPECT_EQ(rr.offered, 15);  // 12.1 at 20 is on the plateau too, but 15 is where it starts
+  EXPECT_TRUE(rr.reached);    // 12.2 < 0.9 * 15
+
+  // On a flat plateau the maximum may come late; `offered` still names where it starts
+  // (12.0 >= 0.99 * 12.1; 11.0 at 12 req/s is not on it).
+  const std::vector<PolicyRun> flat_runs = {
+      Delivered("flat", 12, 11.0, 2200), Delivered("flat", 15, 12.0, 2400),
+      Delivered("flat", 20, 12.05, 2410), Delivered("flat", 25, 12.1, 2420)};
+  const Saturation flat = SaturationOf(AverageSweep(flat_runs, 90), "flat");
+  EXPECT_DOUBLE_EQ(flat.rate, 12.1);
+  EXPECT_DOUBLE_EQ(flat.output_throughput, 2420);
+  EXPECT_EQ(flat.offered, 15);
+
+  // Never under 90% of the offered rate: the sweep did not find the plateau, and the
+  // highest delivered throughput is only a lower bound.
+  const Saturation fast = SaturationOf(points, "fast");
+  EXPECT_DOUBLE_EQ(fast.rate, 23.0);
+  EXPECT_EQ(fast.offered, 25);
+  EXPECT_FALSE(fast.reached);
+
+  const Saturation none = SaturationOf(points, "other");
+  EXPECT_EQ(none.rate, 0);
+  EXPECT_FALSE(none.reached);
+}
+
 }  // namespace
 }  // namespace infergate::cluster

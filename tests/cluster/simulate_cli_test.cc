@@ -84,9 +84,20 @@ TEST_F(SimulateCliTest, SweepReportsTheCapacityAndPlotsIt) {
            "0", "--policies", "round-robin,infergate", "--html", "sweep.html"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("SLO capacity"), std::string::npos);
+  EXPECT_NE(r.out.find("Saturation rate"), std::string::npos);
+  EXPECT_NE(r.out.find("round-robin's saturation"), std::string::npos);
   EXPECT_NE(r.out.find("P90 TTFT"), std::string::npos);
   const std::string html = Slurp(dir_ / "sweep.html");
   EXPECT_NE(html.find("P90 TTFT vs request rate"), std::string::npos);
+}
+
+TEST_F(SimulateCliTest, SweepSummaryInMarkdown) {
+  const Outcome r = Run({"--workload", "shared-prefix", "--num-prompts", "60", "--sweep-rates", "4",
+                         "--policies", "round-robin,gie-default", "--markdown"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("| policy | SLO capacity | saturation rate |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| round-robin | "), std::string::npos);
+  EXPECT_NE(r.out.find("| gie-default | "), std::string::npos);
 }
 
 TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {

@@ -5,9 +5,11 @@
 // and so tests can set time exactly. Time is a signed count of nanoseconds on a
 // monotonic axis whose origin is the clock's own.
 //
-// Thread-safety: SteadyClock is safe from any thread. ManualClock is not synchronised;
-// it is meant for single-threaded harnesses and tests.
+// Thread-safety: SteadyClock and CoarseSteadyClock are safe from any thread. ManualClock is not
+// synchronised; it is meant for single-threaded harnesses and tests.
 #pragma once
+
+#include <time.h>
 
 #include <chrono>
 #include <cstdint>
@@ -45,6 +47,19 @@ class SteadyClock final : public Clock {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+  }
+};
+
+// The same monotonic clock as of the kernel's last tick (CLOCK_MONOTONIC_COARSE: 1-4 ms
+// behind SteadyClock, never ahead), read without the timestamp counter: ~5 ns against
+// ~22 ns for a precise read in a VM. For deadlines swept every 50 ms and idle times in
+// seconds, read several times per proxied request.
+class CoarseSteadyClock final : public Clock {
+ public:
+  TimeNs Now() const override {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return static_cast<TimeNs>(ts.tv_sec) * kNanosPerSecond + ts.tv_nsec;
   }
 };
 

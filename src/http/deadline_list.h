@@ -44,7 +44,7 @@ class DeadlineList {
 
   asio::steady_timer timer_;
   TimeNs tick_;
-  SteadyClock clock_;
+  CoarseSteadyClock clock_;
   Entry head_;  // sentinel of a circular list
   std::size_t size_ = 0;
   bool scheduled_ = false;

@@ -88,33 +88,62 @@ bool IsEventStream(const bhttp::response_header<>& h) {
   return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
 }
 
-// Writes `buffers` completely: first with one non-blocking send (the common case on a
-// socket with room: no completion to post, no extra trip through the event loop), and
-// only what did not fit asynchronously. Requires the socket in non-blocking mode.
-// `buffers` is taken by value: a coroutine keeps its reference parameters as references,
-// and ClientWriter::Send returns this awaitable after its temporary span is gone.
+// Writing a message completely: first with one non-blocking send (the common case on a
+// socket with room: no completion to post, no coroutine frame, no trip through the event
+// loop), and only what did not fit asynchronously. Requires the socket in non-blocking
+// mode. Usage: `if (!WriteNow(s, b, sent, ec)) ec = co_await WriteRest(s, b, sent);`
 template <class Buffers>
-asio::awaitable<boost::system::error_code> WriteAll(tcp::socket& socket, Buffers buffers) {
-  boost::system::error_code ec;
-  const std::size_t total = asio::buffer_size(buffers);
-  const std::size_t sent = socket.write_some(buffers, ec);
-  if (!ec && sent == total) co_return ec;
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) co_return ec;
+bool WriteNow(tcp::socket& socket, const Buffers& buffers, std::size_t& sent,
+              boost::system::error_code& ec) {
+  sent = socket.write_some(buffers, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    sent = 0;
+    return false;
+  }
+  return ec || sent == asio::buffer_size(buffers);
+}
+
+// Writes what WriteNow left (`buffers` less its first `sent` bytes). `buffers` is taken by
+// value: a coroutine keeps its reference parameters as references, and the caller's
+// temporaries may be gone by the time it resumes.
+template <class Buffers>
+asio::awaitable<boost::system::error_code> WriteRest(tcp::socket& socket, Buffers buffers,
+                                                     std::size_t sent) {
   beast::buffers_suffix<Buffers> rest(buffers);
-  rest.consume(ec ? 0 : sent);
-  auto [wec, n] = co_await asio::async_write(socket, rest, asio::as_tuple(asio::use_awaitable));
-  co_return wec;
+  rest.consume(sent);
+  auto [ec, n] = co_await asio::async_write(socket, rest, asio::as_tuple(asio::use_awaitable));
+  co_return ec;
 }
 
 // Sends (the response head if not sent yet, then) one piece of body in the client's
-// framing, and the end of a chunked body when `last`. The buffers live in the writer
-// until the write completes; the caller reports the outcome with Sent().
+// framing, and the end of a chunked body when `last`:
+//   if (!writer.SendNow(piece, last, ec)) ec = co_await writer.SendRest();
+//   ec = writer.Sent(ec);
+// The buffers live in the writer until the write completes (`piece` must too).
 class ClientWriter {
  public:
   ClientWriter(tcp::socket& client, std::string head, BodyFraming framing)
       : client_(client), head_(std::move(head)), framing_(framing) {}
 
-  auto Send(std::string_view piece, bool last) {
+  // Writes what fits now; true when all of it went out or the write failed (`ec`).
+  bool SendNow(std::string_view piece, bool last, boost::system::error_code& ec) {
+    pending_ = Buffers(piece, last);
+    return WriteNow(client_, pending_, sent_, ec);
+  }
+  // The rest of the last SendNow that returned false.
+  asio::awaitable<boost::system::error_code> SendRest() {
+    return WriteRest(client_, pending_, sent_);
+  }
+  // Records the outcome of the last send; returns its error.
+  boost::system::error_code Sent(const boost::system::error_code& ec) {
+    if (!ec) head_sent_ = true;
+    return ec;
+  }
+  bool head_sent() const { return head_sent_; }
+
+ private:
+  std::span<const asio::const_buffer> Buffers(std::string_view piece, bool last) {
     std::size_t n = 0;
     if (!head_sent_) bufs_[n++] = asio::buffer(head_);
     chunk_header_.clear();
@@ -129,20 +158,15 @@ class ClientWriter {
       }
     }
     if (last && framing_ == BodyFraming::kChunked) bufs_[n++] = asio::buffer(kLastChunk);
-    return WriteAll(client_, std::span<const asio::const_buffer>(bufs_.data(), n));
+    return {bufs_.data(), n};
   }
-  // Records the outcome of the last Send; returns its error.
-  boost::system::error_code Sent(const boost::system::error_code& ec) {
-    if (!ec) head_sent_ = true;
-    return ec;
-  }
-  bool head_sent() const { return head_sent_; }
 
- private:
   tcp::socket& client_;
   std::string head_;
   std::string chunk_header_;
   std::array<asio::const_buffer, 5> bufs_;
+  std::span<const asio::const_buffer> pending_;
+  std::size_t sent_ = 0;
   BodyFraming framing_;
   bool head_sent_ = false;
 };
@@ -215,7 +239,10 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     ++conn->requests;
     st.upstream = &conn->socket;
     boost::system::error_code ec;
-    ec = co_await WriteAll(conn->socket, request_bytes);
+    std::size_t sent = 0;
+    if (!WriteNow(conn->socket, request_bytes, sent, ec)) {
+      ec = co_await WriteRest(conn->socket, request_bytes, sent);
+    }
     if (!ec) {
       parser.emplace();
       parser->header_limit(kUpstreamHeaderLimit);
@@ -306,7 +333,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       AppendClientResponseHead(rhead, full.base(), version, BodyFraming::kContentLength,
                                rewritten.size(), client_keep);
       ClientWriter writer(client, std::move(rhead), BodyFraming::kContentLength);
-      ec = writer.Sent(co_await writer.Send(rewritten, true));
+      if (!writer.SendNow(rewritten, true, ec)) ec = co_await writer.SendRest();
+      ec = writer.Sent(ec);
       if (ec) {
         out.client_gone = !st.timed_out;
       } else {
@@ -353,7 +381,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     // Send the head now unless body bytes are already buffered, in which case head and
     // the first body bytes leave in one write.
     if (!parser->is_done() && conn->buffer.size() == 0) {
-      ec = writer.Sent(co_await writer.Send({}, false));
+      if (!writer.SendNow({}, false, ec)) ec = co_await writer.SendRest();
+      ec = writer.Sent(ec);
       if (!ec) out.response_started = true;
     }
     while (!ec) {
@@ -384,7 +413,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
         if (piece.empty() && !parser->is_done()) continue;  // only chunk framing was read
       }
       const bool last = parser->is_done();
-      ec = writer.Sent(co_await writer.Send(piece, last));
+      if (!writer.SendNow(piece, last, ec)) ec = co_await writer.SendRest();
+      ec = writer.Sent(ec);
       if (ec) break;
       out.response_started = true;
       if (last) {
@@ -410,7 +440,9 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
         // End the event stream properly with an error event the client can read.
         st.client_gone = false;
         const std::string event = OpenAIErrorEvent(error_code, message);
-        writer.Sent(co_await writer.Send(event, true));
+        boost::system::error_code wec;
+        if (!writer.SendNow(event, true, wec)) wec = co_await writer.SendRest();
+        writer.Sent(wec);
       }
     }
   }

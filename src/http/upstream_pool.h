@@ -68,7 +68,7 @@ class UpstreamPool {
   };
   asio::io_context& loop_;
   UpstreamPoolOptions options_;
-  SteadyClock clock_;
+  CoarseSteadyClock clock_;
   std::unordered_map<tcp::endpoint, std::vector<std::unique_ptr<UpstreamConnection>>, EndpointHash>
       idle_;
   std::uint64_t connects_ = 0;

@@ -83,8 +83,14 @@ struct ExchangeState {
   }
 };
 
-bool IsEventStream(const bhttp::response_header<>& h) {
-  const std::string_view ct = FieldOr(h, bhttp::field::content_type);
+bool IsEventStream(const ResponseHead& h) {
+  std::string_view ct;
+  for (const ResponseField& f : h.fields) {
+    if (f.id == bhttp::field::content_type) {
+      ct = f.value;
+      break;
+    }
+  }
   return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
 }
 
@@ -207,7 +213,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
 
   // Find a candidate that answers with a response header.
   std::unique_ptr<UpstreamConnection> conn;
-  std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+  std::optional<UpstreamResponseParser> parser;
   std::size_t idx = 0;
   bool fresh_retry = false;  // the last attempt failed on a reused connection
   std::string last_error = candidates.empty() ? "no ready endpoint" : "";
@@ -296,13 +302,13 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
   }
 
   // Relay the response.
-  auto& res = parser->get();
+  const ResponseHead res = parser->head();
   const bool upstream_keep_alive = parser->keep_alive();
   bool client_keep = options.client_keep_alive;
-  if (hooks.on_response_header) hooks.on_response_header(res.base());
-  const bool event_stream = IsEventStream(res.base());
+  if (hooks.on_response_header) hooks.on_response_header(res);
+  const bool event_stream = IsEventStream(res);
   const unsigned version = req.version() >= 11 ? 11 : 10;
-  const int code = res.result_int();
+  const int code = res.status;
   const bool bodyless =
       req.method() == bhttp::verb::head || code == 204 || code == 304 || code / 100 == 1;
   const auto content_length = parser->content_length();
@@ -314,24 +320,25 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
   if (hooks.rewrite_body && !bodyless && content_length &&
       *content_length <= options.max_rewrite_body) {
     // A whole body of known length: read it, rewrite it, send it with its new length.
-    bhttp::response_parser<bhttp::string_body> whole{std::move(*parser)};
-    whole.body_limit(boost::none);
+    std::string body;
+    body.reserve(static_cast<std::size_t>(*content_length));
+    parser->set_body_string(&body);
     boost::system::error_code ec;
-    std::tie(ec, std::ignore) = co_await bhttp::async_read(conn->socket, conn->buffer, whole,
-                                                           asio::as_tuple(asio::use_awaitable));
+    while (!ec && !parser->is_done()) {
+      ec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kProgress);
+    }
     if (ec) {
       upstream_ok = false;
       upstream_error = ec.message();
     } else {
-      auto& full = whole.get();
       out.first_byte = clock.Now();
-      out.body_bytes = full.body().size();
-      if (hooks.on_body) hooks.on_body(full.body());
+      out.body_bytes = body.size();
+      if (hooks.on_body) hooks.on_body(body);
       std::string rewritten;
-      hooks.rewrite_body(full.body(), true, rewritten);
+      hooks.rewrite_body(body, true, rewritten);
       std::string rhead;
-      AppendClientResponseHead(rhead, full.base(), version, BodyFraming::kContentLength,
-                               rewritten.size(), client_keep);
+      AppendClientResponseHead(rhead, res, version, BodyFraming::kContentLength, rewritten.size(),
+                               client_keep);
       ClientWriter writer(client, std::move(rhead), BodyFraming::kContentLength);
       if (!writer.SendNow(rewritten, true, ec)) ec = co_await writer.SendRest();
       ec = writer.Sent(ec);
@@ -372,7 +379,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     }
     std::string rhead;
     rhead.reserve(256);
-    AppendClientResponseHead(rhead, res.base(), version, framing, length, client_keep);
+    AppendClientResponseHead(rhead, res, version, framing, length, client_keep);
     ClientWriter writer(client, std::move(rhead), framing);
     if (!conn->relay_buffer) conn->relay_buffer.reset(new char[kRelayBufferBytes]);
     const std::span<char> buf(conn->relay_buffer.get(), kRelayBufferBytes);
@@ -388,8 +395,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     while (!ec) {
       std::string_view piece;
       if (!parser->is_done()) {
-        res.body().data = buf.data();
-        res.body().size = buf.size();
+        parser->set_body_buffer(buf.data(), buf.size());
         boost::system::error_code rec;
         rec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kProgress);
         if (rec == bhttp::error::need_buffer) rec = {};
@@ -398,7 +404,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
           upstream_error = rec.message();
           break;
         }
-        const std::size_t got = buf.size() - res.body().size;
+        const std::size_t got = buf.size() - parser->body_room();
         piece = std::string_view(buf.data(), got);
         if (got > 0) {
           if (out.first_byte == 0) out.first_byte = clock.Now();

@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "http/beast.h"
 #include "http/deadline_list.h"
+#include "http/response_head.h"
 #include "http/upstream_pool.h"
 #include "http/wire.h"
 
@@ -47,7 +48,7 @@ struct ExchangeHooks {
   // could not be made from one that failed after it was made.
   std::function<void(int candidate, const std::string& error, bool connect)> on_attempt_failed;
   // Called with the upstream's response header before it is forwarded.
-  std::function<void(const bhttp::response_header<>&)> on_response_header;
+  std::function<void(const ResponseHead&)> on_response_header;
   // Called with each piece of upstream body as it arrives (before any rewrite).
   std::function<void(std::string_view)> on_body;
   // Rewrites response body bytes: called with each piece and last=true at the end;

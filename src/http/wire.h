@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "http/beast.h"
+#include "http/response_head.h"
 
 namespace infergate::http {
 
@@ -48,9 +49,8 @@ enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 // Appends the head of an upstream response as it goes to the client: `version` (10 or
 // 11), hop-by-hop and framing fields dropped and replaced by `framing` (with
 // content_length for kContentLength), and Connection: close or keep-alive as needed.
-void AppendClientResponseHead(std::string& out, const bhttp::response_header<>& res,
-                              unsigned version, BodyFraming framing, std::uint64_t content_length,
-                              bool keep_alive);
+void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigned version,
+                              BodyFraming framing, std::uint64_t content_length, bool keep_alive);
 
 // "<hex size>\r\n" for a chunk of `size` bytes (size > 0).
 void AppendChunkHeader(std::string& out, std::size_t size);

@@ -5,10 +5,11 @@
 // field and an insert into an ordered, case-insensitive multiset, only for the proxy to
 // walk the fields once when it writes the head on (http/wire.h). That was ~7% of the
 // instructions of a proxied request. UpstreamResponseParser derives from the same
-// bhttp::basic_parser (so framing, limits and errors are Beast's), copies the status line
-// and fields into one string and a vector of views, and hands body bytes to a buffer the
-// caller sets before each read, as buffer_body does (error::need_buffer when it is full),
-// or appends them to a string (a whole body read for rewriting).
+// bhttp::basic_parser (so framing, limits and errors are Beast's), keeps the reason and
+// fields as views into one copy of the head's bytes (taken when the head is complete), and
+// hands body bytes to a buffer the caller sets before each read, as buffer_body does
+// (error::need_buffer when it is full), or appends them to a string (a whole body read
+// for rewriting).
 //
 // Thread-safety: none; one parser per response, used on one loop.
 #pragma once

@@ -24,23 +24,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
-temp_paths() { echo "client_body_temp_path $work/$1-b; proxy_temp_path $work/$1-p; fastcgi_temp_path $work/$1-f; uwsgi_temp_path $work/$1-u; scgi_temp_path $work/$1-s;"; }
 
-cat >"$work/up.conf" <<NGX
-daemon off; worker_processes 1; pid $work/up.pid; error_log $work/up.err warn;
-events { worker_connections 4096; }
-http { access_log off; $(temp_paths up)
-  server { listen $ADDR:$UP_PORT; keepalive_requests 1000000;
-    location / { return 200 'hello from upstream\n'; } } }
-NGX
-cat >"$work/px.conf" <<NGX
-daemon off; master_process off; worker_processes 1; pid $work/px.pid; error_log $work/px.err warn;
-events { worker_connections 4096; }
-http { access_log off; $(temp_paths px)
-  upstream up { server $ADDR:$UP_PORT; keepalive 256; }
-  server { listen $ADDR:$NG_PORT; keepalive_requests 1000000;
-    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-NGX
+proxy_bench_nginx_confs "$work" "$ADDR" "$UP_PORT" "$NG_PORT"
 proxy_bench_gateway_yaml "$work/gw.yaml" "$ADDR" "$IG_PORT" "$UP_PORT"
 nginx -p "$work" -c "$work/up.conf" -e "$work/up.err" &
 pids+=($!)

@@ -1,4 +1,5 @@
-# Sourced by the proxy benchmarks (bench_proxy.sh, bench_proxy_instructions.sh).
+# Sourced by the proxy benchmarks (bench_proxy.sh, bench_proxy_instructions.sh,
+# bench_proxy_syscalls.sh).
 # proxy_bench_gateway_yaml FILE ADDR GATEWAY_PORT UPSTREAM_PORT: writes the infergate
 # config they share: one listener on ADDR:GATEWAY_PORT routing everything to a Service
 # over one Pod at ADDR:UPSTREAM_PORT.
@@ -26,4 +27,28 @@ kind: Pod
 metadata: {name: up-0, labels: {app: up}}
 status: {podIP: $2}
 YAML
+}
+
+# proxy_bench_nginx_confs DIR ADDR UPSTREAM_PORT PROXY_PORT: writes DIR/up.conf (an nginx
+# upstream answering a 20-byte body on ADDR:UPSTREAM_PORT) and DIR/px.conf (nginx as a
+# reverse proxy to it on ADDR:PROXY_PORT, one worker, no master, upstream keep-alive), each
+# with its pid, logs and temp paths in DIR.
+proxy_bench_nginx_confs() {
+  local dir=$1 addr=$2 up=$3 px=$4
+  temp_paths() { echo "client_body_temp_path $dir/$1-b; proxy_temp_path $dir/$1-p; fastcgi_temp_path $dir/$1-f; uwsgi_temp_path $dir/$1-u; scgi_temp_path $dir/$1-s;"; }
+  cat >"$dir/up.conf" <<NGX
+daemon off; worker_processes 1; pid $dir/up.pid; error_log $dir/up.err warn;
+events { worker_connections 4096; }
+http { access_log off; $(temp_paths up)
+  server { listen $addr:$up; keepalive_requests 1000000;
+    location / { return 200 'hello from upstream\n'; } } }
+NGX
+  cat >"$dir/px.conf" <<NGX
+daemon off; master_process off; worker_processes 1; pid $dir/px.pid; error_log $dir/px.err warn;
+events { worker_connections 4096; }
+http { access_log off; $(temp_paths px)
+  upstream up { server $addr:$up; keepalive 256; }
+  server { listen $addr:$px; keepalive_requests 1000000;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+NGX
 }

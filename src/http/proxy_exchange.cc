@@ -84,13 +84,7 @@ struct ExchangeState {
 };
 
 bool IsEventStream(const ResponseHead& h) {
-  std::string_view ct;
-  for (const ResponseField& f : h.fields) {
-    if (f.id == bhttp::field::content_type) {
-      ct = f.value;
-      break;
-    }
-  }
+  const std::string_view ct = FieldOr(h.fields, bhttp::field::content_type);
   return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
 }
 

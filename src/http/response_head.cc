@@ -31,8 +31,8 @@ void UpstreamResponseParser::on_header_impl(boost::system::error_code&) {
   };
   extend(reason_);
   for (const ResponseField& f : fields_) {
-    extend(f.name);
-    extend(f.value);
+    extend(f.name_);
+    extend(f.value_);
   }
   if (begin == nullptr) {
     text_.clear();
@@ -45,8 +45,8 @@ void UpstreamResponseParser::on_header_impl(boost::system::error_code&) {
   };
   reason_ = move(reason_);
   for (ResponseField& f : fields_) {
-    f.name = move(f.name);
-    f.value = move(f.value);
+    f.name_ = move(f.name_);
+    f.value_ = move(f.value_);
   }
 }
 

@@ -23,10 +23,22 @@
 
 namespace infergate::http {
 
-struct ResponseField {
-  bhttp::field id;  // bhttp::field::unknown for names Beast does not know
-  std::string_view name;
-  std::string_view value;
+// One field, with the accessors of Beast's basic_fields elements (name(), name_string(),
+// value()), so the same helpers (http/headers.h, http/wire.h) read both.
+class ResponseField {
+ public:
+  ResponseField(bhttp::field id, std::string_view name, std::string_view value)
+      : id_(id), name_(name), value_(value) {}
+  // bhttp::field::unknown for names Beast does not know.
+  bhttp::field name() const { return id_; }
+  std::string_view name_string() const { return name_; }
+  std::string_view value() const { return value_; }
+
+ private:
+  friend class UpstreamResponseParser;  // moves the views into its own copy
+  bhttp::field id_;
+  std::string_view name_;
+  std::string_view value_;
 };
 
 // A parsed response head; views into the parser that produced it.

@@ -115,27 +115,20 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
 
 void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigned version,
                               BodyFraming framing, std::uint64_t content_length, bool keep_alive) {
-  ConnectionTokens listed;
-  for (const ResponseField& f : res.fields) {
-    if (f.id != bhttp::field::connection) continue;
-    for (auto token : bhttp::token_list(f.value)) {
-      if (beast::iequals(token, "close") || beast::iequals(token, "keep-alive")) continue;
-      if (listed.count < listed.names.size()) listed.names[listed.count++] = token;
-    }
-    break;
-  }
+  const ConnectionTokens listed = ReadConnectionTokens(res.fields);
   out += version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
   AppendNumber(out, static_cast<std::uint64_t>(res.status));
   out += ' ';
   out += res.reason;
   out += "\r\n";
   for (const ResponseField& f : res.fields) {
-    if (IsHopByHop(f.id) || f.id == bhttp::field::content_length ||
-        f.id == bhttp::field::transfer_encoding) {
+    const bhttp::field id = f.name();
+    if (IsHopByHop(id) || id == bhttp::field::content_length ||
+        id == bhttp::field::transfer_encoding) {
       continue;
     }
-    if (listed.count && listed.Contains(f.name)) continue;
-    AppendField(out, f.name, f.value);
+    if (listed.count && listed.Contains(f.name_string())) continue;
+    AppendField(out, f.name_string(), f.value());
   }
   switch (framing) {
     case BodyFraming::kContentLength:

@@ -33,12 +33,12 @@ TEST(ResponseHeadTest, KeepsStatusReasonAndFieldsInOrder) {
   EXPECT_EQ(h.reason, "Created Here");
   EXPECT_EQ(h.version, 11u);
   ASSERT_EQ(h.fields.size(), 5u);
-  EXPECT_EQ(h.fields[0].id, bhttp::field::content_type);
-  EXPECT_EQ(h.fields[0].name, "Content-Type");
-  EXPECT_EQ(h.fields[0].value, "text/event-stream");
-  EXPECT_EQ(h.fields[1].id, bhttp::field::unknown);
-  EXPECT_EQ(h.fields[1].name, "X-Thing");
-  EXPECT_EQ(h.fields[1].value, "a b");
+  EXPECT_EQ(h.fields[0].name(), bhttp::field::content_type);
+  EXPECT_EQ(h.fields[0].name_string(), "Content-Type");
+  EXPECT_EQ(h.fields[0].value(), "text/event-stream");
+  EXPECT_EQ(h.fields[1].name(), bhttp::field::unknown);
+  EXPECT_EQ(h.fields[1].name_string(), "X-Thing");
+  EXPECT_EQ(h.fields[1].value(), "a b");
   EXPECT_TRUE(p.keep_alive());
   EXPECT_TRUE(p.is_done());
 
@@ -108,10 +108,10 @@ TEST(ResponseHeadTest, AnEmptyReasonAndAnEmptyValueSurviveTheCopy) {
   EXPECT_EQ(h.status, 204);
   EXPECT_EQ(h.reason, "");
   ASSERT_EQ(h.fields.size(), 2u);
-  EXPECT_EQ(h.fields[0].name, "X-Empty");
-  EXPECT_EQ(h.fields[0].value, "");
-  EXPECT_EQ(h.fields[1].name, "Server");
-  EXPECT_EQ(h.fields[1].value, "up");
+  EXPECT_EQ(h.fields[0].name_string(), "X-Empty");
+  EXPECT_EQ(h.fields[0].value(), "");
+  EXPECT_EQ(h.fields[1].name_string(), "Server");
+  EXPECT_EQ(h.fields[1].value(), "up");
 }
 
 TEST(ResponseHeadTest, BeastsFramingErrorsStayBeasts) {

@@ -498,18 +498,6 @@ TEST(SchedulerCalibration, UsageReportsCorrectPromptEstimates) {
   EXPECT_NEAR(static_cast<double>(h.s().Endpoints()[0].ledger.awaiting_tokens), 1300, 5);
 }
 
-}  // namespace
-}  // namespace infergate
-
-namespace infergate {
-namespace {
-
-using testing::kMs;
-using testing::Load;
-using testing::Request;
-using testing::SchedulerHarness;
-using testing::Text;
-
 // The KV outlook as its definition reads (kv_outlook.h), one request at a time: the
 // in-flight requests merged by finish time, whole prompts summed against the scrape for
 // `other`, then the total held. The scheduler computes the same projection in columns,

@@ -186,6 +186,7 @@ Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions&
   if (o.num_prompts < 1) return Error{"--num-prompts must be >= 1"};
   if (o.tenants < 1) return Error{"--sp-tenants must be >= 1"};
   if (o.turns < 1) return Error{"--sp-turns must be >= 1"};
+  if (o.active_sessions < 0) return Error{"--sp-active-sessions must be >= 0"};
   if (o.question_len < 1) return Error{"--sp-question-len must be >= 1"};
   if (o.output_len < 1) return Error{"--sp-output-len must be >= 1"};
   if (auto s = CheckNonNegative("--sp-prefix-len", o.prefix_len); !s) return s.error();
@@ -226,18 +227,42 @@ Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions&
     if (o.prefix_len > 0) x.history.push_back({"system", x.text});
   }
 
-  // A uniformly random interleaving: pick the next session with probability proportional
-  // to its remaining turns.
+  // A uniformly random interleaving of the open sessions: pick the next one with
+  // probability proportional to its remaining turns. With active_sessions = 0 every
+  // session is open from the start; otherwise the first active_sessions are, and each one
+  // that ends opens the next.
   std::vector<SampleRequest> out;
   out.reserve(static_cast<std::size_t>(o.num_prompts));
+  const std::size_t window =
+      o.active_sessions > 0
+          ? std::min<std::size_t>(static_cast<std::size_t>(o.active_sessions), ss.size())
+          : ss.size();
+  std::vector<std::size_t> open(window);
+  for (std::size_t k = 0; k < window; ++k) open[k] = k;
+  std::size_t next_session = window;
   int left = o.num_prompts;
+  int open_left = 0;  // remaining turns of the open sessions
+  for (std::size_t s : open) open_left += ss[s].turns;
   while (left > 0) {
-    std::int64_t k = rng.RandInt(0, left);
-    std::size_t s = 0;
-    for (;; ++s) {
-      const int rem = ss[s].turns - ss[s].next;
+    std::int64_t k = rng.RandInt(0, open_left);
+    std::size_t pos = 0;
+    for (;; ++pos) {
+      const Session& y = ss[open[pos]];
+      const int rem = y.turns - y.next;
       if (k < rem) break;
       k -= rem;
+    }
+    const std::size_t s = open[pos];
+    --open_left;
+    if (window < ss.size() && ss[s].next + 1 == ss[s].turns) {
+      // Its last turn: the next session opens in its place.
+      if (next_session < ss.size()) {
+        open[pos] = next_session++;
+        open_left += ss[open[pos]].turns;
+      } else {
+        open[pos] = open.back();
+        open.pop_back();
+      }
     }
     Session& x = ss[s];
     const auto stream = (static_cast<std::uint64_t>(s) << 8) | static_cast<std::uint64_t>(x.next);

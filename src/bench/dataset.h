@@ -103,6 +103,10 @@ struct SharedPrefixOptions {
   int turns = 4;             // turns per session
   int output_len = 256;      // max_tokens per turn, and the assumed answer length
   double range_ratio = 0.0;  // question/output lengths from [L·(1−r), L·(1+r)]
+  // Sessions open at once (0: all of them from the start). A bounded number keeps the mix
+  // of turns the same through the run, as in a service whose users come and go; with all
+  // sessions open, the run goes from first turns to last turns.
+  int active_sessions = 0;
 };
 
 Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions& options,

@@ -472,6 +472,10 @@ void AddBenchCommand(CLI::App& root, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--sp-turns", f->sp.turns, "Shared-prefix: turns per session")
       ->capture_default_str();
+  cmd->add_option("--sp-active-sessions", f->sp.active_sessions,
+                  "Shared-prefix: sessions open at once; each that ends opens the next (0: all "
+                  "from the start)")
+      ->capture_default_str();
   cmd->add_option("--sp-output-len", f->sp.output_len,
                   "Shared-prefix: max_tokens per turn (also the assumed answer length)")
       ->capture_default_str();

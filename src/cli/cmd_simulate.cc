@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -56,6 +57,7 @@ struct SimulateFlags {
   long long queue_capacity = 100000;
   std::string fairness = "round-robin";
   std::string json_dir;
+  std::string trace_dir;
   std::string html;
   std::string percentile_metrics = "ttft,tpot,itl";
   std::string metric_percentiles = "99";
@@ -77,6 +79,7 @@ struct SimulateFlags {
   int sp_prefix_len = -1;
   int sp_question_len = -1;
   int sp_turns = -1;
+  int sp_active_sessions = -1;
   int sp_output_len = -1;
   double sp_range_ratio = -1;
 };
@@ -291,6 +294,7 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   if (f.sp_prefix_len != -1) w.shared_prefix.prefix_len = f.sp_prefix_len;
   if (f.sp_question_len != -1) w.shared_prefix.question_len = f.sp_question_len;
   if (f.sp_turns != -1) w.shared_prefix.turns = f.sp_turns;
+  if (f.sp_active_sessions != -1) w.shared_prefix.active_sessions = f.sp_active_sessions;
   if (f.sp_output_len != -1) w.shared_prefix.output_len = f.sp_output_len;
   if (f.sp_range_ratio >= 0) w.shared_prefix.range_ratio = f.sp_range_ratio;
 
@@ -350,6 +354,7 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   x.setup.delays.gateway_to_engine = FromMillis(f.engine_delay_ms);
   x.setup.scheduler_seed = static_cast<std::uint64_t>(f.scheduler_seed);
   x.setup.exact_prompt_tokens = f.exact_prompt_tokens;
+  x.setup.keep_trace = !f.trace_dir.empty();
   if (f.criticality == "Critical") {
     x.setup.criticality = Criticality::kCritical;
   } else if (f.criticality == "Standard") {
@@ -495,6 +500,25 @@ Status SaveJson(const Experiment& x, std::span<const PolicyRun> runs, std::uint3
   return Ok();
 }
 
+// --trace: each run's per-request CSV, named as its JSON with .csv.
+Status SaveTraces(const Experiment& x, std::span<const PolicyRun> runs, std::uint32_t seed,
+                  const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{fmt::format("--trace: cannot create {}: {}", dir, ec.message())};
+  for (const PolicyRun& r : runs) {
+    std::string name = FileName(x, r.policy, seed, r.result.info.request_rate);
+    name.replace(name.size() - 5, 5, ".csv");
+    const std::filesystem::path path = std::filesystem::path(dir) / name;
+    std::ofstream out(path, std::ios::binary);
+    out << r.trace_csv;
+    out.close();
+    if (!out) return Error{fmt::format("--trace: cannot write {}", path.string())};
+    std::fprintf(stderr, "infergate simulate: saved %s\n", path.c_str());
+  }
+  return Ok();
+}
+
 int RunSingle(const SimulateFlags& f, const Experiment& x) {
   const std::string date = LocalDate();
   std::vector<std::vector<PolicyRun>> per_seed;
@@ -524,6 +548,12 @@ int RunSingle(const SimulateFlags& f, const Experiment& x) {
     std::fflush(stdout);
     if (!f.json_dir.empty()) {
       if (Status s = SaveJson(x, *runs, seed, f.json_dir); !s.ok()) {
+        std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
+        return kExitRuntime;
+      }
+    }
+    if (!f.trace_dir.empty()) {
+      if (Status s = SaveTraces(x, *runs, seed, f.trace_dir); !s.ok()) {
         std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
         return kExitRuntime;
       }
@@ -660,6 +690,12 @@ int RunSweep(const SimulateFlags& f, const Experiment& x) {
       std::fflush(stdout);
       if (!f.json_dir.empty()) {
         if (Status s = SaveJson(x, *runs, seed, f.json_dir); !s.ok()) {
+          std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
+          return kExitRuntime;
+        }
+      }
+      if (!f.trace_dir.empty()) {
+        if (Status s = SaveTraces(x, *runs, seed, f.trace_dir); !s.ok()) {
           std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
           return kExitRuntime;
         }
@@ -820,6 +856,9 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--json", f->json_dir,
                   "Write each run's result JSON (infergate bench --save-result keys) here");
+  cmd->add_option("--trace", f->trace_dir,
+                  "Write each run's per-request CSV here (engine, times, cached prompt tokens, "
+                  "preemptions)");
   cmd->add_option("--html", f->html, "Write an HTML report (with sweep charts in a sweep)");
   cmd->add_option("--percentile-metrics", f->percentile_metrics,
                   "Metrics with percentiles in the table: comma list of ttft,tpot,itl,e2el")
@@ -848,6 +887,8 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--sp-prefix-len", f->sp_prefix_len, "Shared-prefix: system prompt tokens");
   cmd->add_option("--sp-question-len", f->sp_question_len, "Shared-prefix: question tokens");
   cmd->add_option("--sp-turns", f->sp_turns, "Shared-prefix: turns per session");
+  cmd->add_option("--sp-active-sessions", f->sp_active_sessions,
+                  "Shared-prefix: sessions open at once (0: all from the start)");
   cmd->add_option("--sp-output-len", f->sp_output_len, "Shared-prefix: max_tokens per turn");
   cmd->add_option("--sp-range-ratio", f->sp_range_ratio,
                   "Shared-prefix: question/output lengths from [L*(1-r), L*(1+r)]");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iterator>
 #include <map>
 
 #include <fmt/format.h>
@@ -38,6 +39,8 @@ Result<std::vector<WorkloadRequest>> SampleWorkload(const WorkloadSpec& spec) {
     w.ignore_eos = spec.ignore_eos;
     w.arrival = FromSeconds((*offsets)[i]);
     if (s.tenant >= 0) w.fairness_id = "tenant-" + std::to_string(s.tenant);
+    w.session = s.session;
+    w.turn = s.turn;
   }
   return out;
 }
@@ -149,6 +152,28 @@ double PercentileOf(std::vector<double> v, double p) {
   return bench::PercentileOfSorted(v, p);
 }
 
+// PolicyRun::trace_csv. Times are ms from the first send; -1 where the step never happened.
+std::string TraceCsv(const ClusterResult& cr, std::span<const WorkloadRequest> workload) {
+  std::string out =
+      "index,fairness_id,session_key,session,turn,engine,success,ready_ms,routed_ms,dispatched_ms,"
+      "scheduled_ms,"
+      "first_token_ms,completion_ms,ttft_ms,prompt_tokens,cached_prompt_tokens,output_tokens,"
+      "preemptions,held\n";
+  auto ms = [&](TimeNs t) { return t < 0 ? -1.0 : ToMillis(t - cr.start); };
+  for (const RequestRecord& r : cr.requests) {
+    const WorkloadRequest& w = workload[r.index];
+    const double ttft = r.success && r.first_token >= 0 ? ToMillis(r.first_token - r.send) : -1.0;
+    fmt::format_to(
+        std::back_inserter(out),
+        "{},{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{},{},{},{},{}\n",
+        r.index, w.fairness_id, w.session_key, w.session, w.turn, r.engine, r.success ? 1 : 0,
+        ms(r.ready), ms(r.routed), ms(r.dispatched), ms(r.scheduled), ms(r.first_token),
+        ms(r.completion), ttft, r.prompt_tokens, r.cached_prompt_tokens, r.output_tokens,
+        r.preemptions, r.held ? 1 : 0);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
@@ -245,6 +270,7 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     run.mean_queue_wait_ms = bench::Mean(waits);
     run.p99_queue_wait_ms = PercentileOf(waits, 99);
   }
+  if (setup.keep_trace) run.trace_csv = TraceCsv(cr, workload);
   run.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 

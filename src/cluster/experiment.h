@@ -91,6 +91,7 @@ struct ClusterSetup {
   bool exact_prompt_tokens = false;
   FlowControlOptions queue;
   std::string model_id = "model";  // recorded in results; seeds the prefix hashes
+  bool keep_trace = false;         // fill PolicyRun::trace_csv
 };
 
 // Each request's TTFT alone on an idle engine (the fastest of `engines`), in seconds,
@@ -118,6 +119,11 @@ struct PolicyRun {
   double p99_queue_wait_ms = 0;
   std::vector<std::pair<std::string, std::uint64_t>> refusals;  // PickReason → count
   double wall_seconds = 0;                                      // simulation time on this machine
+  // ClusterSetup::keep_trace: one CSV line per request (header first): its fairness id and
+  // session, engine, times in ms from the first send (ready, at the gateway, dispatched,
+  // first scheduled by the engine, first token and completion at the client), prompt,
+  // cached and output tokens, preemptions, and whether the gateway queue held it.
+  std::string trace_csv;
 };
 
 // Runs `workload` under `policy`. `idle_ttft_s` is IdleTtftSeconds of the same workload.

@@ -40,6 +40,10 @@ struct WorkloadRequest {
   std::optional<int> gateway_priority;
   std::string fairness_id;
   std::string session_key;
+  // Where a shared-prefix request comes from, for traces only (routers must not use them:
+  // a gateway does not know them): the conversation and the 0-based turn within it.
+  int session = -1;
+  int turn = 0;
 };
 
 struct ArrivalProcess {

@@ -250,6 +250,70 @@ TEST(BenchSharedPrefixTest, SessionsCarryTheirHistoryAndTenantsShareSystemPrompt
   EXPECT_TRUE(interleaved);
 }
 
+// Turn index of every request, for the window tests below.
+std::vector<int> TurnsOf(const SharedPrefixOptions& o, std::uint32_t seed) {
+  NumpyRandomState rng(seed);
+  auto reqs = SampleSharedPrefix(o, rng);
+  EXPECT_TRUE(reqs.ok());
+  std::vector<int> turns;
+  if (reqs.ok()) {
+    for (const SampleRequest& r : *reqs) turns.push_back(r.turn);
+  }
+  return turns;
+}
+
+TEST(BenchSharedPrefixTest, ActiveSessionsBoundTheOpenSessionsAndKeepTheTurnMix) {
+  SharedPrefixOptions o;
+  o.num_prompts = 4000;
+  o.tenants = 20;
+  o.prefix_len = 8;
+  o.question_len = 2;
+  o.output_len = 2;
+  o.turns = 4;
+  o.active_sessions = 25;
+  NumpyRandomState rng(9);
+  auto reqs = SampleSharedPrefix(o, rng);
+  ASSERT_TRUE(reqs.ok()) << reqs.error().message;
+  ASSERT_EQ(reqs->size(), 4000u);
+  // Never more than 25 sessions started and not finished; session k opens only once
+  // k - 24 sessions have ended; every session's turns in order and complete.
+  std::map<int, int> next_turn;
+  int open = 0, max_open = 0, finished = 0;
+  for (const SampleRequest& r : *reqs) {
+    auto [it, inserted] = next_turn.emplace(r.session, 0);
+    if (inserted) {
+      ++open;
+      EXPECT_LT(r.session, finished + o.active_sessions) << "sessions open in order";
+    }
+    EXPECT_EQ(r.turn, it->second);
+    ++it->second;
+    if (it->second == o.turns) {
+      --open;
+      ++finished;
+    }
+    max_open = std::max(max_open, open);
+  }
+  EXPECT_EQ(max_open, 25);
+  EXPECT_EQ(next_turn.size(), 1000u);
+  for (const auto& [session, turns] : next_turn) EXPECT_EQ(turns, 4) << "session " << session;
+
+  // The last quarter of the run still starts sessions: about a quarter of its requests are
+  // first turns. With every session open from the start (0), the run drifts from first
+  // turns to last ones, so its last quarter has almost none.
+  auto first_turns_in_last_quarter = [](const std::vector<int>& turns) {
+    int n = 0;
+    for (std::size_t i = turns.size() * 3 / 4; i < turns.size(); ++i) n += turns[i] == 0;
+    return static_cast<double>(n) / static_cast<double>(turns.size() / 4);
+  };
+  EXPECT_GT(first_turns_in_last_quarter(TurnsOf(o, 9)), 0.15);
+  o.active_sessions = 0;
+  EXPECT_LT(first_turns_in_last_quarter(TurnsOf(o, 9)), 0.05);
+  // A window as large as the run is the same as none: the same draws, the same order.
+  const std::vector<int> all = TurnsOf(o, 4);
+  o.active_sessions = 1000;
+  EXPECT_EQ(TurnsOf(o, 4), all);
+}
+
 TEST(BenchSharedPrefixTest, RejectsBadKnobs) {
   SharedPrefixOptions o;
   NumpyRandomState rng(0);
@@ -258,6 +322,11 @@ TEST(BenchSharedPrefixTest, RejectsBadKnobs) {
   o = SharedPrefixOptions{};
   o.range_ratio = 1.0;
   EXPECT_FALSE(SampleSharedPrefix(o, rng).ok());
+  o = SharedPrefixOptions{};
+  o.active_sessions = -1;
+  auto bad = SampleSharedPrefix(o, rng);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("--sp-active-sessions"), std::string::npos);
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "bench/report.h"
 
@@ -149,6 +152,73 @@ TEST(RunPolicy, ResultsAreBenchResultsAndDeterministic) {
   for (const auto& [k, v] : a->result.info.metadata)
     has_policy |= k == "policy" && v == "infergate";
   EXPECT_TRUE(has_policy);
+}
+
+TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
+  WorkloadSpec spec;
+  spec.dataset = DatasetKind::kSharedPrefix;
+  spec.shared_prefix.num_prompts = 24;
+  spec.shared_prefix.tenants = 3;
+  spec.shared_prefix.prefix_len = 400;
+  spec.shared_prefix.question_len = 20;
+  spec.shared_prefix.output_len = 10;
+  spec.shared_prefix.turns = 3;
+  spec.request_rate = 20;
+  spec.seed = 2;
+  auto w = SampleWorkload(spec);
+  ASSERT_TRUE(w.ok());
+  ClusterSetup setup = SeedCluster();
+  setup.keep_trace = true;
+  auto floor = IdleTtftSeconds(setup, *w);
+  ASSERT_TRUE(floor.ok());
+  auto policy = ParsePolicy("infergate");
+  ASSERT_TRUE(policy.ok());
+  auto run = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  ASSERT_TRUE(run.ok()) << run.error().message;
+  std::vector<std::string> lines;
+  for (std::size_t at = 0; at < run->trace_csv.size();) {
+    const std::size_t nl = run->trace_csv.find('\n', at);
+    ASSERT_NE(nl, std::string::npos) << "every line ends with a newline";
+    lines.push_back(run->trace_csv.substr(at, nl - at));
+    at = nl + 1;
+  }
+  ASSERT_EQ(lines.size(), 25u);
+  EXPECT_EQ(lines[0].rfind("index,fairness_id,session_key,session,turn,engine,success,", 0), 0u);
+  auto fields = [](const std::string& line) {
+    std::vector<std::string> out(1);
+    for (char ch : line) {
+      if (ch == ',') {
+        out.emplace_back();
+      } else {
+        out.back() += ch;
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> header = fields(lines[0]);
+  auto column = [&](std::string_view name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  for (std::size_t i = 0; i < 24; ++i) {
+    const std::vector<std::string> f = fields(lines[i + 1]);
+    ASSERT_EQ(f.size(), header.size());
+    EXPECT_EQ(f[column("index")], std::to_string(i));
+    EXPECT_EQ(f[column("fairness_id")], (*w)[i].fairness_id);
+    EXPECT_EQ(f[column("session")], std::to_string((*w)[i].session));
+    EXPECT_EQ(f[column("turn")], std::to_string((*w)[i].turn));
+    const int engine = std::stoi(f[column("engine")]);
+    EXPECT_GE(engine, 0);
+    EXPECT_LT(engine, 3);
+    EXPECT_EQ(f[column("success")], "1");
+    EXPECT_NEAR(std::stod(f[column("ttft_ms")]), run->result.requests[i].ttft * 1e3, 1e-3);
+    EXPECT_LE(std::stod(f[column("cached_prompt_tokens")]), std::stod(f[column("prompt_tokens")]));
+    EXPECT_LE(std::stod(f[column("dispatched_ms")]), std::stod(f[column("first_token_ms")]));
+  }
+  // Without keep_trace there is none.
+  setup.keep_trace = false;
+  auto quiet = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_TRUE(quiet->trace_csv.empty());
 }
 
 TEST(RunPolicy, ParameterOverridesReachThePlugin) {

@@ -93,11 +93,24 @@ TEST_F(SimulateCliTest, SweepReportsTheCapacityAndPlotsIt) {
 
 TEST_F(SimulateCliTest, SweepSummaryInMarkdown) {
   const Outcome r = Run({"--workload", "shared-prefix", "--num-prompts", "60", "--sweep-rates", "4",
-                         "--policies", "round-robin,gie-default", "--markdown"});
+                         "--policies", "round-robin,gie-default", "--markdown",
+                         "--sp-active-sessions", "5", "--trace", "traces"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("| policy | SLO capacity | saturation rate |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| round-robin | "), std::string::npos);
   EXPECT_NE(r.out.find("| gie-default | "), std::string::npos);
+  // --trace: one CSV per run, a header and a line per request.
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "traces")) {
+    ++files;
+    EXPECT_EQ(entry.path().extension(), ".csv");
+    std::istringstream in(Slurp(entry.path()));
+    std::string line;
+    int lines = 0;
+    while (std::getline(in, line)) ++lines;
+    EXPECT_EQ(lines, 61) << entry.path();
+  }
+  EXPECT_EQ(files, 2);
 }
 
 TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
@@ -119,6 +132,7 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--criticality", "VeryHigh"}, "--criticality"},
       {{"--param", "infergate/x=1"}, "--param"},
       {{"--random-range-ratio", "3"}, "range-ratio"},
+      {{"--workload", "shared-prefix", "--sp-active-sessions", "-2"}, "--sp-active-sessions"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

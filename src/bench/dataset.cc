@@ -283,7 +283,11 @@ Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions&
     out.push_back(std::move(req));
 
     std::string answer;
-    AppendWords(0xA100'0000'0000ULL + stream, a_len, answer);
+    if (o.answer_text) {
+      o.answer_text(out.size() - 1, a_len, answer);
+    } else {
+      AppendWords(0xA100'0000'0000ULL + stream, a_len, answer);
+    }
     x.text += question;
     x.text += answer;
     x.tokens += q_len + a_len;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -107,6 +108,12 @@ struct SharedPrefixOptions {
   // of turns the same through the run, as in a service whose users come and go; with all
   // sessions open, the run goes from first turns to last turns.
   int active_sessions = 0;
+  // The text of the answer to the request at `index` (its position in the result) of
+  // `tokens` tokens, which later turns of its session carry in their history. Unset:
+  // words drawn from the session's stream. A simulation sets it to the simulated model's
+  // own output, so a later turn's history matches what the engine generated and cached,
+  // as when a chat client sends back the answer it received.
+  std::function<void(std::size_t index, int tokens, std::string& out)> answer_text;
 };
 
 Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions& options,

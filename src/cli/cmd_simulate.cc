@@ -80,6 +80,7 @@ struct SimulateFlags {
   int sp_question_len = -1;
   int sp_turns = -1;
   int sp_active_sessions = -1;
+  std::string sp_answers = "model";
   int sp_output_len = -1;
   double sp_range_ratio = -1;
 };
@@ -250,6 +251,7 @@ struct Experiment {
   std::vector<std::uint32_t> seeds;
   std::vector<double> sweep_rates;  // empty: one run per policy and seed
   bench::MetricOptions metrics;
+  bool model_answers = true;  // shared-prefix histories carry the model's own answers
 };
 
 Result<Experiment> Resolve(const SimulateFlags& f) {
@@ -295,6 +297,10 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   if (f.sp_question_len != -1) w.shared_prefix.question_len = f.sp_question_len;
   if (f.sp_turns != -1) w.shared_prefix.turns = f.sp_turns;
   if (f.sp_active_sessions != -1) w.shared_prefix.active_sessions = f.sp_active_sessions;
+  if (f.sp_answers != "model" && f.sp_answers != "dataset") {
+    return Error{"--sp-answers must be model or dataset (got '" + f.sp_answers + "')"};
+  }
+  x.model_answers = f.sp_answers == "model";
   if (f.sp_output_len != -1) w.shared_prefix.output_len = f.sp_output_len;
   if (f.sp_range_ratio >= 0) w.shared_prefix.range_ratio = f.sp_range_ratio;
 
@@ -450,10 +456,12 @@ std::string FileName(const Experiment& x, const PolicySpec& p, std::uint32_t see
 // Runs every policy on one drawn workload.
 Result<std::vector<PolicyRun>> RunAll(const Experiment& x, const WorkloadSpec& w,
                                       const std::string& date) {
-  auto workload = cluster::SampleWorkload(w);
-  if (!workload.ok()) return workload.error();
   ClusterSetup setup = x.setup;
   setup.engine_seed = w.seed;
+  WorkloadSpec spec = w;
+  if (x.model_answers) spec.answers_from_model = setup.engine_seed;
+  auto workload = cluster::SampleWorkload(spec);
+  if (!workload.ok()) return workload.error();
   auto floor = cluster::IdleTtftSeconds(setup, *workload);
   if (!floor.ok()) return floor.error();
   bench::RunInfo info;
@@ -890,6 +898,11 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--sp-active-sessions", f->sp_active_sessions,
                   "Shared-prefix: sessions open at once (0: all from the start)");
   cmd->add_option("--sp-output-len", f->sp_output_len, "Shared-prefix: max_tokens per turn");
+  cmd->add_option("--sp-answers", f->sp_answers,
+                  "Shared-prefix: what a later turn's history carries as the earlier answers: "
+                  "model = the simulated model's own output (what a chat client sends back; "
+                  "cached by the engine that generated it), dataset = words of their own")
+      ->capture_default_str();
   cmd->add_option("--sp-range-ratio", f->sp_range_ratio,
                   "Shared-prefix: question/output lengths from [L*(1-r), L*(1+r)]");
   cmd->callback([&run, f] { run = [f] { return RunSimulate(*f); }; });

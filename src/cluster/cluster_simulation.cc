@@ -117,7 +117,10 @@ Result<ClusterResult> Simulation::Run() {
     return Error{"cluster: " + s.error().message};
   }
   for (std::size_t e = 0; e < o.engines.size(); ++e) {
-    auto engine = sim::Engine::Create(o.engines[e], sim::Mix64(o.seed + e));
+    // One model seed for every engine: the same request gets the same answer and the same
+    // natural length whichever server runs it (replicas of one model decoding alike), so
+    // routing changes when tokens come, never which.
+    auto engine = sim::Engine::Create(o.engines[e], o.seed);
     if (!engine.ok()) {
       return Error{"cluster: engine " + std::to_string(e) + ": " + engine.error().message};
     }

@@ -65,7 +65,9 @@ struct ClusterOptions {
   // during a long prefill step /metrics keeps showing the state before it).
   bool metrics_at_step_end = false;
   NetworkDelays delays;
-  std::uint64_t seed = 0;  // arrival process and the engines' output tokens
+  // Arrival process, and the engines' output tokens and EOS draws (one model seed for all
+  // engines: a request's answer does not depend on where it runs).
+  std::uint64_t seed = 0;
   TimeNs time_limit = 7 * 24 * 3600 * kNanosPerSecond;  // simulated; an error past it
   // Called after every periodic scrape with all engines' snapshots (e.g. for time series).
   std::function<void(TimeNs, std::span<const EngineScrape>)> on_scrape;

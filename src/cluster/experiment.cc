@@ -13,6 +13,7 @@
 #include "bench/statistics.h"
 #include "scheduler/profiles.h"
 #include "sim/engine/engine.h"
+#include "sim/engine/output_model.h"
 
 namespace infergate::cluster {
 
@@ -20,11 +21,32 @@ int WorkloadSpec::num_prompts() const {
   return dataset == DatasetKind::kRandom ? random.num_prompts : shared_prefix.num_prompts;
 }
 
+namespace {
+
+// The shared-prefix dataset, with the simulated model's answers when asked for: request
+// i's answer is the text of output tokens 0..n-1 of request id i under the model seed
+// (the cluster gives engine requests their workload index as id).
+Result<std::vector<bench::SampleRequest>> SampleSharedPrefixFor(const WorkloadSpec& spec,
+                                                                bench::NumpyRandomState& rng) {
+  bench::SharedPrefixOptions o = spec.shared_prefix;
+  if (spec.answers_from_model) {
+    const std::uint64_t seed = *spec.answers_from_model;
+    o.answer_text = [seed](std::size_t index, int tokens, std::string& out) {
+      for (int k = 0; k < tokens; ++k) {
+        sim::AppendOutputText(sim::OutputPieceKey(seed, index, k), false, out);
+      }
+    };
+  }
+  return bench::SampleSharedPrefix(o, rng);
+}
+
+}  // namespace
+
 Result<std::vector<WorkloadRequest>> SampleWorkload(const WorkloadSpec& spec) {
   bench::NumpyRandomState rng(spec.seed);
-  Result<std::vector<bench::SampleRequest>> samples =
-      spec.dataset == DatasetKind::kRandom ? bench::SampleRandom(spec.random, rng)
-                                           : bench::SampleSharedPrefix(spec.shared_prefix, rng);
+  Result<std::vector<bench::SampleRequest>> samples = spec.dataset == DatasetKind::kRandom
+                                                          ? bench::SampleRandom(spec.random, rng)
+                                                          : SampleSharedPrefixFor(spec, rng);
   if (!samples.ok()) return samples.error();
   Result<std::vector<double>> offsets = bench::ArrivalOffsets(
       static_cast<int>(samples->size()), spec.request_rate, spec.burstiness, rng);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +49,13 @@ struct WorkloadSpec {
   int max_concurrency = 0;  // 0: none
   std::uint32_t seed = 0;   // numpy seed of the dataset and the arrivals
   bool ignore_eos = false;
+  // Shared-prefix: the model seed (ClusterSetup::engine_seed) of the engines that will run
+  // the workload. When set, each assistant turn in a session's history is the simulated
+  // model's own answer to the previous request (the tokens those engines generate for it,
+  // to its max_tokens), so a later turn can hit the blocks the engine cached while
+  // generating it, as with a chat client that sends back what it received. Unset: answers
+  // are words of their own and a later turn prefills its history's answers again.
+  std::optional<std::uint64_t> answers_from_model;
 
   int num_prompts() const;
 };

@@ -208,6 +208,47 @@ TEST(ClusterSim, SameOptionsGiveTheSameResult) {
   EXPECT_NE(a, run());
 }
 
+// Sends request i to engine (i + shift) % engines.
+class ShiftRouter : public Router {
+ public:
+  ShiftRouter(int shift, int engines) : shift_(shift), engines_(engines) {}
+  RouteDecision Route(const RouteRequest& req, std::span<const EngineScrape>, TimeNs) override {
+    return RouteDecision::To(static_cast<int>((req.index + static_cast<std::size_t>(shift_)) %
+                                              static_cast<std::size_t>(engines_)));
+  }
+
+ private:
+  int shift_, engines_;
+};
+
+TEST(ClusterSim, AnAnswerDoesNotDependOnTheEngineThatRunsIt) {
+  // Natural lengths from the EOS model: each request ends where it would on any engine.
+  ClusterOptions o;
+  o.engines = {Tiny(), Tiny(), Tiny()};
+  for (auto& e : o.engines) {
+    e.eos.model = sim::EosModel::kUniform;
+    e.eos.min_fraction = 0;
+    e.eos.max_fraction = 1;
+  }
+  o.arrivals.rate = 5;
+  o.seed = 21;
+  std::vector<WorkloadRequest> w;
+  for (int i = 0; i < 30; ++i) w.push_back(Request(40, 200, static_cast<std::uint32_t>(i)));
+  auto lengths = [&](int shift) {
+    ShiftRouter router(shift, 3);
+    auto res = RunCluster(o, w, router);
+    EXPECT_TRUE(res.ok());
+    std::vector<int> out;
+    for (const auto& r : res->requests) out.push_back(r.output_tokens);
+    return out;
+  };
+  const std::vector<int> a = lengths(0);
+  EXPECT_EQ(a, lengths(1));
+  EXPECT_EQ(a, lengths(2));
+  // Not all at max_tokens: the EOS model is on, so the comparison means something.
+  EXPECT_LT(*std::min_element(a.begin(), a.end()), 200);
+}
+
 TEST(ClusterSim, RejectionsRetriesAndEngineRefusalsFailSingleRequests) {
   class Picky : public Router {
    public:

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "bench/report.h"
+#include "sim/engine/output_model.h"
 
 namespace infergate::cluster {
 namespace {
@@ -219,6 +221,76 @@ TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
   auto quiet = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
   ASSERT_TRUE(quiet.ok());
   EXPECT_TRUE(quiet->trace_csv.empty());
+}
+
+// With answers_from_model, a later turn's history holds the tokens the engines generate for
+// the earlier turn, so on the engine that generated them the later turn hits the cache for
+// its whole previous prompt and answer (up to the last full block).
+TEST(SampleWorkload, ModelAnswersAreWhatTheEnginesGenerateAndCache) {
+  WorkloadSpec spec;
+  spec.dataset = DatasetKind::kSharedPrefix;
+  spec.shared_prefix.num_prompts = 40;
+  spec.shared_prefix.tenants = 2;
+  spec.shared_prefix.prefix_len = 300;
+  spec.shared_prefix.question_len = 20;
+  spec.shared_prefix.output_len = 40;
+  spec.shared_prefix.turns = 4;
+  spec.request_rate = 0.5;  // one at a time: nothing is evicted, nothing overlaps
+  spec.seed = 6;
+  const auto own = SampleWorkload(spec);
+  spec.answers_from_model = 17;
+  const auto model = SampleWorkload(spec);
+  ASSERT_TRUE(own.ok() && model.ok());
+  ASSERT_EQ(model->size(), 40u);
+
+  ClusterOptions o;
+  auto p = sim::LoadProfile("tiny");
+  ASSERT_TRUE(p.ok());
+  p->engine.version = sim::EngineVersion::kV1;  // prefix caching on, generated blocks too
+  o.engines = {*p};
+  o.seed = 17;
+  o.arrivals.rate = 0.5;
+  auto cached_after_first_turns = [&](const std::vector<WorkloadRequest>& w) {
+    RoundRobinRouter rr;
+    auto res = RunCluster(o, w, rr);
+    EXPECT_TRUE(res.ok());
+    std::vector<std::pair<int, int>> out;  // (cached, previous prompt + answer) per later turn
+    std::map<int, std::size_t> last;       // session -> its previous request
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (auto it = last.find(w[i].session); it != last.end()) {
+        const RequestRecord& prev = res->requests[it->second];
+        out.emplace_back(res->requests[i].cached_prompt_tokens,
+                         prev.prompt_tokens + prev.output_tokens);
+      }
+      last[w[i].session] = i;
+    }
+    return out;
+  };
+  const int block = 16;
+  for (const auto& [cached, previous] : cached_after_first_turns(*model)) {
+    // The last generated token has no KV yet (it is the next input), and only full blocks
+    // are cached.
+    EXPECT_GE(cached, (previous - 1) / block * block);
+  }
+  // With answers of their own, a later turn hits only its previous prompt.
+  for (const auto& [cached, previous] : cached_after_first_turns(*own)) {
+    EXPECT_LT(cached, previous - 30);
+  }
+  // The history's answer tokens are the model's output tokens for the previous request.
+  std::map<int, std::size_t> last;
+  for (std::size_t i = 0; i < model->size(); ++i) {
+    const WorkloadRequest& r = (*model)[i];
+    if (auto it = last.find(r.session); it != last.end()) {
+      const WorkloadRequest& prev = (*model)[it->second];
+      const std::size_t at = prev.prompt_tokens.size();
+      ASSERT_GT(r.prompt_tokens.size(), at + 3);
+      for (int k = 0; k < 3; ++k) {
+        EXPECT_EQ(r.prompt_tokens[at + static_cast<std::size_t>(k)],
+                  sim::OutputTokenId(sim::OutputPieceKey(17, it->second, k), false));
+      }
+    }
+    last[r.session] = i;
+  }
 }
 
 TEST(RunPolicy, ParameterOverridesReachThePlugin) {

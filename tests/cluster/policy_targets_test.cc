@@ -181,6 +181,7 @@ WorkloadSpec SharedPrefix(std::uint32_t seed, double rate) {
   w.shared_prefix.range_ratio = 0.5;
   w.request_rate = rate;
   w.seed = seed;
+  w.answers_from_model = seed;  // as `infergate simulate`: RunAll's engine seed
   return w;
 }
 

@@ -96,14 +96,14 @@ struct TtftModelParams {
   double kv_overflow_penalty = 0.0;
   double kv_peak_fraction = 1.0;
   double kv_pressure_s = 0.3;
-  double inflight_weight = 3.0;
+  double inflight_weight = 8.0;
   double kv_balance_from = 0.7;
   double foreign_waiting_weight = 1.0;
   double prefix_credit = 1.0;
   double lora_load_s = 0.1;
   double lora_wait_s = 2.0;
   double decode_weight = 0.0;
-  double prefill_work_weight = 3.0;
+  double prefill_work_weight = 8.0;
   double eviction_weight = 1.0;
   double hold_queue_factor = 0.0;  // late binding: see kv-headroom-filter
   // Virtual engines per endpoint the KV outlook mirrors (see kv_outlook.h): 0 takes the

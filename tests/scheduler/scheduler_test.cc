@@ -105,39 +105,49 @@ TEST(SchedulerPrefix, InfergateKeepsAPrefixOnTheEndpointThatServedIt) {
 }
 
 TEST(SchedulerPrefix, InfergateBreaksStickinessWhenTheWarmEndpointIsMuchBusier) {
-  SchedulerHarness h("infergate");
-  auto ids = h.AddMany(3);
-  h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+  // The warm endpoint gets a queue of `waiting` ~2000-token prompts (seen by a scrape)
+  // while the others are nearly idle. Moving costs a cold copy of the 2000-token prefix:
+  // its prefill now and the prefill work it adds (prefillWorkWeight, 8), so the prefix
+  // stays until the warm queue is worth more than that: 8 queued prompts is not enough,
+  // 24 is.
   const std::string prefix = Text(8000, 1);
-  TokenLedger::Handle t;
-  const std::string prompt4 = prefix + Text(400, 2);
-  const std::string home = h.PickAndDispatch(Request(prompt4), &t);
-  h.s().OnFirstToken(t);
-  h.s().OnComplete(t);
-  // The warm endpoint now has a long queue (seen by a scrape).
-  h.Advance(50 * kMs);
-  for (const std::string& id : ids) {
-    h.Scrape(id, id == home ? Load{8, 10, 0.4, kCapacity} : Load{0, 2, 0.1, kCapacity});
-  }
-  const std::string r_prompt = prefix + Text(400, 3);
-  RequestInfo r = Request(r_prompt);
-  const std::string chosen = h.PickAndDispatch(r);
-  EXPECT_NE(chosen, home);
-  // The prediction agrees: the warm endpoint's predicted TTFT is worse despite its cache.
-  const std::string prompt5 = prefix + Text(400, 4);
-  std::vector<EndpointPrediction> pred = h.s().PredictTtft(Request(prompt5));
-  double warm = 0, best_cold = 1e9;
-  std::int64_t warm_cached = 0;
-  for (const EndpointPrediction& p : pred) {
-    if (p.endpoint == home) {
-      warm = p.prediction.ttft_s;
-      warm_cached = p.prediction.cached_tokens;
-    } else {
-      best_cold = std::min(best_cold, p.prediction.ttft_s);
+  for (const int waiting : {8, 24}) {
+    SchedulerHarness h("infergate");
+    auto ids = h.AddMany(3);
+    h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+    TokenLedger::Handle t;
+    const std::string prompt4 = prefix + Text(400, 2);
+    const std::string home = h.PickAndDispatch(Request(prompt4), &t);
+    h.s().OnFirstToken(t);
+    h.s().OnComplete(t);
+    h.Advance(50 * kMs);
+    for (const std::string& id : ids) {
+      h.Scrape(id, id == home ? Load{static_cast<double>(waiting), 10, 0.4, kCapacity}
+                              : Load{0, 2, 0.1, kCapacity});
     }
+    const std::string r_prompt = prefix + Text(400, 3);
+    const std::string chosen = h.PickAndDispatch(Request(r_prompt));
+    if (waiting == 8) {
+      EXPECT_EQ(chosen, home) << "sticky while the queue costs less than a cold copy";
+      continue;
+    }
+    EXPECT_NE(chosen, home);
+    // The prediction agrees: the warm endpoint's predicted TTFT is worse despite its cache.
+    const std::string prompt5 = prefix + Text(400, 4);
+    std::vector<EndpointPrediction> pred = h.s().PredictTtft(Request(prompt5));
+    double warm = 0, best_cold = 1e9;
+    std::int64_t warm_cached = 0;
+    for (const EndpointPrediction& p : pred) {
+      if (p.endpoint == home) {
+        warm = p.prediction.ttft_s;
+        warm_cached = p.prediction.cached_tokens;
+      } else {
+        best_cold = std::min(best_cold, p.prediction.ttft_s);
+      }
+    }
+    EXPECT_GE(warm_cached, 1900);
+    EXPECT_GT(warm, best_cold);
   }
-  EXPECT_GE(warm_cached, 1900);
-  EXPECT_GT(warm, best_cold);
 }
 
 TEST(SchedulerPrefix, GieDefaultFollowsThePrefixWhatever) {

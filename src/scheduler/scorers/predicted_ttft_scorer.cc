@@ -38,10 +38,10 @@
 //   kvOverflowPenalty        0        prefills per token of projected overflow
 //   kvPeakFraction           1        the capacity fraction above which the peak overflows
 //   kvPressureSeconds        0.3      seconds for a cache projected 100% full
-//   inflightWeight           3        per sequence held, in this request's prefills
+//   inflightWeight           8        per sequence held, in this request's prefills
 //   kvBalanceFrom            0.7      projected fill above which sequences are counted
 //   foreignWaitingWeight     1        weight of waiting requests the gateway did not send
-//   prefillWorkWeight        3        weight of the prefill compute the request adds
+//   prefillWorkWeight        8        weight of the prefill compute the request adds
 //   evictionWeight           1        weight of the prefill of prefixes it would evict
 //   holdQueueFactor          0        late binding: also hold while every endpoint has more
 //                                     than this many own prefills queued (0: KV room only)

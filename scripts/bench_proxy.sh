@@ -21,12 +21,8 @@ TPUT_CONNS=${TPUT_CONNS:-64}   # connections for the throughput runs
 ADDR=127.0.0.1
 UP_PORT=${UP_PORT:-18180}; IG_PORT=${IG_PORT:-18181}; NG_PORT=${NG_PORT:-18182}
 
-[ -x "$BIN" ] || { echo "build first: $BIN missing" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk missing: run scripts/setup.sh" >&2; exit 1; }
-work=$(mktemp -d /tmp/infergate-bench-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
+proxy_bench_require "$BIN" wrk nginx
+proxy_bench_workdir bench
 
 nginx_conf() {  # $1 name, $2 server block
   cat >"$work/$1.conf" <<NGX
@@ -39,7 +35,6 @@ NGX
   nginx -p "$work" -c "$work/$1.conf" -e "$work/$1.err" &
   pids+=($!)
 }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
 
 # The upstream: a small fixed body.
 nginx_conf upstream "server { listen $ADDR:$UP_PORT reuseport; keepalive_requests 1000000;

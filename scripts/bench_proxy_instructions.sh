@@ -12,15 +12,9 @@ source scripts/proxy_bench_gateway.sh
 BIN=${BIN:-build/infergate}
 ADDR=127.0.0.1
 UP_PORT=${UP_PORT:-18280}; IG_PORT=${IG_PORT:-18281}; NG_PORT=${NG_PORT:-18283}
-for tool in valgrind wrk nginx; do
-  command -v $tool >/dev/null || { echo "$tool missing" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "build first: $BIN missing" >&2; exit 1; }
-work=$(mktemp -d /tmp/infergate-instr-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 400); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+WAIT_TRIES=400  # a server under valgrind starts slowly
+proxy_bench_require "$BIN" valgrind wrk nginx
+proxy_bench_workdir instr
 
 proxy_bench_nginx_confs "$work" "$ADDR" "$UP_PORT" "$NG_PORT"
 proxy_bench_gateway_yaml "$work/gw.yaml" "$ADDR" "$IG_PORT" "$UP_PORT"

@@ -15,15 +15,8 @@ DURATION=${DURATION:-4}
 ROUNDS=${ROUNDS:-2}
 ADDR=127.0.0.1
 UP_PORT=${UP_PORT:-18380}; IG_PORT=${IG_PORT:-18381}; NG_PORT=${NG_PORT:-18382}
-for tool in perf wrk nginx; do
-  command -v $tool >/dev/null || { echo "$tool missing: run scripts/setup.sh" >&2; exit 1; }
-done
-[ -x "$BIN" ] || { echo "build first: $BIN missing" >&2; exit 1; }
-work=$(mktemp -d /tmp/infergate-sys-XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/$ADDR/$1) 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 not up" >&2; exit 1; }
+proxy_bench_require "$BIN" perf wrk nginx
+proxy_bench_workdir sys
 
 proxy_bench_nginx_confs "$work" "$ADDR" "$UP_PORT" "$NG_PORT"
 proxy_bench_gateway_yaml "$work/gw.yaml" "$ADDR" "$IG_PORT" "$UP_PORT"

@@ -1,5 +1,42 @@
 # Sourced by the proxy benchmarks (bench_proxy.sh, bench_proxy_instructions.sh,
 # bench_proxy_syscalls.sh).
+
+# proxy_bench_require BIN TOOL...: exits with a message unless BIN is executable and every
+# TOOL is on the PATH (scripts/setup.sh installs them).
+proxy_bench_require() {
+  local bin=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$tool missing: run scripts/setup.sh" >&2; exit 1; }
+  done
+  [ -x "$bin" ] || { echo "build first: $bin missing" >&2; exit 1; }
+}
+
+# proxy_bench_workdir NAME: makes the scratch directory $work (/tmp/infergate-NAME-*) and
+# the array pids; on exit every process in pids is killed and $work removed.
+proxy_bench_workdir() {
+  work=$(mktemp -d "/tmp/infergate-$1-XXXXXX")
+  pids=()
+  trap proxy_bench_cleanup EXIT
+}
+proxy_bench_cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+
+# wait_port PORT: waits until ADDR:PORT accepts a connection, WAIT_TRIES (100) times 50 ms
+# at most, else exits.
+wait_port() {
+  local _
+  for _ in $(seq "${WAIT_TRIES:-100}"); do
+    (exec 3<>"/dev/tcp/$ADDR/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "port $1 not up" >&2
+  exit 1
+}
 # proxy_bench_gateway_yaml FILE ADDR GATEWAY_PORT UPSTREAM_PORT: writes the infergate
 # config they share: one listener on ADDR:GATEWAY_PORT routing everything to a Service
 # over one Pod at ADDR:UPSTREAM_PORT.

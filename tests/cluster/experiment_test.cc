@@ -156,17 +156,34 @@ TEST(RunPolicy, ResultsAreBenchResultsAndDeterministic) {
   EXPECT_TRUE(has_policy);
 }
 
-TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
+// A shared-prefix workload small enough for the tiny engines (questions of 20 tokens).
+struct SmallSharedPrefixShape {
+  int prompts, tenants, prefix_len, output_len, turns;
+  double rate;
+  std::uint32_t seed;
+};
+WorkloadSpec SmallSharedPrefix(const SmallSharedPrefixShape& x) {
   WorkloadSpec spec;
   spec.dataset = DatasetKind::kSharedPrefix;
-  spec.shared_prefix.num_prompts = 24;
-  spec.shared_prefix.tenants = 3;
-  spec.shared_prefix.prefix_len = 400;
+  spec.shared_prefix.num_prompts = x.prompts;
+  spec.shared_prefix.tenants = x.tenants;
+  spec.shared_prefix.prefix_len = x.prefix_len;
   spec.shared_prefix.question_len = 20;
-  spec.shared_prefix.output_len = 10;
-  spec.shared_prefix.turns = 3;
-  spec.request_rate = 20;
-  spec.seed = 2;
+  spec.shared_prefix.output_len = x.output_len;
+  spec.shared_prefix.turns = x.turns;
+  spec.request_rate = x.rate;
+  spec.seed = x.seed;
+  return spec;
+}
+
+TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
+  const WorkloadSpec spec = SmallSharedPrefix({.prompts = 24,
+                                               .tenants = 3,
+                                               .prefix_len = 400,
+                                               .output_len = 10,
+                                               .turns = 3,
+                                               .rate = 20,
+                                               .seed = 2});
   auto w = SampleWorkload(spec);
   ASSERT_TRUE(w.ok());
   ClusterSetup setup = SeedCluster();
@@ -227,16 +244,14 @@ TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
 // the earlier turn, so on the engine that generated them the later turn hits the cache for
 // its whole previous prompt and answer (up to the last full block).
 TEST(SampleWorkload, ModelAnswersAreWhatTheEnginesGenerateAndCache) {
-  WorkloadSpec spec;
-  spec.dataset = DatasetKind::kSharedPrefix;
-  spec.shared_prefix.num_prompts = 40;
-  spec.shared_prefix.tenants = 2;
-  spec.shared_prefix.prefix_len = 300;
-  spec.shared_prefix.question_len = 20;
-  spec.shared_prefix.output_len = 40;
-  spec.shared_prefix.turns = 4;
-  spec.request_rate = 0.5;  // one at a time: nothing is evicted, nothing overlaps
-  spec.seed = 6;
+  // 0.5 req/s: one at a time, so nothing is evicted and nothing overlaps.
+  WorkloadSpec spec = SmallSharedPrefix({.prompts = 40,
+                                         .tenants = 2,
+                                         .prefix_len = 300,
+                                         .output_len = 40,
+                                         .turns = 4,
+                                         .rate = 0.5,
+                                         .seed = 6});
   const auto own = SampleWorkload(spec);
   spec.answers_from_model = 17;
   const auto model = SampleWorkload(spec);

@@ -133,6 +133,7 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--param", "infergate/x=1"}, "--param"},
       {{"--random-range-ratio", "3"}, "range-ratio"},
       {{"--workload", "shared-prefix", "--sp-active-sessions", "-2"}, "--sp-active-sessions"},
+      {{"--workload", "shared-prefix", "--sp-answers", "echo"}, "--sp-answers"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {
@@ -140,6 +141,15 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
     EXPECT_EQ(r.code, 2) << c.args[0] << ": " << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args[0] << ": " << r.err;
   }
+}
+
+TEST_F(SimulateCliTest, ATraceDirectoryThatCannotBeMadeIsAnError) {
+  // A plain file where the directory should go: the run fails and names the path.
+  { std::ofstream(dir_ / "blocker") << "x"; }
+  const Outcome r = Run({"--workload", "seed", "--num-prompts", "5", "--policies", "round-robin",
+                         "--trace", "blocker/traces"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("--trace: cannot create blocker/traces"), std::string::npos) << r.err;
 }
 
 }  // namespace

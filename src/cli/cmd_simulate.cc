@@ -65,6 +65,7 @@ struct SimulateFlags {
   bool quiet = false;
   // dataset knobs (unset: the preset's)
   int num_prompts = -1;
+  int warmup_prompts = 0;
   std::string request_rate;
   double burstiness = 1.0;
   int max_concurrency = -1;
@@ -303,6 +304,12 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   x.model_answers = f.sp_answers == "model";
   if (f.sp_output_len != -1) w.shared_prefix.output_len = f.sp_output_len;
   if (f.sp_range_ratio >= 0) w.shared_prefix.range_ratio = f.sp_range_ratio;
+  if (f.warmup_prompts < 0 || f.warmup_prompts >= w.num_prompts()) {
+    return Error{
+        fmt::format("--warmup-prompts must be in [0, {}) (the requests of the run; got {})",
+                    w.num_prompts(), f.warmup_prompts)};
+  }
+  w.warmup_prompts = f.warmup_prompts;
 
   // Seeds.
   if (f.seeds.empty()) {
@@ -538,9 +545,14 @@ int RunSingle(const SimulateFlags& f, const Experiment& x) {
       std::fprintf(stderr, "infergate simulate: %s\n", runs.error().message.c_str());
       return kExitRuntime;
     }
-    std::printf("Workload %s, seed %u: %d prompts, %zu x %s, scrape every %g ms\n",
-                x.workload_name.c_str(), seed, w.num_prompts(), x.setup.engines.size(),
-                x.setup.engines.front().name.c_str(), ToMillis(x.setup.scrape_interval));
+    std::printf(
+        "Workload %s, seed %u: %d prompts%s, %zu x %s, scrape every %g ms\n",
+        x.workload_name.c_str(), seed, w.num_prompts(),
+        w.warmup_prompts > 0
+            ? fmt::format(" (the first {} a warm-up, not measured)", w.warmup_prompts).c_str()
+            : "",
+        x.setup.engines.size(), x.setup.engines.front().name.c_str(),
+        ToMillis(x.setup.scrape_interval));
     if (!f.quiet) {
       for (const PolicyRun& r : *runs) {
         std::printf("\nPolicy: %s%s\n", r.policy.name.c_str(),
@@ -673,9 +685,15 @@ std::string FormatCapacities(const SimulateFlags& f, const Experiment& x,
 int RunSweep(const SimulateFlags& f, const Experiment& x) {
   const std::string date = LocalDate();
   std::vector<PolicyRun> all;
-  std::printf("Sweep: workload %s, %zu x %s, %zu rates x %zu seeds x %zu policies\n",
-              x.workload_name.c_str(), x.setup.engines.size(), x.setup.engines.front().name.c_str(),
-              x.sweep_rates.size(), x.seeds.size(), x.policies.size());
+  std::printf("Sweep: workload %s%s, %zu x %s, %zu rates x %zu seeds x %zu policies\n",
+              x.workload_name.c_str(),
+              x.workload.warmup_prompts > 0
+                  ? fmt::format(" (first {} requests of each run a warm-up, not measured)",
+                                x.workload.warmup_prompts)
+                        .c_str()
+                  : "",
+              x.setup.engines.size(), x.setup.engines.front().name.c_str(), x.sweep_rates.size(),
+              x.seeds.size(), x.policies.size());
   std::printf("%8s %-22s %6s %12s %12s %12s %10s %7s\n", "rate", "policy", "seed",
               fmt::format("P{:g} TTFT", f.slo_percentile).c_str(), "mean TTFT", "out tok/s",
               "TTFT/floor", "failed");
@@ -877,6 +895,11 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
                 "Print the comparison (a sweep: the capacity summary) as a Markdown table");
   cmd->add_flag("--quiet", f->quiet, "Only the comparison, not each policy's table");
   cmd->add_option("--num-prompts", f->num_prompts, "Requests (default: the preset's)");
+  cmd->add_option("--warmup-prompts", f->warmup_prompts,
+                  "Send and serve the first N requests as usual but leave them out of every "
+                  "statistic (a steady-state measurement without the cold start); the "
+                  "measurement runs from the first measured send to the last measured completion")
+      ->capture_default_str();
   cmd->add_option("--request-rate", f->request_rate, "Requests per second, or inf");
   cmd->add_option("--burstiness", f->burstiness, "Gamma shape of arrival gaps (1 = Poisson)")
       ->capture_default_str();

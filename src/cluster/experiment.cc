@@ -175,23 +175,24 @@ double PercentileOf(std::vector<double> v, double p) {
 }
 
 // PolicyRun::trace_csv. Times are ms from the first send; -1 where the step never happened.
-std::string TraceCsv(const ClusterResult& cr, std::span<const WorkloadRequest> workload) {
+std::string TraceCsv(const ClusterResult& cr, std::span<const WorkloadRequest> workload,
+                     std::size_t warmup) {
   std::string out =
       "index,fairness_id,session_key,session,turn,engine,success,ready_ms,routed_ms,dispatched_ms,"
       "scheduled_ms,"
       "first_token_ms,completion_ms,ttft_ms,prompt_tokens,cached_prompt_tokens,output_tokens,"
-      "preemptions,held\n";
+      "preemptions,held,warmup\n";
   auto ms = [&](TimeNs t) { return t < 0 ? -1.0 : ToMillis(t - cr.start); };
   for (const RequestRecord& r : cr.requests) {
     const WorkloadRequest& w = workload[r.index];
     const double ttft = r.success && r.first_token >= 0 ? ToMillis(r.first_token - r.send) : -1.0;
     fmt::format_to(
         std::back_inserter(out),
-        "{},{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{},{},{},{},{}\n",
+        "{},{},{},{},{},{},{},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{:.3f},{},{},{},{},{},{}\n",
         r.index, w.fairness_id, w.session_key, w.session, w.turn, r.engine, r.success ? 1 : 0,
         ms(r.ready), ms(r.routed), ms(r.dispatched), ms(r.scheduled), ms(r.first_token),
         ms(r.completion), ttft, r.prompt_tokens, r.cached_prompt_tokens, r.output_tokens,
-        r.preemptions, r.held ? 1 : 0);
+        r.preemptions, r.held ? 1 : 0, r.index < warmup ? 1 : 0);
   }
   return out;
 }
@@ -231,14 +232,29 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   run.policy = policy;
   run.workload_seed = spec.seed;
   const ClusterResult& cr = *sim;
-  std::vector<bench::RequestOutcome> outcomes(cr.requests.size());
+  // Warm-up requests are served but not measured: the window starts at the first measured
+  // send and ends at the last measured completion.
+  const std::size_t warmup =
+      std::min(cr.requests.size(), static_cast<std::size_t>(std::max(0, spec.warmup_prompts)));
+  TimeNs window_start = cr.start, window_end = cr.end;
+  if (warmup > 0 && warmup < cr.requests.size()) {
+    window_start = kNever;
+    window_end = cr.start;
+    for (std::size_t i = warmup; i < cr.requests.size(); ++i) {
+      const RequestRecord& r = cr.requests[i];
+      if (r.send >= 0) window_start = std::min(window_start, r.send);
+      window_end = std::max(window_end, r.completion);
+    }
+    if (window_start == kNever) window_start = cr.start;
+  }
+  std::vector<bench::RequestOutcome> outcomes(cr.requests.size() - warmup);
   std::vector<double> ttfts, waits;
   double floor_sum = 0;
-  for (std::size_t i = 0; i < cr.requests.size(); ++i) {
+  for (std::size_t i = warmup; i < cr.requests.size(); ++i) {
     const RequestRecord& r = cr.requests[i];
-    bench::RequestOutcome& o = outcomes[i];
+    bench::RequestOutcome& o = outcomes[i - warmup];
     o.prompt_len = r.prompt_tokens;
-    o.send_time = r.send >= 0 ? ToSeconds(r.send - cr.start) : 0.0;
+    o.send_time = r.send >= 0 ? ToSeconds(r.send - window_start) : 0.0;
     if (r.held && r.dispatched >= 0) waits.push_back(ToMillis(r.dispatched - r.routed));
     if (!r.success) {
       o.error = r.error.empty() ? "failed" : r.error;
@@ -265,11 +281,11 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     if (i < idle_ttft_s.size()) floor_sum += idle_ttft_s[i] * 1e3;
   }
   bench::RunInfo info = run_info;
-  info.num_prompts = static_cast<int>(workload.size());
+  info.num_prompts = static_cast<int>(workload.size() - std::min(workload.size(), warmup));
   info.request_rate = spec.request_rate;
   info.burstiness = spec.burstiness;
   if (spec.max_concurrency > 0) info.max_concurrency = spec.max_concurrency;
-  const double duration = std::max(ToSeconds(cr.end - cr.start), 1e-9);
+  const double duration = std::max(ToSeconds(window_end - window_start), 1e-9);
   run.result = bench::ComputeResult(std::move(info), metrics, std::move(outcomes), duration);
 
   if (!ttfts.empty()) {
@@ -292,7 +308,7 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     run.mean_queue_wait_ms = bench::Mean(waits);
     run.p99_queue_wait_ms = PercentileOf(waits, 99);
   }
-  if (setup.keep_trace) run.trace_csv = TraceCsv(cr, workload);
+  if (setup.keep_trace) run.trace_csv = TraceCsv(cr, workload, warmup);
   run.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 

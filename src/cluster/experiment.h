@@ -56,6 +56,11 @@ struct WorkloadSpec {
   // generating it, as with a chat client that sends back what it received. Unset: answers
   // are words of their own and a later turn prefills its history's answers again.
   std::optional<std::uint64_t> answers_from_model;
+  // Warm-up: the first `warmup_prompts` requests (in arrival order) are sent and served as
+  // usual but left out of every statistic, so a steady-state run is measured without its
+  // cold start (every cache empty, every tenant's first request at once). The measurement
+  // runs from the first measured request's send to the last measured completion. 0: none.
+  int warmup_prompts = 0;
 
   int num_prompts() const;
 };
@@ -111,10 +116,11 @@ struct PolicyRun {
   PolicySpec policy;
   std::uint32_t workload_seed = 0;
   bench::BenchmarkResult result;
-  double floor_ttft_ms = 0;       // mean idle-engine TTFT of the completed requests
-  double ttft_over_floor = 0;     // mean TTFT / floor_ttft_ms
-  double p90_ttft_ms = 0;         // of the completed requests
-  std::uint64_t preemptions = 0;  // summed over engines
+  double floor_ttft_ms = 0;    // mean idle-engine TTFT of the completed requests
+  double ttft_over_floor = 0;  // mean TTFT / floor_ttft_ms
+  double p90_ttft_ms = 0;      // of the completed requests
+  // Engine counters, summed over engines, over the whole run (warm-up included).
+  std::uint64_t preemptions = 0;
   std::uint64_t prefix_cache_hits = 0, prefix_cache_queries = 0;  // tokens
   // Completed requests whose prefix-cache hit at admission was under half their prompt.
   int cold_requests = 0;
@@ -130,7 +136,8 @@ struct PolicyRun {
   // ClusterSetup::keep_trace: one CSV line per request (header first): its fairness id and
   // session, engine, times in ms from the first send (ready, at the gateway, dispatched,
   // first scheduled by the engine, first token and completion at the client), prompt,
-  // cached and output tokens, preemptions, and whether the gateway queue held it.
+  // cached and output tokens, preemptions, whether the gateway queue held it, and whether it
+  // was a warm-up request (WorkloadSpec::warmup_prompts; every request is in the trace).
   std::string trace_csv;
 };
 

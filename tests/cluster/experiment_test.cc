@@ -308,6 +308,61 @@ TEST(SampleWorkload, ModelAnswersAreWhatTheEnginesGenerateAndCache) {
   }
 }
 
+// A warm-up is served but not measured: the same simulation, with the first requests left
+// out of the statistics and of the measured window.
+TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
+  WorkloadSpec spec = SmallSharedPrefix({.prompts = 30,
+                                         .tenants = 3,
+                                         .prefix_len = 400,
+                                         .output_len = 10,
+                                         .turns = 3,
+                                         .rate = 20,
+                                         .seed = 4});
+  auto w = SampleWorkload(spec);
+  ASSERT_TRUE(w.ok());
+  ClusterSetup setup = SeedCluster();
+  setup.keep_trace = true;
+  auto floor = IdleTtftSeconds(setup, *w);
+  ASSERT_TRUE(floor.ok());
+  auto policy = ParsePolicy("infergate");
+  ASSERT_TRUE(policy.ok());
+  auto full = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  ASSERT_TRUE(full.ok()) << full.error().message;
+  spec.warmup_prompts = 10;
+  auto warm = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  ASSERT_TRUE(warm.ok()) << warm.error().message;
+
+  ASSERT_EQ(full->result.requests.size(), 30u);
+  ASSERT_EQ(warm->result.requests.size(), 20u);
+  EXPECT_EQ(warm->result.info.num_prompts, 20);
+  EXPECT_EQ(warm->result.completed, 20);
+  // The routing and timing are the same run's: the measured requests are the full run's last 20.
+  double ttft_sum = 0;
+  for (std::size_t i = 0; i < 20; ++i) {
+    EXPECT_DOUBLE_EQ(warm->result.requests[i].ttft, full->result.requests[i + 10].ttft);
+    EXPECT_EQ(warm->result.requests[i].output_tokens, full->result.requests[i + 10].output_tokens);
+    ttft_sum += warm->result.requests[i].ttft;
+  }
+  EXPECT_NEAR(warm->result.ttft_ms.mean, ttft_sum / 20 * 1e3, 1e-6);
+  // The window opens at the first measured send: its send time is 0, later ones are offsets.
+  EXPECT_DOUBLE_EQ(warm->result.requests[0].send_time, 0.0);
+  EXPECT_NEAR(warm->result.requests[5].send_time,
+              full->result.requests[15].send_time - full->result.requests[10].send_time, 1e-9);
+  EXPECT_LT(warm->result.duration_s, full->result.duration_s);
+  EXPECT_GT(warm->result.duration_s, 0.0);
+  // The trace still has every request, the warm-up ones marked.
+  std::size_t lines = 0, marked = 0;
+  for (std::size_t at = 0; at < warm->trace_csv.size();) {
+    const std::size_t nl = warm->trace_csv.find('\n', at);
+    const std::string line = warm->trace_csv.substr(at, nl - at);
+    if (lines > 0 && line.back() == '1') ++marked;
+    ++lines;
+    at = nl + 1;
+  }
+  EXPECT_EQ(lines, 31u);
+  EXPECT_EQ(marked, 10u);
+}
+
 TEST(RunPolicy, ParameterOverridesReachThePlugin) {
   const WorkloadSpec spec = SeedSpec(1, 20);
   auto w = SampleWorkload(spec);

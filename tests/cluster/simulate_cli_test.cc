@@ -134,6 +134,8 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--random-range-ratio", "3"}, "range-ratio"},
       {{"--workload", "shared-prefix", "--sp-active-sessions", "-2"}, "--sp-active-sessions"},
       {{"--workload", "shared-prefix", "--sp-answers", "echo"}, "--sp-answers"},
+      {{"--num-prompts", "10", "--warmup-prompts", "10"}, "--warmup-prompts"},
+      {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

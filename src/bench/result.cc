@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -143,6 +144,20 @@ BenchmarkResult ComputeResult(RunInfo info, MetricOptions metrics,
   r.e2el_ms = Summarize(std::move(e2els), ps, 1000.0);
   r.requests = std::move(outcomes);
   return r;
+}
+
+std::vector<RequestOutcome> DropWarmup(std::vector<RequestOutcome> outcomes, std::size_t warmup,
+                                       double* window_s) {
+  if (warmup == 0 || warmup >= outcomes.size()) return outcomes;
+  outcomes.erase(outcomes.begin(), outcomes.begin() + static_cast<std::ptrdiff_t>(warmup));
+  double start = outcomes.front().send_time, end = start;
+  for (const RequestOutcome& o : outcomes) start = std::min(start, o.send_time);
+  for (RequestOutcome& o : outcomes) {
+    end = std::max(end, o.send_time + (o.success ? o.latency : 0.0));
+    o.send_time -= start;
+  }
+  *window_s = end - start;
+  return outcomes;
 }
 
 }  // namespace infergate::bench

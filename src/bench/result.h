@@ -99,6 +99,15 @@ struct BenchmarkResult {
   const MetricSummary* Metric(std::string_view name) const;
 };
 
+// Leaves a warm-up out of a run: the first `warmup` outcomes (in send order) were sent and
+// served but are not measured. Returns the others in their order, with send times made
+// offsets from the first of them, and sets *window_s to the time from that send to the last
+// measured completion (send + latency; a failed request counts at its send). With no
+// warm-up (or none left to measure) it returns the outcomes unchanged and leaves *window_s
+// alone.
+std::vector<RequestOutcome> DropWarmup(std::vector<RequestOutcome> outcomes, std::size_t warmup,
+                                       double* window_s);
+
 // Computes every aggregate from the outcomes. Requires duration_s > 0.
 BenchmarkResult ComputeResult(RunInfo info, MetricOptions metrics,
                               std::vector<RequestOutcome> outcomes, double duration_s);

@@ -41,6 +41,7 @@ struct BenchFlags {
   std::string dataset_name = "sharegpt";
   std::string dataset_path;
   int num_prompts = 1000;
+  int warmup_prompts = 0;
   int max_concurrency = 0;
   std::string request_rate = "inf";
   double burstiness = 1.0;
@@ -181,6 +182,10 @@ int RunBench(const BenchFlags& f) {
     return UsageError(fmt::format("--burstiness must be > 0 (got {})", f.burstiness));
   }
   if (f.num_prompts < 1) return UsageError("--num-prompts must be >= 1");
+  if (f.warmup_prompts < 0 || f.warmup_prompts >= f.num_prompts) {
+    return UsageError(fmt::format("--warmup-prompts must be in [0, --num-prompts) (got {} of {})",
+                                  f.warmup_prompts, f.num_prompts));
+  }
   if (f.max_concurrency < 0) return UsageError("--max-concurrency must be >= 1");
   if (f.seed < 0 || f.seed > 0xFFFFFFFFLL) return UsageError("--seed must be in [0, 2^32 - 1]");
   if (!(f.time_scale > 0) || std::isinf(f.time_scale)) {
@@ -293,6 +298,9 @@ int RunBench(const BenchFlags& f) {
               f.burstiness == 1.0 ? "Poisson process" : "Gamma distribution");
   std::printf("Maximum request concurrency: %s\n",
               f.max_concurrency > 0 ? std::to_string(f.max_concurrency).c_str() : "None");
+  if (f.warmup_prompts > 0) {
+    std::printf("Warm-up: the first %d requests are served but not measured\n", f.warmup_prompts);
+  }
   std::fflush(stdout);
 
   if (!f.disable_tqdm) {
@@ -311,14 +319,17 @@ int RunBench(const BenchFlags& f) {
   info.backend = backend;
   info.model_id = f.model;
   info.tokenizer_id = f.tokenizer.empty() ? f.model : f.tokenizer;
-  info.num_prompts = f.num_prompts;
+  info.num_prompts = f.num_prompts - f.warmup_prompts;
   info.request_rate = rate;
   info.burstiness = f.burstiness;
   if (f.max_concurrency > 0) info.max_concurrency = f.max_concurrency;
   info.time_scale = f.time_scale;
   info.metadata = *metadata;
-  const double duration = run->duration_s > 0 ? run->duration_s : 1e-9;
-  BenchmarkResult result = ComputeResult(info, metrics, std::move(run->outcomes), duration);
+  double duration = run->duration_s;
+  std::vector<RequestOutcome> measured =
+      DropWarmup(std::move(run->outcomes), static_cast<std::size_t>(f.warmup_prompts), &duration);
+  if (!(duration > 0)) duration = 1e-9;
+  BenchmarkResult result = ComputeResult(info, metrics, std::move(measured), duration);
 
   if (result.failed > 0) {
     std::fprintf(stderr, "infergate bench: %d of %zu requests failed; first error: %s\n",
@@ -399,6 +410,11 @@ void AddBenchCommand(CLI::App& root, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--dataset-path", f->dataset_path, "ShareGPT JSON file (sharegpt dataset)");
   cmd->add_option("--num-prompts", f->num_prompts, "Number of requests")->capture_default_str();
+  cmd->add_option("--warmup-prompts", f->warmup_prompts,
+                  "Send and serve the first N requests as usual but leave them out of every "
+                  "statistic (a steady-state measurement without the cold start); the "
+                  "measurement runs from the first measured send to the last measured completion")
+      ->capture_default_str();
   cmd->add_option("--max-concurrency", f->max_concurrency,
                   "At most this many requests in flight (a semaphore around each request); "
                   "default unlimited");

@@ -204,6 +204,10 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
                             std::span<const double> idle_ttft_s, const PolicySpec& policy,
                             const bench::RunInfo& run_info, const bench::MetricOptions& metrics) {
   const auto wall_start = std::chrono::steady_clock::now();
+  if (spec.warmup_prompts < 0 || static_cast<std::size_t>(spec.warmup_prompts) >= workload.size()) {
+    return Error{fmt::format("warm-up of {} requests: must be fewer than the run's {} requests",
+                             spec.warmup_prompts, workload.size())};
+  }
   Result<SchedulerOptions> options = SchedulerOptionsFor(policy);
   if (!options.ok()) return options.error();
   SchedulerRouterOptions ro;
@@ -232,30 +236,18 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   run.policy = policy;
   run.workload_seed = spec.seed;
   const ClusterResult& cr = *sim;
-  // Warm-up requests are served but not measured: the window starts at the first measured
-  // send and ends at the last measured completion.
-  const std::size_t warmup =
-      std::min(cr.requests.size(), static_cast<std::size_t>(std::max(0, spec.warmup_prompts)));
-  TimeNs window_start = cr.start, window_end = cr.end;
-  if (warmup > 0 && warmup < cr.requests.size()) {
-    window_start = kNever;
-    window_end = cr.start;
-    for (std::size_t i = warmup; i < cr.requests.size(); ++i) {
-      const RequestRecord& r = cr.requests[i];
-      if (r.send >= 0) window_start = std::min(window_start, r.send);
-      window_end = std::max(window_end, r.completion);
-    }
-    if (window_start == kNever) window_start = cr.start;
-  }
-  std::vector<bench::RequestOutcome> outcomes(cr.requests.size() - warmup);
+  // Warm-up requests are served but not measured (bench::DropWarmup sets the window).
+  const auto warmup = static_cast<std::size_t>(spec.warmup_prompts);
+  std::vector<bench::RequestOutcome> outcomes(cr.requests.size());
   std::vector<double> ttfts, waits;
   double floor_sum = 0;
-  for (std::size_t i = warmup; i < cr.requests.size(); ++i) {
+  for (std::size_t i = 0; i < cr.requests.size(); ++i) {
     const RequestRecord& r = cr.requests[i];
-    bench::RequestOutcome& o = outcomes[i - warmup];
+    const bool measured = i >= warmup;
+    bench::RequestOutcome& o = outcomes[i];
     o.prompt_len = r.prompt_tokens;
-    o.send_time = r.send >= 0 ? ToSeconds(r.send - window_start) : 0.0;
-    if (r.held && r.dispatched >= 0) waits.push_back(ToMillis(r.dispatched - r.routed));
+    o.send_time = r.send >= 0 ? ToSeconds(r.send - cr.start) : 0.0;
+    if (measured && r.held && r.dispatched >= 0) waits.push_back(ToMillis(r.dispatched - r.routed));
     if (!r.success) {
       o.error = r.error.empty() ? "failed" : r.error;
       continue;
@@ -268,6 +260,7 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     for (std::size_t k = 1; k < r.token_times.size(); ++k) {
       o.itl.push_back(ToSeconds(r.token_times[k] - r.token_times[k - 1]));
     }
+    if (!measured) continue;
     ttfts.push_back(o.ttft * 1e3);
     if (2 * r.cached_prompt_tokens < r.prompt_tokens) ++run.cold_requests;
     const TimeNs at_engine = r.dispatched + setup.delays.gateway_to_engine;
@@ -285,7 +278,9 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   info.request_rate = spec.request_rate;
   info.burstiness = spec.burstiness;
   if (spec.max_concurrency > 0) info.max_concurrency = spec.max_concurrency;
-  const double duration = std::max(ToSeconds(window_end - window_start), 1e-9);
+  double duration = ToSeconds(cr.end - cr.start);
+  outcomes = bench::DropWarmup(std::move(outcomes), warmup, &duration);
+  duration = std::max(duration, 1e-9);
   run.result = bench::ComputeResult(std::move(info), metrics, std::move(outcomes), duration);
 
   if (!ttfts.empty()) {

@@ -119,6 +119,27 @@ TEST_F(BenchCliTest, RunPrintsTheTableAndSavesTheJson) {
   EXPECT_EQ(j["total_output_tokens"], out_tokens);
 }
 
+TEST_F(BenchCliTest, AWarmupIsSentButNotMeasured) {
+  ScriptedSseServer server([](const ReceivedRequest&) { return Fast(); });
+  auto args = BenchArgs(server.port());
+  for (std::string a : {"--warmup-prompts", "5", "--save-result", "--result-dir", "results"}) {
+    args.push_back(a);
+  }
+  const Outcome r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("Warm-up: the first 5 requests are served but not measured"),
+            std::string::npos);
+  EXPECT_NE(r.out.find("Successful requests:                     7"), std::string::npos) << r.out;
+  EXPECT_EQ(server.Records().size(), 13u);  // all 12 and the initial test request were sent
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir_ / "results")) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  const auto j = nlohmann::json::parse(Slurp(files[0]));
+  EXPECT_EQ(j["completed"], 7);
+  EXPECT_EQ(j["num_prompts"], 7);
+  EXPECT_EQ(j["input_lens"].size(), 7u);
+}
+
 TEST_F(BenchCliTest, BadFlagsExitWithTwoAndSayWhy) {
   ScriptedSseServer server([](const ReceivedRequest&) { return Fast(); });
   const auto base = BenchArgs(server.port());
@@ -140,6 +161,8 @@ TEST_F(BenchCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--backend", "tgi"}, "--backend"},
       {{"--dataset-name", "sonnet"}, "--dataset-name"},
       {{"--endpoint", "v1/completions"}, "--endpoint"},
+      {{"--warmup-prompts", "12"}, "--warmup-prompts"},
+      {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

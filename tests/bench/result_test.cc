@@ -68,6 +68,40 @@ TEST(BenchComputeResultTest, GoodputCountsRequestsMeetingEverySlo) {
   EXPECT_DOUBLE_EQ(*r.request_goodput, 0.5);  // 2 good requests / 4 s
 }
 
+TEST(BenchDropWarmupTest, KeepsTheMeasuredRequestsAndTheirWindow) {
+  std::vector<RequestOutcome> outs;
+  outs.push_back(Ok(0.0, 5.0, {}, 1, 10));  // warm-up: its late completion is not measured
+  outs.push_back(Ok(0.5, 0.1, {}, 1, 11));  // warm-up
+  outs.push_back(Ok(1.0, 0.2, {0.1}, 2, 12));
+  RequestOutcome failed;
+  failed.error = "HTTP 503";
+  failed.send_time = 3.5;  // counts at its send
+  outs.push_back(failed);
+  outs.push_back(Ok(2.0, 0.3, {0.2}, 2, 13));  // completes at 2.5
+
+  double window = 99;
+  std::vector<RequestOutcome> m = DropWarmup(outs, 2, &window);
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[0].prompt_len, 12);
+  EXPECT_EQ(m[1].error, "HTTP 503");
+  EXPECT_EQ(m[2].prompt_len, 13);
+  EXPECT_DOUBLE_EQ(m[0].send_time, 0.0);  // offsets from the first measured send (1.0)
+  EXPECT_DOUBLE_EQ(m[2].send_time, 1.0);
+  EXPECT_DOUBLE_EQ(window, 2.5);  // 1.0 → the failure's send at 3.5
+
+  // No warm-up, or none left to measure: unchanged, window untouched.
+  double untouched = 7;
+  EXPECT_EQ(DropWarmup(outs, 0, &untouched).size(), 5u);
+  EXPECT_EQ(DropWarmup(outs, 5, &untouched).size(), 5u);
+  EXPECT_DOUBLE_EQ(untouched, 7.0);
+
+  const BenchmarkResult r = ComputeResult(RunInfo{}, MetricOptions{}, m, window);
+  EXPECT_EQ(r.completed, 2);
+  EXPECT_EQ(r.failed, 1);
+  EXPECT_NEAR(r.ttft_ms.mean, 250.0, 1e-9);
+  EXPECT_DOUBLE_EQ(r.request_throughput, 2 / 2.5);
+}
+
 TEST(BenchParseOptionsTest, AcceptsBenchmarkServingForms) {
   auto pm = ParsePercentileMetrics("ttft,tpot,itl,e2el");
   ASSERT_TRUE(pm.ok());

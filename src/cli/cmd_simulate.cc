@@ -44,6 +44,8 @@ struct SimulateFlags {
   std::string sweep_rates;
   double slo_ttft_ms = 300;
   double slo_percentile = 90;
+  std::string knee_of;  // empty: gie-default when swept, else the first policy
+  double knee_factor = 5;
   double scrape_interval_ms = 50;
   double scrape_latency_ms = 1;
   std::string gauges = "step";
@@ -429,6 +431,14 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
     x.sweep_rates = *rates;
   }
   if (!(f.slo_ttft_ms > 0)) return Error{"--slo-ttft-ms must be > 0"};
+  if (!(f.knee_factor > 1) || std::isinf(f.knee_factor)) {
+    return Error{fmt::format("--knee-factor must be > 1 (got {})", f.knee_factor)};
+  }
+  if (!f.knee_of.empty() &&
+      std::none_of(x.policies.begin(), x.policies.end(),
+                   [&](const PolicySpec& p) { return p.name == f.knee_of; })) {
+    return Error{fmt::format("--knee-of: '{}' is not one of --policies", f.knee_of)};
+  }
   if (!(f.slo_percentile > 0 && f.slo_percentile <= 100)) {
     return Error{"--slo-percentile must be in (0, 100]"};
   }
@@ -682,6 +692,57 @@ std::string FormatCapacities(const SimulateFlags& f, const Experiment& x,
   return out;
 }
 
+// The knee of one policy (--knee-of) and every policy's percentile and output there.
+std::string FormatKnee(const SimulateFlags& f, const Experiment& x,
+                       std::span<const cluster::SweepPoint> points) {
+  std::string of = f.knee_of;
+  if (of.empty()) {
+    of = x.policies.front().name;
+    for (const PolicySpec& p : x.policies) {
+      if (p.name == "gie-default") of = p.name;
+    }
+  }
+  const cluster::Knee k = cluster::KneeOf(points, of, f.knee_factor);
+  std::string out = fmt::format(
+      "\nKnee of {}: light-load P{:g} TTFT {:.2f} ms (the median over its five lowest rates); ", of,
+      f.slo_percentile, k.light_ms);
+  if (k.rate <= 0) {
+    return out + fmt::format("no rate of the sweep is over {:g}x that.\n", f.knee_factor);
+  }
+  out += fmt::format("first rate over {:g}x: {} req/s ({:.2f} ms).\n", f.knee_factor,
+                     RateWord(k.rate), k.slo_ttft_ms);
+  const cluster::SweepPoint* base = nullptr;
+  for (const cluster::SweepPoint& p : points) {
+    if (p.policy == of && p.rate == k.rate) base = &p;
+  }
+  const std::string pct = fmt::format("P{:g} TTFT", f.slo_percentile);
+  if (f.markdown) {
+    out += fmt::format(
+        "\n| policy at {} req/s | {} (ms) | / {}'s | output (tok/s) | / {}'s |\n"
+        "|---|---|---|---|---|\n",
+        RateWord(k.rate), pct, of, of);
+  } else {
+    out += fmt::format("{:<22} {:>12} {:>12} {:>12} {:>12}\n", "policy", pct, "/ " + of,
+                       "out tok/s", "/ " + of);
+  }
+  for (const PolicySpec& spec : x.policies) {
+    for (const cluster::SweepPoint& p : points) {
+      if (p.policy != spec.name || p.rate != k.rate) continue;
+      const std::string r_ttft =
+          base->slo_ttft_ms > 0 ? fmt::format("{:.2f}x", p.slo_ttft_ms / base->slo_ttft_ms) : "-";
+      const std::string r_out =
+          base->output_throughput > 0
+              ? fmt::format("{:.2f}x", p.output_throughput / base->output_throughput)
+              : "-";
+      out += f.markdown ? fmt::format("| {} | {:.2f} | {} | {:.0f} | {} |\n", p.policy,
+                                      p.slo_ttft_ms, r_ttft, p.output_throughput, r_out)
+                        : fmt::format("{:<22} {:>12.2f} {:>12} {:>12.0f} {:>12}\n", p.policy,
+                                      p.slo_ttft_ms, r_ttft, p.output_throughput, r_out);
+    }
+  }
+  return out;
+}
+
 int RunSweep(const SimulateFlags& f, const Experiment& x) {
   const std::string date = LocalDate();
   std::vector<PolicyRun> all;
@@ -743,6 +804,7 @@ int RunSweep(const SimulateFlags& f, const Experiment& x) {
   }
   const double base = cluster::SloCapacity(points, x.policies.front().name, f.slo_ttft_ms);
   std::fputs(FormatCapacities(f, x, points).c_str(), stdout);
+  std::fputs(FormatKnee(f, x, points).c_str(), stdout);
 
   if (!f.html.empty()) {
     bench::HtmlReport report;
@@ -847,6 +909,14 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--slo-ttft-ms", f->slo_ttft_ms, "Sweep SLO on the TTFT percentile (ms)")
       ->capture_default_str();
   cmd->add_option("--slo-percentile", f->slo_percentile, "Sweep SLO percentile")
+      ->capture_default_str();
+  cmd->add_option("--knee-of", f->knee_of,
+                  "Sweep: the policy whose knee is reported (the first rate where its TTFT "
+                  "percentile exceeds --knee-factor times its light-load value, the median over "
+                  "its five lowest rates), with every policy's percentile and output there "
+                  "(default: gie-default when swept, else the first policy)");
+  cmd->add_option("--knee-factor", f->knee_factor,
+                  "Sweep: growth over light load that marks the knee")
       ->capture_default_str();
   cmd->add_option("--scrape-interval", f->scrape_interval_ms,
                   "Milliseconds between /metrics scrapes")

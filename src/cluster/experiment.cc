@@ -402,6 +402,34 @@ Saturation SaturationOf(std::span<const SweepPoint> points, std::string_view pol
   return s;
 }
 
+Knee KneeOf(std::span<const SweepPoint> points, std::string_view policy, double factor,
+            int light_rates) {
+  std::vector<const SweepPoint*> mine;
+  for (const SweepPoint& p : points) {
+    if (p.policy == policy) mine.push_back(&p);
+  }
+  std::sort(mine.begin(), mine.end(),
+            [](const SweepPoint* a, const SweepPoint* b) { return a->rate < b->rate; });
+  Knee k;
+  if (mine.empty()) return k;
+  std::vector<double> light;
+  for (std::size_t i = 0; i < mine.size() && i < static_cast<std::size_t>(std::max(1, light_rates));
+       ++i) {
+    light.push_back(mine[i]->slo_ttft_ms);
+  }
+  std::sort(light.begin(), light.end());
+  const std::size_t n = light.size();
+  k.light_ms = n % 2 == 1 ? light[n / 2] : (light[n / 2 - 1] + light[n / 2]) / 2;
+  for (const SweepPoint* p : mine) {
+    if (p->slo_ttft_ms > factor * k.light_ms) {
+      k.rate = p->rate;
+      k.slo_ttft_ms = p->slo_ttft_ms;
+      break;
+    }
+  }
+  return k;
+}
+
 std::string FormatRunFacts(std::span<const PolicyRun> runs) {
   std::string out =
       fmt::format("{:<22} {:>11} {:>10} {:>11} {:>24} {:>11} {:>15} {:>9} {:>22}\n", "policy",

@@ -200,6 +200,18 @@ inline constexpr double kPlateauFraction = 0.99;
 // the policy has no points. Points of other policies are ignored.
 Saturation SaturationOf(std::span<const SweepPoint> points, std::string_view policy);
 
+// Where a policy's TTFT percentile takes off: its light-load value is the median of the
+// percentile over its `light_rates` lowest grid rates (one seed's value at a very low rate
+// can land on a single cold request, so one rate alone is noisy), and its knee the first
+// grid rate (ascending) where the percentile exceeds `factor` times that.
+struct Knee {
+  double light_ms = 0;     // light-load value of the percentile
+  double rate = 0;         // the knee's grid rate; 0 when the sweep never crosses
+  double slo_ttft_ms = 0;  // the percentile at the knee
+};
+Knee KneeOf(std::span<const SweepPoint> points, std::string_view policy, double factor = 5,
+            int light_rates = 5);
+
 // One line per run: the extra facts the result table does not show (floor ratio, P90
 // TTFT, preemptions, prefix-cache hit rate, gateway queue).
 std::string FormatRunFacts(std::span<const PolicyRun> runs);

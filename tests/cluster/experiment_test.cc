@@ -415,6 +415,34 @@ TEST(Sweep, AveragesSeedsAndFindsTheCapacity) {
   EXPECT_EQ(SloCapacity(points, "c", 100), 0);
 }
 
+TEST(Sweep, TheKneeIsTheFirstRateOverFiveTimesTheLightLoadMedian) {
+  auto pt = [](const char* policy, double rate, double p90) {
+    SweepPoint p{policy, rate};
+    p.slo_ttft_ms = p90;
+    p.output_throughput = rate * 100;
+    return p;
+  };
+  // Light load: the median of the five lowest rates (one outlier at rate 1 does not move
+  // it): 61 ms, so the knee is the first rate over 305 ms, even though a later one dips back.
+  const std::vector<SweepPoint> points = {pt("g", 1, 200),  pt("g", 2, 60),   pt("g", 3, 58),
+                                          pt("g", 4, 62),   pt("g", 5, 61),   pt("g", 10, 250),
+                                          pt("g", 12, 320), pt("g", 14, 290), pt("g", 16, 900),
+                                          pt("i", 1, 50),   pt("i", 12, 100)};
+  const Knee k = KneeOf(points, "g");
+  EXPECT_DOUBLE_EQ(k.light_ms, 61);  // median of {200, 60, 58, 62, 61}
+  EXPECT_DOUBLE_EQ(k.rate, 12);
+  EXPECT_DOUBLE_EQ(k.slo_ttft_ms, 320);
+  // A bigger factor moves it; one never reached gives no knee.
+  EXPECT_DOUBLE_EQ(KneeOf(points, "g", 10).rate, 16);
+  EXPECT_DOUBLE_EQ(KneeOf(points, "g", 20).rate, 0);
+  // Fewer points than light_rates: the median of what there is (even count: the mean of
+  // the middle two).
+  const Knee i = KneeOf(points, "i");
+  EXPECT_DOUBLE_EQ(i.light_ms, 75);
+  EXPECT_DOUBLE_EQ(i.rate, 0);
+  EXPECT_DOUBLE_EQ(KneeOf(points, "none").rate, 0);
+}
+
 // A run at `offered` req/s that completed `delivered` requests per second of its duration
 // and `output` tokens per second.
 PolicyRun Delivered(const std::string& policy, double offered, double delivered, double output) {

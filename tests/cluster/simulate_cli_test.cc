@@ -87,6 +87,8 @@ TEST_F(SimulateCliTest, SweepReportsTheCapacityAndPlotsIt) {
   EXPECT_NE(r.out.find("Saturation rate"), std::string::npos);
   EXPECT_NE(r.out.find("round-robin's saturation"), std::string::npos);
   EXPECT_NE(r.out.find("P90 TTFT"), std::string::npos);
+  // No gie-default in the sweep: the knee is the first policy's.
+  EXPECT_NE(r.out.find("Knee of round-robin: light-load P90 TTFT"), std::string::npos) << r.out;
   const std::string html = Slurp(dir_ / "sweep.html");
   EXPECT_NE(html.find("P90 TTFT vs request rate"), std::string::npos);
 }
@@ -99,6 +101,7 @@ TEST_F(SimulateCliTest, SweepSummaryInMarkdown) {
   EXPECT_NE(r.out.find("| policy | SLO capacity | saturation rate |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| round-robin | "), std::string::npos);
   EXPECT_NE(r.out.find("| gie-default | "), std::string::npos);
+  EXPECT_NE(r.out.find("Knee of gie-default: light-load P90 TTFT"), std::string::npos) << r.out;
   // --trace: one CSV per run, a header and a line per request.
   int files = 0;
   for (const auto& entry : fs::directory_iterator(dir_ / "traces")) {
@@ -135,6 +138,8 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--workload", "shared-prefix", "--sp-active-sessions", "-2"}, "--sp-active-sessions"},
       {{"--workload", "shared-prefix", "--sp-answers", "echo"}, "--sp-answers"},
       {{"--num-prompts", "10", "--warmup-prompts", "10"}, "--warmup-prompts"},
+      {{"--policies", "gie-default", "--knee-of", "infergate"}, "--knee-of"},
+      {{"--knee-factor", "1"}, "--knee-factor"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
       {{"--no-such-flag"}, "no-such-flag"},
   };

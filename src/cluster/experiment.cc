@@ -204,7 +204,9 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
                             std::span<const double> idle_ttft_s, const PolicySpec& policy,
                             const bench::RunInfo& run_info, const bench::MetricOptions& metrics) {
   const auto wall_start = std::chrono::steady_clock::now();
-  if (spec.warmup_prompts < 0 || static_cast<std::size_t>(spec.warmup_prompts) >= workload.size()) {
+  if (spec.warmup_prompts < 0 ||
+      (spec.warmup_prompts > 0 &&
+       static_cast<std::size_t>(spec.warmup_prompts) >= workload.size())) {
     return Error{fmt::format("warm-up of {} requests: must be fewer than the run's {} requests",
                              spec.warmup_prompts, workload.size())};
   }

@@ -361,6 +361,11 @@ TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
   }
   EXPECT_EQ(lines, 31u);
   EXPECT_EQ(marked, 10u);
+  // A warm-up must leave something to measure.
+  spec.warmup_prompts = 30;
+  auto all_warm = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  ASSERT_FALSE(all_warm.ok());
+  EXPECT_NE(all_warm.error().message.find("warm-up of 30 requests"), std::string::npos);
 }
 
 TEST(RunPolicy, ParameterOverridesReachThePlugin) {

@@ -46,6 +46,7 @@ struct SimulateFlags {
   double slo_percentile = 90;
   std::string knee_of;  // empty: gie-default when swept, else the first policy
   double knee_factor = 5;
+  double redirect_after_s = 0;
   double scrape_interval_ms = 50;
   double scrape_latency_ms = 1;
   std::string gauges = "step";
@@ -431,6 +432,10 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
     x.sweep_rates = *rates;
   }
   if (!(f.slo_ttft_ms > 0)) return Error{"--slo-ttft-ms must be > 0"};
+  if (!(f.redirect_after_s >= 0) || std::isinf(f.redirect_after_s)) {
+    return Error{fmt::format("--redirect-after must be >= 0 seconds (got {})", f.redirect_after_s)};
+  }
+  x.setup.redirect_after = FromSeconds(f.redirect_after_s);
   if (!(f.knee_factor > 1) || std::isinf(f.knee_factor)) {
     return Error{fmt::format("--knee-factor must be > 1 (got {})", f.knee_factor)};
   }
@@ -909,6 +914,13 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--slo-ttft-ms", f->slo_ttft_ms, "Sweep SLO on the TTFT percentile (ms)")
       ->capture_default_str();
   cmd->add_option("--slo-percentile", f->slo_percentile, "Sweep SLO percentile")
+      ->capture_default_str();
+  cmd->add_option("--redirect-after", f->redirect_after_s,
+                  "Experimental, simulator only: a request of a policy with the gateway queue that "
+                  "has no first token this many seconds after its dispatch, and waits for KV "
+                  "space (the oldest of ours in its virtual engine), is aborted and sent once to "
+                  "an endpoint that can admit it now with no prefill queued in its virtual "
+                  "engine (0: never; infergate serve does not do this yet)")
       ->capture_default_str();
   cmd->add_option("--knee-of", f->knee_of,
                   "Sweep: the policy whose knee is reported (the first rate where its TTFT "

@@ -21,6 +21,7 @@ enum class Kind : int {
   kReady = 6,          // the request becomes ready to send
   kRoute = 7,          // the request reaches the gateway (or a retry is due)
   kWake = 8,           // the router asked to be called back (Router::NextWakeup)
+  kAbort = 9,          // a redirected request's abort reaches its old engine
 };
 
 struct Event {
@@ -92,6 +93,8 @@ class Simulation {
   std::vector<std::span<const TokenId>> prompts_;
   std::vector<std::vector<TokenId>> encoded_;  // prompts given as text
   std::vector<RequestRecord> records_;
+  std::vector<int> aborted_from_;  // the engine a redirected request left (-1: none)
+  std::vector<ReleasedRequest> redirects_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::uint64_t seq_ = 0;
   std::deque<std::size_t> ready_;  // waiting for a concurrency slot
@@ -136,6 +139,7 @@ Result<ClusterResult> Simulation::Run() {
 
   const std::size_t n = workload_.size();
   records_.resize(n);
+  aborted_from_.assign(n, -1);
   prompts_.resize(n);
   encoded_.resize(n);
   const std::vector<TimeNs> ready = ReadyTimes(o.arrivals, workload_, o.seed);
@@ -235,6 +239,11 @@ Result<ClusterResult> Simulation::Run() {
       case Kind::kRoute:
         Route(ev.index, ev.time);
         break;
+      case Kind::kAbort:
+        if (aborted_from_[ev.index] >= 0) {
+          engines_[static_cast<std::size_t>(aborted_from_[ev.index])]->Abort(ev.index, ev.time);
+        }
+        break;
     }
   }
 
@@ -267,6 +276,23 @@ void Simulation::DeliverScrape(TimeNs now) {
   scrapes_.swap(in_flight_scrapes_);
   if (options_.on_scrape) options_.on_scrape(scrapes_[0].taken_at, scrapes_);
   router_.OnScrape(scrapes_, now);
+  // Experimental re-dispatch (Router::Redirect): abort at the old engine, send to the new.
+  // A request whose first token is already on its way to the gateway stays where it is
+  // (the router, which has not seen that token yet, then accounts it at the new endpoint
+  // until it completes: a window of one engine-to-gateway delay).
+  redirects_.clear();
+  router_.Redirect(now, &redirects_);
+  for (const ReleasedRequest& rel : redirects_) {
+    if (rel.index >= records_.size() || rel.decision.kind != RouteDecision::Kind::kEngine) continue;
+    RequestRecord& r = records_[rel.index];
+    if (r.dispatched < 0 || r.first_token >= 0 || r.completion >= 0 ||
+        rel.decision.engine == r.engine || aborted_from_[rel.index] >= 0) {
+      continue;
+    }
+    aborted_from_[rel.index] = r.engine;
+    Push(now + options_.delays.gateway_to_engine, Kind::kAbort, rel.index);
+    Dispatch(rel.index, rel.decision.engine, now);
+  }
   Release(now);
 }
 
@@ -381,8 +407,9 @@ void Simulation::Fail(std::size_t i, std::string error, TimeNs at_client) {
   Push(at_client, Kind::kClientDone, i);
 }
 
-void Simulation::OnToken(int /*engine*/, const sim::TokenEvent& e) {
+void Simulation::OnToken(int engine, const sim::TokenEvent& e) {
   RequestRecord& r = records_[static_cast<std::size_t>(e.id)];
+  if (engine != r.engine) return;  // the engine a redirected request left
   const TimeNs at_gateway = e.time + options_.delays.gateway_to_engine;
   const TimeNs at_client = at_gateway + options_.delays.client_to_gateway;
   r.token_times.push_back(at_client);
@@ -392,9 +419,10 @@ void Simulation::OnToken(int /*engine*/, const sim::TokenEvent& e) {
   }
 }
 
-void Simulation::OnFinished(int /*engine*/, const sim::FinishedEvent& f) {
+void Simulation::OnFinished(int engine, const sim::FinishedEvent& f) {
   const auto i = static_cast<std::size_t>(f.id);
   RequestRecord& r = records_[i];
+  if (engine != r.engine) return;  // the abort of a redirected request at its old engine
   r.success = f.reason != sim::FinishReason::kAbort;
   r.finish_reason = f.reason;
   r.output_tokens = f.timing.output_tokens;

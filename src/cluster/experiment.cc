@@ -220,6 +220,7 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   ro.exact_prompt_tokens = setup.exact_prompt_tokens;
   ro.late_binding = policy.late_binding;
   ro.queue = setup.queue;
+  ro.redirect_after = policy.late_binding ? setup.redirect_after : 0;
   Result<std::unique_ptr<SchedulerRouter>> router = SchedulerRouter::Create(ro, setup.engines);
   if (!router.ok()) return router.error();
 
@@ -324,6 +325,9 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   md.emplace_back("gateway_queue_max", std::to_string(run.queue.max_length));
   md.emplace_back("gateway_queue_mean_wait_ms", fmt::format("{:.2f}", run.mean_queue_wait_ms));
   md.emplace_back("gateway_queue_expired", std::to_string(run.queue.expired));
+  if (setup.redirect_after > 0) {
+    md.emplace_back("gateway_redirected", std::to_string(run.queue.redirected));
+  }
   return run;
 }
 
@@ -457,6 +461,10 @@ std::string FormatRunFacts(std::span<const PolicyRun> runs) {
                        r.policy.late_binding ? std::to_string(r.queue.max_length) : "-", queue);
     for (const auto& [reason, n] : r.refusals) {
       out += fmt::format("{:<22}   refused {}: {}\n", "", reason, n);
+    }
+    if (r.queue.redirected > 0) {
+      out += fmt::format("{:<22}   re-dispatched: {} (aborted awaiting their first token)\n", "",
+                         r.queue.redirected);
     }
     if (r.queue.expired + r.queue.rejected > 0) {
       out += fmt::format("{:<22}   gateway queue: {} expired (503), {} rejected (429)\n", "",

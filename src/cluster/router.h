@@ -98,6 +98,10 @@ class Router {
   // requests are held.
   virtual void Release(std::span<const EngineScrape> /*engines*/, TimeNs /*now*/,
                        std::vector<ReleasedRequest>* /*out*/) {}
+  // Moves dispatched requests that have no first token yet: appends (index, kEngine
+  // decision to another engine); the gateway aborts each at its engine and sends it to the
+  // new one. Called after each scrape reaches the gateway.
+  virtual void Redirect(TimeNs /*now*/, std::vector<ReleasedRequest>* /*out*/) {}
   // When Release must be called next even if nothing happens (e.g. a queue deadline);
   // kNever when no such time.
   virtual TimeNs NextWakeup() const { return kNever; }

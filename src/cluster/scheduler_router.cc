@@ -126,6 +126,7 @@ RouteDecision SchedulerRouter::PickAndDispatch(const RouteRequest& request, Time
   const int engine = static_cast<int>(it - ids_.begin());
   if (handles_.size() <= request.index) handles_.resize(request.index + 1);
   handles_[request.index] = scheduler_->Dispatch(info, pick_, id);
+  if (options_.redirect_after > 0) awaiting_[request.index] = Awaiting{request, now, false};
   return RouteDecision::To(engine);
 }
 
@@ -181,12 +182,31 @@ void SchedulerRouter::Release(std::span<const EngineScrape>, TimeNs now,
 
 TimeNs SchedulerRouter::NextWakeup() const { return queue_ ? queue_->NextDeadline() : kNever; }
 
+void SchedulerRouter::Redirect(TimeNs now, std::vector<ReleasedRequest>* out) {
+  if (options_.redirect_after <= 0) return;
+  clock_.Set(std::max(clock_.Now(), now));
+  for (auto& [index, a] : awaiting_) {
+    if (a.redirected || now - a.dispatched < options_.redirect_after) continue;
+    const RequestInfo info = Describe(a.request);
+    if (!scheduler_->ShouldRedirect(info, handles_[index], &pick_)) continue;
+    const std::string& id = pick_.endpoints.front();
+    const int engine = static_cast<int>(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+    scheduler_->OnFailure(handles_[index]);
+    handles_[index] = scheduler_->Dispatch(info, pick_, id);
+    a.redirected = true;
+    ++queue_stats_.redirected;
+    out->push_back(ReleasedRequest{index, RouteDecision::To(engine)});
+  }
+}
+
 void SchedulerRouter::OnFirstToken(std::size_t index, int, TimeNs now) {
+  awaiting_.erase(index);
   clock_.Set(std::max(clock_.Now(), now));
   if (index < handles_.size()) scheduler_->OnFirstToken(handles_[index]);
 }
 
 void SchedulerRouter::OnCompleted(const Completion& c, TimeNs now) {
+  awaiting_.erase(c.index);
   clock_.Set(std::max(clock_.Now(), now));
   if (c.index >= handles_.size()) return;
   const TokenLedger::Handle h = handles_[c.index];

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,10 @@ struct SchedulerRouterOptions {
   // pipeline-parallel size when every engine has the same, else 1 (V1 has none).
   std::optional<int> virtual_engines;
   FlowControlOptions queue;
+  // Re-dispatch (experimental, Scheduler::ShouldRedirect): a request with no first token
+  // this long after its dispatch is considered, at each scrape, for an abort and a send
+  // elsewhere (once). 0: never.
+  TimeNs redirect_after = 0;
 };
 
 // What the gateway queue did during a run.
@@ -82,6 +87,7 @@ struct GatewayQueueStats {
   std::uint64_t rejected = 0;    // queue full: 429
   std::uint64_t dropped = 0;     // shed or unavailable when picked
   std::size_t max_length = 0;    // the longest the queue was
+  std::uint64_t redirected = 0;  // requests aborted at their engine and sent to another
 };
 
 class SchedulerRouter final : public Router {
@@ -95,6 +101,7 @@ class SchedulerRouter final : public Router {
   RouteDecision Route(const RouteRequest& request, std::span<const EngineScrape> engines,
                       TimeNs now) override;
   void OnFirstToken(std::size_t index, int engine, TimeNs now) override;
+  void Redirect(TimeNs now, std::vector<ReleasedRequest>* out) override;
   void OnCompleted(const Completion& completion, TimeNs now) override;
   void OnScrape(std::span<const EngineScrape> engines, TimeNs now) override;
   void Release(std::span<const EngineScrape> engines, TimeNs now,
@@ -124,6 +131,13 @@ class SchedulerRouter final : public Router {
 
   // Per workload index: the ledger handle and, while queued, the request.
   std::vector<TokenLedger::Handle> handles_;
+  // Requests awaiting their first token (kept only with options_.redirect_after > 0).
+  struct Awaiting {
+    RouteRequest request;
+    TimeNs dispatched = 0;
+    bool redirected = false;  // at most once
+  };
+  std::map<std::size_t, Awaiting> awaiting_;
   std::vector<std::optional<RouteRequest>> queued_;
   PickResult pick_;
   std::vector<QueueItemId> expired_;

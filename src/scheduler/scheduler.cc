@@ -790,6 +790,34 @@ bool Scheduler::ShouldHold(const RequestInfo& request) {
   return pipeline_->WantsHold(ctx, candidates_);
 }
 
+bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle handle,
+                               PickResult* out) {
+  const auto slot = ledger_.SlotOf(handle);
+  const auto ve = ledger_.VirtualEngineOf(handle);
+  const auto dispatched = ledger_.DispatchedAt(handle);
+  if (!slot || !ve || !dispatched) return false;
+  bool awaiting = false;
+  int ahead = 0;
+  ledger_.ForEachInflight(*slot, [&](const TokenLedger::InflightRequest& r) {
+    if (r.first_token != kNever || r.virtual_engine != *ve) return;
+    if (r.dispatched == *dispatched) awaiting = true;
+    if (r.dispatched < *dispatched) ++ahead;
+  });
+  if (!awaiting || ahead > 0) return false;
+  if (ShouldHold(request)) return false;
+  Pick(request, out);
+  if (!out->picked()) return false;
+  const auto it = by_id_.find(out->endpoints.front());
+  if (it == by_id_.end() || it->second == *slot) return false;
+  const std::uint32_t target = it->second;
+  const int target_ve = ledger_.NextVirtualEngine(target);
+  int queued = 0;
+  ledger_.ForEachInflight(target, [&](const TokenLedger::InflightRequest& r) {
+    if (r.first_token == kNever && r.virtual_engine == target_ve) ++queued;
+  });
+  return queued == 0;
+}
+
 PoolStatus Scheduler::Summary() {
   const TimeNs now = clock_->Now();
   PoolScrapeSummary summary(now, options_.metrics_staleness);

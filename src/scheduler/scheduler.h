@@ -225,6 +225,15 @@ class Scheduler final : private KvOutlookSource {
   // admit it soon. Other profiles answer IsSaturated(), GIE's pool-level rule. True
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
+  // Re-dispatch (experimental; the cluster simulator uses it, `serve` does not yet): should
+  // `request`, dispatched as `handle` and still awaiting its first token, be aborted where
+  // it is and sent elsewhere? Yes only when it is the oldest of the gateway's requests
+  // awaiting in its virtual engine (so it waits for KV space there, not behind other
+  // prefills), some endpoint can admit it now (ShouldHold is false), and the pick for it
+  // (*out) is another endpoint whose virtual engine has no prefill of ours queued. The
+  // caller then reports OnFailure(handle) and Dispatch(request, *out, ...). Does not
+  // change the ledger.
+  bool ShouldRedirect(const RequestInfo& request, TokenLedger::Handle handle, PickResult* out);
   PoolStatus Summary();
   std::vector<EndpointStatus> Endpoints();
   // Each ready endpoint's predicted TTFT for `request` under the cost model, in endpoint

@@ -55,6 +55,12 @@ std::optional<int> TokenLedger::VirtualEngineOf(Handle h) const {
   return r->virtual_engine;
 }
 
+std::optional<TimeNs> TokenLedger::DispatchedAt(Handle h) const {
+  const Record* r = Find(h);
+  if (r == nullptr) return std::nullopt;
+  return r->dispatched;
+}
+
 std::int64_t TokenLedger::CalibratedPromptTokens(std::int64_t estimate) const {
   return static_cast<std::int64_t>(std::llround(static_cast<double>(estimate) * prompt_ratio_));
 }

@@ -153,6 +153,8 @@ class TokenLedger {
   int virtual_engines() const { return virtual_engines_; }
   // The virtual engine a live handle was put in.
   std::optional<int> VirtualEngineOf(Handle h) const;
+  // When a live handle was dispatched.
+  std::optional<TimeNs> DispatchedAt(Handle h) const;
   // The virtual engine the next request dispatched to `slot` would be put in: the one
   // with the fewest unfinished requests, ties to the lowest index. O(virtual engines).
   int NextVirtualEngine(std::uint32_t slot) const {

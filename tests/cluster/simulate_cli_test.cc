@@ -140,6 +140,7 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--num-prompts", "10", "--warmup-prompts", "10"}, "--warmup-prompts"},
       {{"--policies", "gie-default", "--knee-of", "infergate"}, "--knee-of"},
       {{"--knee-factor", "1"}, "--knee-factor"},
+      {{"--redirect-after", "-1"}, "--redirect-after"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
       {{"--no-such-flag"}, "no-such-flag"},
   };

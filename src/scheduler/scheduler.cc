@@ -793,17 +793,7 @@ bool Scheduler::ShouldHold(const RequestInfo& request) {
 bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle handle,
                                PickResult* out) {
   const auto slot = ledger_.SlotOf(handle);
-  const auto ve = ledger_.VirtualEngineOf(handle);
-  const auto dispatched = ledger_.DispatchedAt(handle);
-  if (!slot || !ve || !dispatched) return false;
-  bool awaiting = false;
-  int ahead = 0;
-  ledger_.ForEachInflight(*slot, [&](const TokenLedger::InflightRequest& r) {
-    if (r.first_token != kNever || r.virtual_engine != *ve) return;
-    if (r.dispatched == *dispatched) awaiting = true;
-    if (r.dispatched < *dispatched) ++ahead;
-  });
-  if (!awaiting || ahead > 0) return false;
+  if (!slot || ledger_.AwaitingAhead(handle) != 0) return false;
   if (ShouldHold(request)) return false;
   Pick(request, out);
   if (!out->picked()) return false;

@@ -55,10 +55,16 @@ std::optional<int> TokenLedger::VirtualEngineOf(Handle h) const {
   return r->virtual_engine;
 }
 
-std::optional<TimeNs> TokenLedger::DispatchedAt(Handle h) const {
+int TokenLedger::AwaitingAhead(Handle h) const {
   const Record* r = Find(h);
-  if (r == nullptr) return std::nullopt;
-  return r->dispatched;
+  if (r == nullptr || r->state != State::kAwaiting) return -1;
+  // The endpoint's list runs from the most recently dispatched: older ones follow.
+  int ahead = 0;
+  for (std::uint32_t i = r->next; i != kNil; i = records_[i].next) {
+    const Record& o = records_[i];
+    if (o.state == State::kAwaiting && o.virtual_engine == r->virtual_engine) ++ahead;
+  }
+  return ahead;
 }
 
 std::int64_t TokenLedger::CalibratedPromptTokens(std::int64_t estimate) const {

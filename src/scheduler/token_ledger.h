@@ -153,8 +153,10 @@ class TokenLedger {
   int virtual_engines() const { return virtual_engines_; }
   // The virtual engine a live handle was put in.
   std::optional<int> VirtualEngineOf(Handle h) const;
-  // When a live handle was dispatched.
-  std::optional<TimeNs> DispatchedAt(Handle h) const;
+  // How many requests of a live handle's endpoint that were dispatched before it await
+  // their first token in its virtual engine (the prefills it queues behind); -1 for an
+  // unknown handle or one no longer awaiting. O(in-flight requests of the endpoint).
+  int AwaitingAhead(Handle h) const;
   // The virtual engine the next request dispatched to `slot` would be put in: the one
   // with the fewest unfinished requests, ties to the lowest index. O(virtual engines).
   int NextVirtualEngine(std::uint32_t slot) const {

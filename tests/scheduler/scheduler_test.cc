@@ -690,6 +690,59 @@ TEST(SchedulerVirtualEngines, HoldUntilTheTargetVirtualEngineCanAdmit) {
   }
 }
 
+// Re-dispatch (experimental): a request waiting for KV space in its virtual engine may move
+// to a server that can take it now, but not one waiting behind another of ours, not one
+// that has started, and not to a virtual engine with a prefill of ours queued.
+TEST(SchedulerVirtualEngines, RedirectOnlyTheOldestStuckRequestToAnIdleVirtualEngine) {
+  SchedulerOptions options = SchedulerHarness::Options("infergate");
+  options.pipeline_virtual_engines = 2;
+  SchedulerHarness h(options);
+  h.Add("a:1");
+  h.Add("b:1");
+  h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+  h.Advance(kMs);
+  const std::string text = Text(400, 3);
+  auto request = [&](std::int64_t tokens) {
+    RequestInfo r = Request(text);
+    r.prompt_tokens = tokens;
+    r.max_tokens = 100;
+    return r;
+  };
+  // a:1's two virtual engines each hold a 20,000-token request (5,600 tokens left in each).
+  for (int i = 0; i < 2; ++i) {
+    const auto big = h.s().Dispatch(request(20'000), PickResult{}, "a:1");
+    h.s().OnFirstToken(big);
+  }
+  const RequestInfo stuck_info = request(8'000);
+  const auto stuck = h.s().Dispatch(stuck_info, PickResult{}, "a:1");      // VE 0, no room
+  const auto other = h.s().Dispatch(request(1'000), PickResult{}, "a:1");  // VE 1
+  const RequestInfo behind_info = request(8'000);
+  const auto behind = h.s().Dispatch(behind_info, PickResult{}, "a:1");  // VE 0, after `stuck`
+  ASSERT_EQ(*h.s().ledger().VirtualEngineOf(stuck), 0);
+  ASSERT_EQ(*h.s().ledger().VirtualEngineOf(behind), 0);
+  // Dispatched at the same instant, still in order: `behind` queues behind `stuck`.
+  EXPECT_EQ(h.s().ledger().AwaitingAhead(stuck), 0);
+  EXPECT_EQ(h.s().ledger().AwaitingAhead(behind), 1);
+  EXPECT_EQ(h.s().ledger().AwaitingAhead(other), 0);
+  h.Advance(kMs);
+
+  PickResult pick;
+  EXPECT_TRUE(h.s().ShouldRedirect(stuck_info, stuck, &pick));
+  ASSERT_TRUE(pick.picked());
+  EXPECT_EQ(pick.endpoints.front(), "b:1");
+  EXPECT_FALSE(h.s().ShouldRedirect(behind_info, behind, &pick));  // behind `stuck`
+  h.s().OnFirstToken(other);
+  EXPECT_EQ(h.s().ledger().AwaitingAhead(other), -1);
+  EXPECT_FALSE(h.s().ShouldRedirect(request(1'000), other, &pick));  // it has started
+
+  // Once b:1's next virtual engine has a prefill of ours queued, it is not a way out.
+  h.s().Dispatch(request(1'000), PickResult{}, "b:1");  // b's VE 0
+  h.s().Dispatch(request(1'000), PickResult{}, "b:1");  // b's VE 1; the next goes to 0
+  EXPECT_FALSE(h.s().ShouldRedirect(stuck_info, stuck, &pick));
+  // The ledger is untouched by asking.
+  EXPECT_EQ(h.s().ledger().SlotOf(stuck), h.s().ledger().SlotOf(behind));
+}
+
 // Only the target virtual engine's prefill queue counts. a:1 has one request decoding and
 // one awaiting in virtual engine 0 and one awaiting in 1; b:1 has two awaiting in 0 and
 // one in 1. The next request lands in virtual engine 1 on both, behind one prompt: equal

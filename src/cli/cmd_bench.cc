@@ -241,6 +241,11 @@ int RunBench(const BenchFlags& f) {
         "--dataset-name must be random, sharegpt or shared-prefix (got '{}')", f.dataset_name));
   }
   if (!dataset) return UsageError(dataset.error().message);
+  if (dataset->size() <= static_cast<std::size_t>(f.warmup_prompts)) {
+    return UsageError(
+        fmt::format("--warmup-prompts {} leaves nothing to measure: the dataset gave {} prompts",
+                    f.warmup_prompts, dataset->size()));
+  }
   if (dataset->size() < static_cast<std::size_t>(f.num_prompts)) {
     std::fprintf(stderr, "infergate bench: only %zu prompts available (asked for %d)\n",
                  dataset->size(), f.num_prompts);

@@ -172,6 +172,20 @@ TEST_F(BenchCliTest, BadFlagsExitWithTwoAndSayWhy) {
     EXPECT_EQ(r.code, 2) << c.extra[0] << ": " << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
   }
+  // A warm-up that leaves nothing to measure, once the dataset turns out short.
+  {
+    std::string words;
+    for (int i = 0; i < 40; ++i) words += "word" + std::to_string(i) + " ";
+    const std::string turn = R"({"conversations":[{"from":"human","value":")" + words +
+                             R"("},{"from":"gpt","value":")" + words + R"("}]})";
+    std::ofstream(dir_ / "two.json") << "[" << turn << "," << turn << "]";
+    const Outcome r = Run({"bench", "--model", "m", "--base-url",
+                           "http://127.0.0.1:" + std::to_string(server.port()), "--dataset-name",
+                           "sharegpt", "--dataset-path", "two.json", "--num-prompts", "10",
+                           "--warmup-prompts", "3", "--disable-tqdm"});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("leaves nothing to measure"), std::string::npos) << r.err;
+  }
   const Outcome no_model = Run({"bench", "--dataset-name", "random"});
   EXPECT_EQ(no_model.code, 2);
   EXPECT_NE(no_model.err.find("--model"), std::string::npos);

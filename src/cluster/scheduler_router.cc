@@ -101,6 +101,10 @@ RequestInfo SchedulerRouter::Describe(const RouteRequest& request) const {
   return r;
 }
 
+int SchedulerRouter::EngineOf(std::string_view id) const {
+  return static_cast<int>(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+}
+
 void SchedulerRouter::CountRefusal(PickReason reason) {
   const std::string_view name = PickReasonName(reason);
   for (auto& [n, count] : refusals_) {
@@ -122,8 +126,7 @@ RouteDecision SchedulerRouter::PickAndDispatch(const RouteRequest& request, Time
                                  std::string(PickReasonName(pick_.reason)));
   }
   const std::string& id = pick_.endpoints.front();
-  const auto it = std::find(ids_.begin(), ids_.end(), id);
-  const int engine = static_cast<int>(it - ids_.begin());
+  const int engine = EngineOf(id);
   if (handles_.size() <= request.index) handles_.resize(request.index + 1);
   handles_[request.index] = scheduler_->Dispatch(info, pick_, id);
   if (options_.redirect_after > 0) awaiting_[request.index] = Awaiting{request, now, false};
@@ -190,7 +193,7 @@ void SchedulerRouter::Redirect(TimeNs now, std::vector<ReleasedRequest>* out) {
     const RequestInfo info = Describe(a.request);
     if (!scheduler_->ShouldRedirect(info, handles_[index], &pick_)) continue;
     const std::string& id = pick_.endpoints.front();
-    const int engine = static_cast<int>(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+    const int engine = EngineOf(id);
     scheduler_->OnFailure(handles_[index]);
     handles_[index] = scheduler_->Dispatch(info, pick_, id);
     a.redirected = true;

@@ -35,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/router.h"
@@ -120,6 +121,8 @@ class SchedulerRouter final : public Router {
   RequestInfo Describe(const RouteRequest& request) const;
   // Picks and dispatches; returns the decision for the simulation.
   RouteDecision PickAndDispatch(const RouteRequest& request, TimeNs now);
+  // The engine index of an endpoint id.
+  int EngineOf(std::string_view id) const;
   void CountRefusal(PickReason reason);
 
   SchedulerRouterOptions options_;

@@ -37,6 +37,33 @@ ClusterSetup SeedCluster() {
   return s;
 }
 
+// What RunPolicy needs for `spec` on the seed's cluster with the infergate policy: the
+// sampled workload, its idle-engine floor and the policy. Tests change `spec` and `setup`
+// between runs.
+struct PolicyFixture {
+  WorkloadSpec spec;
+  std::vector<WorkloadRequest> workload;
+  ClusterSetup setup = SeedCluster();
+  std::vector<double> floor;
+  PolicySpec policy;
+
+  Result<PolicyRun> Run() const { return RunPolicy(setup, spec, workload, floor, policy, {}, {}); }
+};
+
+void Prepare(PolicyFixture* f, WorkloadSpec spec, bool keep_trace = false) {
+  f->spec = std::move(spec);
+  f->setup.keep_trace = keep_trace;
+  auto w = SampleWorkload(f->spec);
+  ASSERT_TRUE(w.ok()) << w.error().message;
+  f->workload = std::move(*w);
+  auto floor = IdleTtftSeconds(f->setup, f->workload);
+  ASSERT_TRUE(floor.ok()) << floor.error().message;
+  f->floor = std::move(*floor);
+  auto policy = ParsePolicy("infergate");
+  ASSERT_TRUE(policy.ok());
+  f->policy = std::move(*policy);
+}
+
 TEST(SampleWorkload, TheSeedPresetHasTheSeedsInputTokens) {
   auto w = SampleWorkload(SeedSpec(0));
   ASSERT_TRUE(w.ok()) << w.error().message;
@@ -184,15 +211,10 @@ TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
                                                .turns = 3,
                                                .rate = 20,
                                                .seed = 2});
-  auto w = SampleWorkload(spec);
-  ASSERT_TRUE(w.ok());
-  ClusterSetup setup = SeedCluster();
-  setup.keep_trace = true;
-  auto floor = IdleTtftSeconds(setup, *w);
-  ASSERT_TRUE(floor.ok());
-  auto policy = ParsePolicy("infergate");
-  ASSERT_TRUE(policy.ok());
-  auto run = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  PolicyFixture fx;
+  ASSERT_NO_FATAL_FAILURE(Prepare(&fx, spec, /*keep_trace=*/true));
+  const std::vector<WorkloadRequest>* w = &fx.workload;
+  auto run = fx.Run();
   ASSERT_TRUE(run.ok()) << run.error().message;
   std::vector<std::string> lines;
   for (std::size_t at = 0; at < run->trace_csv.size();) {
@@ -234,8 +256,8 @@ TEST(RunPolicy, TraceHasOneLinePerRequestMatchingTheResult) {
     EXPECT_LE(std::stod(f[column("dispatched_ms")]), std::stod(f[column("first_token_ms")]));
   }
   // Without keep_trace there is none.
-  setup.keep_trace = false;
-  auto quiet = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  fx.setup.keep_trace = false;
+  auto quiet = fx.Run();
   ASSERT_TRUE(quiet.ok());
   EXPECT_TRUE(quiet->trace_csv.empty());
 }
@@ -311,25 +333,19 @@ TEST(SampleWorkload, ModelAnswersAreWhatTheEnginesGenerateAndCache) {
 // A warm-up is served but not measured: the same simulation, with the first requests left
 // out of the statistics and of the measured window.
 TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
-  WorkloadSpec spec = SmallSharedPrefix({.prompts = 30,
-                                         .tenants = 3,
-                                         .prefix_len = 400,
-                                         .output_len = 10,
-                                         .turns = 3,
-                                         .rate = 20,
-                                         .seed = 4});
-  auto w = SampleWorkload(spec);
-  ASSERT_TRUE(w.ok());
-  ClusterSetup setup = SeedCluster();
-  setup.keep_trace = true;
-  auto floor = IdleTtftSeconds(setup, *w);
-  ASSERT_TRUE(floor.ok());
-  auto policy = ParsePolicy("infergate");
-  ASSERT_TRUE(policy.ok());
-  auto full = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  const WorkloadSpec spec = SmallSharedPrefix({.prompts = 30,
+                                               .tenants = 3,
+                                               .prefix_len = 400,
+                                               .output_len = 10,
+                                               .turns = 3,
+                                               .rate = 20,
+                                               .seed = 4});
+  PolicyFixture f;
+  ASSERT_NO_FATAL_FAILURE(Prepare(&f, spec, /*keep_trace=*/true));
+  auto full = f.Run();
   ASSERT_TRUE(full.ok()) << full.error().message;
-  spec.warmup_prompts = 10;
-  auto warm = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  f.spec.warmup_prompts = 10;
+  auto warm = f.Run();
   ASSERT_TRUE(warm.ok()) << warm.error().message;
 
   ASSERT_EQ(full->result.requests.size(), 30u);
@@ -362,8 +378,8 @@ TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
   EXPECT_EQ(lines, 31u);
   EXPECT_EQ(marked, 10u);
   // A warm-up must leave something to measure.
-  spec.warmup_prompts = 30;
-  auto all_warm = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  f.spec.warmup_prompts = 30;
+  auto all_warm = f.Run();
   ASSERT_FALSE(all_warm.ok());
   EXPECT_NE(all_warm.error().message.find("warm-up of 30 requests"), std::string::npos);
 }
@@ -371,20 +387,15 @@ TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
 // Re-dispatch (experimental): a request stuck for KV space is aborted where it waits and
 // sent to an endpoint that can take it; nothing is lost and the run stays deterministic.
 TEST(RunPolicy, RedirectMovesRequestsStuckForKvSpaceAndLosesNothing) {
-  const WorkloadSpec spec = SeedSpec(0, 60);
-  auto w = SampleWorkload(spec);
-  ASSERT_TRUE(w.ok());
-  ClusterSetup setup = SeedCluster();
-  auto floor = IdleTtftSeconds(setup, *w);
-  ASSERT_TRUE(floor.ok());
-  auto policy = ParsePolicy("infergate");
-  ASSERT_TRUE(policy.ok());
-  auto plain = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  PolicyFixture f;
+  ASSERT_NO_FATAL_FAILURE(Prepare(&f, SeedSpec(0, 60)));
+  const std::vector<WorkloadRequest>* w = &f.workload;
+  auto plain = f.Run();
   ASSERT_TRUE(plain.ok()) << plain.error().message;
   EXPECT_EQ(plain->queue.redirected, 0u);
 
-  setup.redirect_after = 7 * kNanosPerSecond;
-  auto moved = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  f.setup.redirect_after = 7 * kNanosPerSecond;
+  auto moved = f.Run();
   ASSERT_TRUE(moved.ok()) << moved.error().message;
   EXPECT_GT(moved->queue.redirected, 0u);
   EXPECT_LT(moved->queue.redirected, 30u);  // only the few that are stuck
@@ -396,14 +407,15 @@ TEST(RunPolicy, RedirectMovesRequestsStuckForKvSpaceAndLosesNothing) {
   }
   // (Whether it helps is a statistical question, measured over many seeds in
   // docs/benchmarks.md; on one small run it can go either way.)
-  auto again = RunPolicy(setup, spec, *w, *floor, *policy, {}, {});
+  auto again = f.Run();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->queue.redirected, moved->queue.redirected);
   EXPECT_DOUBLE_EQ(again->result.ttft_ms.mean, moved->result.ttft_ms.mean);
   // Policies without the gateway queue never redirect.
   auto gie = ParsePolicy("gie-v0");
   ASSERT_TRUE(gie.ok());
-  auto gie_run = RunPolicy(setup, spec, *w, *floor, *gie, {}, {});
+  f.policy = *gie;
+  auto gie_run = f.Run();
   ASSERT_TRUE(gie_run.ok());
   EXPECT_EQ(gie_run->queue.redirected, 0u);
 }

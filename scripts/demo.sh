@@ -60,6 +60,8 @@ wait_port() {  # address port
 # The servers keep simulated time; the gateway scrapes every 50 ms of *simulated* time,
 # i.e. 50/SCALE ms of wall time, so metric staleness is what it would be in the cluster.
 SCRAPE=$(awk -v s="$SCALE" 'BEGIN { v = 0.05 / s; if (v < 0.002) v = 0.002; printf "%.4f", v }')
+# Re-dispatch after 7 s of simulated time without a first token (serve's default, scaled).
+REDIRECT=$(awk -v s="$SCALE" 'BEGIN { printf "%.4f", 7 / s }')
 
 echo "demo: 3 simulated QwQ-32B TP2xPP2 groups at ${SCALE}x real time; $PROMPTS prompts per run"
 "$BIN" --log-level warn sim --host 127.0.0.2 --port 8000 --replicas 3 \
@@ -70,7 +72,8 @@ pids+=($!)
 # the seed's objects stay as they are, so the gateway is told on its command line (an
 # InferencePool can say it with the annotation infergate.io/pipeline-parallel-size).
 "$BIN" --log-level warn serve -f examples/seed --admin-address 127.0.0.1:0 \
-  --scrape-interval "$SCRAPE" --pipeline-parallel-size "$PP" >"$OUT/gateway.log" 2>&1 &
+  --scrape-interval "$SCRAPE" --redirect-after "$REDIRECT" --pipeline-parallel-size "$PP" \
+  >"$OUT/gateway.log" 2>&1 &
 pids+=($!)
 for a in 127.0.0.2 127.0.0.3 127.0.0.4; do wait_port $a 8000; done
 wait_port 127.0.0.1 8080
@@ -105,6 +108,15 @@ run_bench() {  # name port
 run_bench plain-8080 8080
 run_bench inference-8081 8081
 run_bench nginx-8082 8082
+
+# How many of the inference route's requests were re-dispatched (silent past the limit).
+ADMIN=$(sed -n 's/^admin //p' "$OUT/gateway.log" | head -1)
+if [ -n "$ADMIN" ] && exec 3<>"/dev/tcp/${ADMIN%:*}/${ADMIN##*:}"; then
+  printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+  MOVED=$(awk '/^infergate_pool_redirects_total/ { s += $2 } END { print s + 0 }' <&3)
+  exec 3>&-
+  echo "demo: the inference route re-dispatched $MOVED requests still waiting for a first token"
+fi
 
 echo
 echo "demo: side by side (ratios to the plain round-robin route)"

@@ -33,6 +33,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double drain_seconds = 30;
     double reload_seconds = 2;
     double scrape_seconds = 0.05;
+    double redirect_seconds = 7.0;
     double scrape_timeout_seconds = 1;
   };
   auto flags = std::make_shared<Flags>();
@@ -89,6 +90,13 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "mirrors vLLM's assignment of requests to pipeline stages (1: none)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  cmd->add_option("--redirect-after", flags->redirect_seconds,
+                  "Re-dispatch: seconds after which a streaming request with no first token "
+                  "may be aborted at its endpoint and sent once to another, when the pool's "
+                  "scheduler finds it stuck for KV space and another endpoint free (pools with "
+                  "the gateway queue; 0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--max-mirrors-in-flight", flags->options.max_mirrors_in_flight,
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()
@@ -108,6 +116,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       o.reload_poll_interval = FromSeconds(flags->reload_seconds);
       o.scrape_interval = FromSeconds(flags->scrape_seconds);
       o.scrape_timeout = FromSeconds(flags->scrape_timeout_seconds);
+      o.redirect_after = FromSeconds(flags->redirect_seconds);
       gateway::Gateway gw(o);
       gw.HandleSignals();
       if (auto st = gw.Start(); !st.ok()) {

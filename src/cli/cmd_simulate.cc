@@ -46,7 +46,7 @@ struct SimulateFlags {
   double slo_percentile = 90;
   std::string knee_of;  // empty: gie-default when swept, else the first policy
   double knee_factor = 5;
-  double redirect_after_s = 0;
+  double redirect_after_s = 7;
   double scrape_interval_ms = 50;
   double scrape_latency_ms = 1;
   std::string gauges = "step";
@@ -916,11 +916,11 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--slo-percentile", f->slo_percentile, "Sweep SLO percentile")
       ->capture_default_str();
   cmd->add_option("--redirect-after", f->redirect_after_s,
-                  "Experimental, simulator only: a request of a policy with the gateway queue that "
-                  "has no first token this many seconds after its dispatch, and waits for KV "
-                  "space (the oldest of ours in its virtual engine), is aborted and sent once to "
-                  "an endpoint that can admit it now with no prefill queued in its virtual "
-                  "engine (0: never; infergate serve does not do this yet)")
+                  "Re-dispatch, as infergate serve --redirect-after: a request of a policy with "
+                  "the gateway queue that has no first token this many seconds after its "
+                  "dispatch, and waits for KV space (the oldest of ours in its virtual engine), "
+                  "is aborted and sent once to an endpoint that can admit it now with no "
+                  "prefill queued in its virtual engine (0: never)")
       ->capture_default_str();
   cmd->add_option("--knee-of", f->knee_of,
                   "Sweep: the policy whose knee is reported (the first rate where its TTFT "

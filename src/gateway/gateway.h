@@ -51,6 +51,11 @@ struct GatewayOptions {
   // vLLM V0 pipeline-parallel size of pools without the annotation
   // infergate.io/pipeline-parallel-size (the infergate profile mirrors its virtual engines).
   int pipeline_parallel_size = 1;
+  // Re-dispatch (pools with the gateway queue, streaming requests): a request with no
+  // first token this long after its dispatch may be aborted at its server and sent once to
+  // another (Scheduler::ShouldRedirect decides, again at every scrape interval while it
+  // stays silent). 0 = off.
+  TimeNs redirect_after = 7 * kNanosPerSecond;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
 };

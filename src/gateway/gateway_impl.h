@@ -147,6 +147,11 @@ struct GatewayMetrics {
         pool_picks(r.AddCounter("infergate_pool_picks_total",
                                 "Requests the scheduler sent to each pool endpoint.",
                                 {"pool", "endpoint"})),
+        pool_redirects(r.AddCounter(
+            "infergate_pool_redirects_total",
+            "Streaming requests still without a first token that were aborted at one pool "
+            "endpoint and sent to another (re-dispatch).",
+            {"pool", "from", "to"})),
         pool_rejections(r.AddCounter(
             "infergate_pool_rejections_total",
             "Inference requests the pool refused: shed (429) or no endpoint (503), by reason.",
@@ -179,6 +184,7 @@ struct GatewayMetrics {
   telemetry::Histogram& scheduler_duration;
   telemetry::Family<telemetry::Histogram>& pool_ttft;
   telemetry::Family<telemetry::Counter>& pool_picks;
+  telemetry::Family<telemetry::Counter>& pool_redirects;
   telemetry::Family<telemetry::Counter>& pool_rejections;
   telemetry::Family<telemetry::Counter>& scrapes;
   telemetry::Family<telemetry::Counter>& mirrors;

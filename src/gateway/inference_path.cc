@@ -469,11 +469,36 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     dispatched_at = clock_.Now();
   };
   hooks.on_attempt_failed = [&](int i, const std::string& error, bool connect) {
-    (connect ? metrics.connect_errors : metrics.upstream_failures)
-        .With({backend.id, candidates[i].id})
-        .Inc();
-    spdlog::debug("pool {} endpoint {} failed: {}", backend.id, candidates[i].id, error);
+    // i < 0: the endpoint the request was redirected to.
+    const std::string_view id = i >= 0 ? candidates[i].id : std::string_view(dispatched);
+    (connect ? metrics.connect_errors : metrics.upstream_failures).With({backend.id, id}).Inc();
+    spdlog::debug("pool {} endpoint {} failed: {}", backend.id, id, error);
   };
+  // Re-dispatch: a streaming request (the gateway sees its first token) still silent
+  // opts.redirect_after after dispatch may move once, when the scheduler says so.
+  const bool queueing = opts.flow_control && pool->settings().flow_control;
+  if (queueing && parsed->stream && opts.redirect_after > 0) {
+    hooks.on_stall = [&]() -> std::optional<http::UpstreamCandidate> {
+      std::optional<http::UpstreamCandidate> to;
+      pool->WithScheduler([&](Scheduler& s) {
+        PickResult moved;
+        if (!s.ShouldRedirect(info, handle, &moved)) return false;
+        const http::UpstreamCandidate* c = br->FindEndpoint(moved.endpoints.front());
+        if (c == nullptr) return false;
+        s.OnFailure(handle);
+        handle = s.Dispatch(info, moved, c->id);
+        to = *c;
+        return true;
+      });
+      if (!to) return to;
+      metrics.pool_redirects.With({backend.id, dispatched, std::string(to->id)}).Inc();
+      spdlog::debug("pool {}: request silent at {} moved to {}", backend.id, dispatched, to->id);
+      dispatched.assign(to->id);
+      dispatched_at = clock_.Now();
+      pool->Pump();  // the endpoint it left may now take a queued request
+      return to;
+    };
+  }
   hooks.on_body = [&](std::string_view piece) {
     if (!first_byte) {
       first_byte = true;
@@ -500,6 +525,10 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
   xo.max_attempts = opts.max_attempts;
   xo.client_keep_alive = client_keep;
+  if (hooks.on_stall) {
+    xo.stall_check = opts.redirect_after;
+    xo.stall_recheck = opts.scrape_interval;
+  }
 
   auto& running = metrics.model_running.With({parsed->model});
   running.Inc();
@@ -514,7 +543,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   pool->WithScheduler(
       [&](Scheduler& s) { return success ? s.OnComplete(handle, reported) : s.OnFailure(handle); });
   const int status = out.status ? out.status : 499;  // 499: the client went away first
-  if (out.candidate >= 0) metrics.pool_picks.With({backend.id, dispatched}).Inc();
+  if (out.candidate != -1) metrics.pool_picks.With({backend.id, dispatched}).Inc();
   const double seconds = ToSeconds(clock_.Now() - arrival);
   metrics.model_duration.With({parsed->model, target}).Observe(seconds);
   if (reported) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
 #include <optional>
 
 #include "http/deadline_list.h"
@@ -171,6 +172,51 @@ class ClientWriter {
   bool head_sent_ = false;
 };
 
+// What waiting for an attempt's first bytes came to.
+struct SilentWait {
+  boost::system::error_code ec;               // the wait failed (cancelled, closed, ...)
+  std::optional<UpstreamCandidate> redirect;  // on_stall named another upstream
+};
+
+// Waits until `upstream` has bytes to read, without reading them. Each time `timer`
+// expires first (at `first_check`, then every `recheck`), on_stall may name another
+// upstream, which ends the wait. `first_check` is absolute, on `clock`.
+asio::awaitable<SilentWait> AwaitFirstBytes(tcp::socket& upstream, asio::steady_timer& timer,
+                                            TimeNs first_check, TimeNs recheck,
+                                            const SteadyClock& clock, const ExchangeHooks& hooks) {
+  using namespace asio::experimental::awaitable_operators;
+  TimeNs next = first_check;
+  for (;;) {
+    const TimeNs wait = next - clock.Now();
+    if (wait > 0) {
+      timer.expires_after(std::chrono::nanoseconds(wait));
+      auto woke = co_await (
+          upstream.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
+          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+      if (woke.index() == 0) co_return SilentWait{std::get<0>(std::get<0>(woke)), std::nullopt};
+      if (std::get<0>(std::get<1>(woke))) {
+        // The timer was cancelled, which only happens with the exchange: stop waiting.
+        co_return SilentWait{asio::error::operation_aborted, std::nullopt};
+      }
+    }
+    // A wait_read that completed in the same turn as the timer is not lost: readiness is
+    // polled again before asking.
+    char c;
+    const ssize_t n = ::recv(upstream.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n != 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+      co_return SilentWait{};  // bytes (or an error the next read reports)
+    }
+    if (n == 0) co_return SilentWait{};  // closed: the next read reports it
+    if (std::optional<UpstreamCandidate> to = hooks.on_stall()) co_return SilentWait{{}, to};
+    if (recheck <= 0) {
+      auto [ec] =
+          co_await upstream.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+      co_return SilentWait{ec, std::nullopt};
+    }
+    next = clock.Now() + recheck;
+  }
+}
+
 }  // namespace
 
 asio::awaitable<bool> WriteErrorResponse(
@@ -205,17 +251,29 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
   const std::array<asio::const_buffer, 2> request_bytes{asio::buffer(head),
                                                         asio::buffer(req.body())};
 
-  // Find a candidate that answers with a response header.
+  // Find a candidate that answers with a response header (and, while the attempt may still
+  // be moved, with its first body byte).
   std::unique_ptr<UpstreamConnection> conn;
   std::optional<UpstreamResponseParser> parser;
   std::size_t idx = 0;
-  bool fresh_retry = false;  // the last attempt failed on a reused connection
+  bool fresh_retry = false;                   // the last attempt failed on a reused connection
+  std::optional<UpstreamCandidate> moved_to;  // the upstream on_stall named, while tried
+  bool may_move = options.stall_check > 0 && static_cast<bool>(hooks.on_stall);
+  std::optional<asio::steady_timer> stall_timer;
   std::string last_error = candidates.empty() ? "no ready endpoint" : "";
-  while (idx < candidates.size() && out.attempts < options.max_attempts && !st.client_gone &&
-         !st.timed_out) {
-    const auto& cand = candidates[idx];
+  while ((moved_to || idx < candidates.size()) &&
+         out.attempts < options.max_attempts + out.redirects && !st.client_gone && !st.timed_out) {
+    const UpstreamCandidate& cand = moved_to ? *moved_to : candidates[idx];
+    const int cand_index = moved_to ? -1 : static_cast<int>(idx);
     ++out.attempts;
-    if (hooks.on_attempt) hooks.on_attempt(static_cast<int>(idx));
+    if (!moved_to && hooks.on_attempt) hooks.on_attempt(cand_index);
+    const TimeNs attempt_start = may_move ? clock.Now() : 0;
+    // Past the abandoned candidate when the upstream on_stall named fails too.
+    auto next_candidate = [&] {
+      fresh_retry = false;
+      moved_to.reset();
+      ++idx;
+    };
     // A kept connection is taken without a coroutine; a new one is connected.
     // (No co_await inside a conditional expression: GCC 12 mishandles the temporaries.)
     std::unique_ptr<UpstreamConnection> idle;
@@ -227,11 +285,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     if (!acquired.ok()) {
       ++out.connect_failures;
       last_error = acquired.error().message;
-      if (hooks.on_attempt_failed) {
-        hooks.on_attempt_failed(static_cast<int>(idx), last_error, true);
-      }
-      fresh_retry = false;
-      ++idx;
+      if (hooks.on_attempt_failed) hooks.on_attempt_failed(cand_index, last_error, true);
+      next_candidate();
       continue;
     }
     conn = std::move(*acquired);
@@ -243,15 +298,46 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     if (!WriteNow(conn->socket, request_bytes, sent, ec)) {
       ec = co_await WriteRest(conn->socket, request_bytes, sent);
     }
-    if (!ec) {
+    // While the attempt may be moved: wait for its first bytes, then, if the head came
+    // alone, for its first body byte.
+    std::optional<UpstreamCandidate> move;
+    if (may_move && !stall_timer) stall_timer.emplace(conn->socket.get_executor());
+    if (!ec && may_move && conn->buffer.size() == 0) {
+      SilentWait w =
+          co_await AwaitFirstBytes(conn->socket, *stall_timer, attempt_start + options.stall_check,
+                                   options.stall_recheck, clock, hooks);
+      ec = w.ec;
+      move = std::move(w.redirect);
+    }
+    if (!ec && !move) {
       parser.emplace();
       parser->header_limit(kUpstreamHeaderLimit);
       parser->body_limit(boost::none);
       if (req.method() == bhttp::verb::head) parser->skip(true);
       ec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kHeader);
+      if (!ec && may_move && !parser->is_done() && conn->buffer.size() == 0) {
+        SilentWait w = co_await AwaitFirstBytes(conn->socket, *stall_timer,
+                                                attempt_start + options.stall_check,
+                                                options.stall_recheck, clock, hooks);
+        ec = w.ec;
+        move = std::move(w.redirect);
+      }
+    }
+    if (move) {
+      // Abandon this attempt: closing its connection aborts the request at the server.
+      boost::system::error_code ignored;
+      conn->socket.close(ignored);
+      st.upstream = nullptr;
+      conn.reset();
+      parser.reset();
+      ++out.redirects;
+      may_move = false;
+      fresh_retry = false;
+      moved_to = std::move(move);
+      continue;
     }
     if (!ec) {
-      out.candidate = static_cast<int>(idx);
+      out.candidate = moved_to ? ExchangeOutcome::kRedirectTarget : cand_index;
       break;
     }
     st.upstream = nullptr;
@@ -259,9 +345,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     parser.reset();
     if (st.client_gone || st.timed_out) break;
     last_error = std::string(cand.id) + ": " + ec.message();
-    if (hooks.on_attempt_failed) {
-      hooks.on_attempt_failed(static_cast<int>(idx), last_error, false);
-    }
+    if (hooks.on_attempt_failed) hooks.on_attempt_failed(cand_index, last_error, false);
     if (reused && !fresh_retry) {
       // The server may have closed a keep-alive connection just as it was reused; that
       // says nothing about the server, so try it again on a new connection.
@@ -269,11 +353,10 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       --out.attempts;
       continue;
     }
-    fresh_retry = false;
-    ++idx;
+    next_candidate();
   }
 
-  if (out.candidate < 0) {
+  if (out.candidate == -1) {
     st.Finish();
     if (st.client_gone) {
       out.client_gone = true;

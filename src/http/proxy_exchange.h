@@ -13,12 +13,20 @@
 // closed. A client that disconnects cancels the upstream request at once (its connection
 // is closed, which makes a model server abort the request and free its KV cache).
 //
+// Re-dispatch (options.stall_check > 0): an attempt whose response has sent no body byte
+// stall_check after it began is offered to hooks.on_stall, and again every stall_recheck
+// while it stays silent. When the hook names another upstream, the attempt's connection is
+// closed (a model server then aborts the request and frees its KV cache) and the request
+// is sent there instead, at most once per exchange. Nothing of the abandoned attempt
+// reaches the client: its response head is held until the first body byte arrives.
+//
 // Requires: the client socket in non-blocking mode (socket.non_blocking(true)); writes
 // try a direct send before falling back to an asynchronous one.
 // Thread-safety: runs on the event loop that owns both sockets and the pool.
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -54,6 +62,11 @@ struct ExchangeHooks {
   // Rewrites response body bytes: called with each piece and last=true at the end;
   // appends what to send to `out`. Pieces may be held back between calls.
   std::function<void(std::string_view in, bool last, std::string& out)> rewrite_body;
+  // Re-dispatch (with options.stall_check): the upstream to move a silent attempt to, or
+  // nothing to keep waiting. The caller accounts the move (the exchange calls neither
+  // on_attempt nor on_attempt_failed for it; a failure of the new attempt is reported with
+  // candidate -1). The candidate's id must outlive the exchange.
+  std::function<std::optional<UpstreamCandidate>()> on_stall;
 };
 
 struct ExchangeOptions {
@@ -66,6 +79,10 @@ struct ExchangeOptions {
   // Largest Content-Length body buffered whole when rewrite_body is set (bigger ones are
   // streamed untouched).
   std::size_t max_rewrite_body = 16 << 20;
+  // Re-dispatch of a silent attempt (see above): 0 = off. stall_recheck: how often a
+  // silent attempt is offered again after the first check (0: once).
+  TimeNs stall_check = 0;
+  TimeNs stall_recheck = 0;
 };
 
 struct ExchangeOutcome {
@@ -78,7 +95,11 @@ struct ExchangeOutcome {
   bool keep_client_alive = false;  // the client connection may serve another request
   int attempts = 0;
   int connect_failures = 0;
-  int candidate = -1;            // index of the candidate that answered
+  int redirects = 0;  // silent attempts abandoned for another upstream (0 or 1)
+  // Index of the candidate that answered, kRedirectTarget when the upstream on_stall named
+  // did, -1 when none did.
+  int candidate = -1;
+  static constexpr int kRedirectTarget = -2;
   TimeNs first_byte = 0;         // steady time of the first body byte from upstream
   std::uint64_t body_bytes = 0;  // bytes of body received from upstream
   std::string error;             // what went wrong, for logs

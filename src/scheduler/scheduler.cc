@@ -794,6 +794,21 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
                                PickResult* out) {
   const auto slot = ledger_.SlotOf(handle);
   if (!slot || ledger_.AwaitingAhead(handle) != 0) return false;
+  // The oldest awaiting request may simply be prefilling (a long prompt): it is presumed
+  // stuck only once it has been silent for twice its own predicted prefill, which would
+  // otherwise be thrown away.
+  const auto rec = ledger_.Inflight(handle);
+  if (!rec) return false;
+  const TokenLedger::PrefillFit& fit = ledger_.prefill_fit();
+  const bool learned = fit.samples >= ttft_.learn_after && fit.per_token_s > 0;
+  const double per_token_s =
+      learned ? fit.per_token_s : 1.0 / std::max(1.0, ttft_.prefill_tokens_per_s);
+  const double prefill_s = (learned ? fit.base_s : ttft_.request_overhead_s) +
+                           per_token_s * static_cast<double>(rec->uncached_tokens);
+  if (static_cast<double>(clock_->Now() - rec->dispatched) <
+      2.0 * prefill_s * static_cast<double>(kNanosPerSecond)) {
+    return false;
+  }
   if (ShouldHold(request)) return false;
   Pick(request, out);
   if (!out->picked()) return false;

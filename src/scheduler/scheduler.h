@@ -225,11 +225,12 @@ class Scheduler final : private KvOutlookSource {
   // admit it soon. Other profiles answer IsSaturated(), GIE's pool-level rule. True
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
-  // Re-dispatch (experimental; the cluster simulator uses it, `serve` does not yet): should
-  // `request`, dispatched as `handle` and still awaiting its first token, be aborted where
-  // it is and sent elsewhere? Yes only when it is the oldest of the gateway's requests
-  // awaiting in its virtual engine (so it waits for KV space there, not behind other
-  // prefills), some endpoint can admit it now (ShouldHold is false), and the pick for it
+  // Re-dispatch (`serve --redirect-after`, `simulate --redirect-after`): should `request`,
+  // dispatched as `handle` and still awaiting its first token, be aborted where it is and
+  // sent elsewhere? Yes only when it is the oldest of the gateway's requests awaiting in
+  // its virtual engine (so it waits for KV space there, not behind other prefills), it has
+  // been silent for at least twice its own predicted prefill (so it is not merely
+  // prefilling), some endpoint can admit it now (ShouldHold is false), and the pick for it
   // (*out) is another endpoint whose virtual engine has no prefill of ours queued. The
   // caller then reports OnFailure(handle) and Dispatch(request, *out, ...). Does not
   // change the ledger.

@@ -55,6 +55,14 @@ std::optional<int> TokenLedger::VirtualEngineOf(Handle h) const {
   return r->virtual_engine;
 }
 
+std::optional<TokenLedger::InflightRequest> TokenLedger::Inflight(Handle h) const {
+  const Record* r = Find(h);
+  if (r == nullptr) return std::nullopt;
+  return InflightRequest{r->dispatched,      r->state == State::kDecoding ? r->first_token : kNever,
+                         r->prompt_tokens,   r->uncached,
+                         r->expected_output, r->virtual_engine};
+}
+
 int TokenLedger::AwaitingAhead(Handle h) const {
   const Record* r = Find(h);
   if (r == nullptr || r->state != State::kAwaiting) return -1;

@@ -153,6 +153,9 @@ class TokenLedger {
   int virtual_engines() const { return virtual_engines_; }
   // The virtual engine a live handle was put in.
   std::optional<int> VirtualEngineOf(Handle h) const;
+  // A live handle's request as ForEachInflight reports it; nothing for an unknown or
+  // finished handle.
+  std::optional<InflightRequest> Inflight(Handle h) const;
   // How many requests of a live handle's endpoint that were dispatched before it await
   // their first token in its virtual engine (the prefills it queues behind); -1 for an
   // unknown handle or one no longer awaiting. O(in-flight requests of the endpoint).

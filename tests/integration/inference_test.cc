@@ -434,6 +434,75 @@ TEST_F(InferenceTest, QueuedRequestsExpireWithTheRouteTimeoutAndLeaveWithTheirCl
 
 // ---------------------------------------------------------------- simulated servers
 
+// Re-dispatch: a streaming request that stays silent at its endpoint (here: the server
+// sends its head, then nothing) past --redirect-after is aborted there and sent to an
+// endpoint that has room. The client sees only the second server's answer.
+TEST_F(InferenceTest, ASilentStreamMovesOnceToAnEndpointWithRoom) {
+  StartServers(2);
+  WriteConfig("");  // the default profile, infergate, queues
+  servers_[0]->Control("stall=1");
+  servers_[1]->Control("waiting=8&running=20&kv=0.9");  // the first pick avoids it
+  StartGateway({"--redirect-after", "0.3"});
+
+  HttpResponse r;
+  const auto start = Clock::now();
+  std::thread client([&] { r = Complete("base", /*stream=*/true); });
+  std::this_thread::sleep_for(100ms);
+  servers_[1]->Control("waiting=0&running=0&kv=0");
+  client.join();
+  const auto took = Clock::now() - start;
+  ASSERT_EQ(r.status, 200) << r.body << r.error;
+  EXPECT_NE(r.body.find("\"text\":\"s1\""), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("s0"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos) << r.body;
+  EXPECT_LT(took, 5s);
+  // The abandoned attempt's connection was closed: the server saw its client leave.
+  auto deadline = Clock::now() + 2s;
+  std::string stats0;
+  while (Clock::now() < deadline) {
+    stats0 = HttpRequest(servers_[0]->address, servers_[0]->port, "GET", "/stats").body;
+    if (stats0.find("\"disconnects\":1") != std::string::npos) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_NE(stats0.find("\"disconnects\":1"), std::string::npos) << stats0;
+  const std::string m = Metrics();
+  const std::string s0 = servers_[0]->address + ":" + std::to_string(servers_[0]->port);
+  const std::string s1 = servers_[1]->address + ":" + std::to_string(servers_[1]->port);
+  EXPECT_NE(m.find("infergate_pool_redirects_total{pool=\"default/pool\",from=\"" + s0 +
+                   "\",to=\"" + s1 + "\"} 1"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("infergate_pool_picks_total{pool=\"default/pool\",endpoint=\"" + s1 + "\"} 1"),
+            std::string::npos)
+      << m;
+  // The ledger let go of both attempts.
+  EXPECT_NE(m.find("inference_model_running_requests{model_name=\"base\"} 0"), std::string::npos)
+      << m;
+}
+
+// A slow first token stays where it is when no other endpoint has room, and a request
+// whose first token the gateway cannot see (not streaming) is never moved.
+TEST_F(InferenceTest, SlowRequestsStayWhenNoEndpointHasRoomOrTheyDoNotStream) {
+  StartServers(2);
+  WriteConfig("");
+  servers_[0]->Control("first_delay_ms=700");
+  servers_[1]->Control("waiting=8&running=20&kv=0.9");
+  StartGateway({"--redirect-after", "0.2"});
+  auto streamed = Complete("base", /*stream=*/true);
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  EXPECT_NE(streamed.body.find("\"text\":\"s0\""), std::string::npos) << streamed.body;
+
+  servers_[1]->Control("waiting=0&running=0&kv=0");
+  std::this_thread::sleep_for(100ms);
+  // Both idle: the pick may go either way; a request on s0 is slow but never moved.
+  for (int i = 0; i < 4; ++i) {
+    auto r = Complete("base");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const std::string m = Metrics();
+  EXPECT_EQ(m.find("infergate_pool_redirects_total{"), std::string::npos) << m;
+}
+
 // Three `infergate sim` servers with the seed's profile; one is busy with a backlog sent
 // to it directly (as another client would). Requests through the gateway avoid it.
 TEST_F(InferenceTest, SimulatedServersNewRequestsAvoidThePreloadedOne) {

@@ -690,9 +690,10 @@ TEST(SchedulerVirtualEngines, HoldUntilTheTargetVirtualEngineCanAdmit) {
   }
 }
 
-// Re-dispatch (experimental): a request waiting for KV space in its virtual engine may move
-// to a server that can take it now, but not one waiting behind another of ours, not one
-// that has started, and not to a virtual engine with a prefill of ours queued.
+// Re-dispatch: a request waiting for KV space in its virtual engine may move to a server
+// that can take it now, but not before it has been silent for twice its predicted prefill,
+// not one waiting behind another of ours, not one that has started, and not to a virtual
+// engine with a prefill of ours queued.
 TEST(SchedulerVirtualEngines, RedirectOnlyTheOldestStuckRequestToAnIdleVirtualEngine) {
   SchedulerOptions options = SchedulerHarness::Options("infergate");
   options.pipeline_virtual_engines = 2;
@@ -726,7 +727,17 @@ TEST(SchedulerVirtualEngines, RedirectOnlyTheOldestStuckRequestToAnIdleVirtualEn
   EXPECT_EQ(h.s().ledger().AwaitingAhead(other), 0);
   h.Advance(kMs);
 
+  // Silent for less than twice its own predicted prefill (8,000 tokens at the unlearned
+  // 2,000 tokens/s: 4 s), it may just be prefilling: it stays.
   PickResult pick;
+  EXPECT_FALSE(h.s().ShouldRedirect(stuck_info, stuck, &pick));
+  h.Advance(7 * kNanosPerSecond);
+  h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+  h.Advance(kMs);
+  EXPECT_FALSE(h.s().ShouldRedirect(stuck_info, stuck, &pick));
+  h.Advance(2 * kNanosPerSecond);
+  h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+  h.Advance(kMs);
   EXPECT_TRUE(h.s().ShouldRedirect(stuck_info, stuck, &pick));
   ASSERT_TRUE(pick.picked());
   EXPECT_EQ(pick.endpoints.front(), "b:1");

@@ -13,6 +13,10 @@
 //   /metrics                                 a vLLM V0 metrics page with the values below
 //   /control?waiting=W&running=R&kv=K&metrics=ok|error
 //                                            sets what /metrics reports
+//   /control?stall=N&first_delay_ms=M        the next N streaming completions send their
+//                                            head and then nothing until the client leaves
+//                                            (counted in "disconnects"); completions wait M
+//                                            ms before their first body byte
 //   /v1/models                               {"data":[{"id":<each --models name>}]}
 //   /v1/completions, /v1/chat/completions    echoes the request's model and this server's
 //                                            name as the text; SSE when "stream":true, with a
@@ -38,6 +42,8 @@ struct Stats {
   // What /metrics reports.
   double waiting = 0, running = 0, kv = 0;
   bool metrics_ok = true;
+  long stalls = 0;              // streaming completions still to stall
+  long first_delay_ms = 0;      // before a completion's first body byte
   std::string models = "base";  // comma-separated, for /v1/models
 };
 Stats g_stats;
@@ -171,6 +177,10 @@ asio::awaitable<void> Session(tcp::socket s) {
       const std::string usage = R"({"prompt_tokens":5,"completion_tokens":)" +
                                 std::to_string(tokens) + R"(,"total_tokens":)" +
                                 std::to_string(tokens + 5) + "}";
+      if (g_stats.first_delay_ms > 0 && !(stream && g_stats.stalls > 0)) {
+        asio::steady_timer t(s.get_executor(), std::chrono::milliseconds(g_stats.first_delay_ms));
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
       if (!stream) {
         res.set(bhttp::field::content_type, "application/json");
         res.body() = head + choice(true) + R"(],"usage":)" + usage + "}";
@@ -183,6 +193,15 @@ asio::awaitable<void> Session(tcp::socket s) {
         auto [hec, hn] =
             co_await bhttp::async_write_header(s, sr, asio::as_tuple(asio::use_awaitable));
         if (hec) co_return;
+        if (g_stats.stalls > 0) {
+          // Silent after the head, as a server whose request waits for KV space.
+          --g_stats.stalls;
+          char c;
+          auto [rec, rn] =
+              co_await s.async_read_some(asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+          if (rec) ++g_stats.disconnects;
+          co_return;
+        }
         std::string events;
         for (long i = 0; i < tokens; ++i) {
           events += "data: " + head + choice(i + 1 == tokens) + "]}\n\n";
@@ -209,6 +228,8 @@ asio::awaitable<void> Session(tcp::socket s) {
       g_stats.running = Real(q, "running", g_stats.running);
       g_stats.kv = Real(q, "kv", g_stats.kv);
       if (q.count("metrics")) g_stats.metrics_ok = q["metrics"] == "ok";
+      g_stats.stalls = Num(q, "stall", g_stats.stalls);
+      g_stats.first_delay_ms = Num(q, "first_delay_ms", g_stats.first_delay_ms);
       res.body() = "ok";
     } else if (path == "/v1/models") {
       res.set(bhttp::field::content_type, "application/json");

@@ -503,6 +503,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     if (!first_byte) {
       first_byte = true;
       pool->WithScheduler([&](Scheduler& s) { return s.OnFirstToken(handle); });
+      pool->Pump();  // a request held for this prefill queue may go now
       metrics.pool_ttft.With({backend.id, dispatched})
           .Observe(ToSeconds(clock_.Now() - dispatched_at));
     }
@@ -542,6 +543,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   const bool success = out.completed && out.status / 100 == 2;
   pool->WithScheduler(
       [&](Scheduler& s) { return success ? s.OnComplete(handle, reported) : s.OnFailure(handle); });
+  pool->Pump();  // what it held (KV space, a place in a prefill queue) is free for the queue
   const int status = out.status ? out.status : 499;  // 499: the client went away first
   if (out.candidate != -1) metrics.pool_picks.With({backend.id, dispatched}).Inc();
   const double seconds = ToSeconds(clock_.Now() - arrival);

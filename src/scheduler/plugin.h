@@ -75,6 +75,9 @@ struct SchedulingContext {
   const SaturationDetector* saturation = nullptr;
   const SessionTable* sessions = nullptr;
   const TtftModelParams* ttft = nullptr;
+  // Late binding asks only whether some endpoint can admit the request now (re-dispatch),
+  // not whether it should rather wait for a shorter prefill queue.
+  bool admission_only = false;
 
   // The request as the cost model sees it (set by the scheduler from the fields above).
   RequestShape shape;

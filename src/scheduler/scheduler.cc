@@ -775,7 +775,9 @@ bool Scheduler::IsSaturated() {
   return saturation_.IsSaturated(views_);
 }
 
-bool Scheduler::ShouldHold(const RequestInfo& request) {
+bool Scheduler::ShouldHold(const RequestInfo& request) { return Hold(request, false); }
+
+bool Scheduler::Hold(const RequestInfo& request, bool admission_only) {
   const TimeNs now = clock_->Now();
   BuildViews(now);
   candidates_.clear();
@@ -786,7 +788,8 @@ bool Scheduler::ShouldHold(const RequestInfo& request) {
   if (!pipeline_->has_hold_rule()) return saturation_.IsSaturated(views_);
   std::size_t blocks = 0;
   if (pipeline_->needs() & kNeedsPrefixMatch) blocks = MatchPrefix(request, &hold_hashes_).size();
-  const SchedulingContext ctx = MakeContext(request, now, blocks);
+  SchedulingContext ctx = MakeContext(request, now, blocks);
+  ctx.admission_only = admission_only;
   return pipeline_->WantsHold(ctx, candidates_);
 }
 
@@ -809,7 +812,7 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
       2.0 * prefill_s * static_cast<double>(kNanosPerSecond)) {
     return false;
   }
-  if (ShouldHold(request)) return false;
+  if (Hold(request, /*admission_only=*/true)) return false;
   Pick(request, out);
   if (!out->picked()) return false;
   const auto it = by_id_.find(out->endpoints.front());

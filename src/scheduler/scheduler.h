@@ -267,6 +267,9 @@ class Scheduler final : private KvOutlookSource {
             PrefixIndexOptions prefix, bool shed, bool prefix_from_kv);
 
   Endpoint* Find(std::string_view id, std::uint32_t* slot);
+  // ShouldHold; with admission_only, the hold rule asks only whether some endpoint can
+  // admit the request now (ShouldRedirect).
+  bool Hold(const RequestInfo& request, bool admission_only);
   void AfterScrape(std::uint32_t slot);
   // Fills views_ with every ready endpoint as of `now`; when the profile needs KV
   // outlooks, readies each endpoint's (its TPOT and skeleton) for Project.

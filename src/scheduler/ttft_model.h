@@ -106,6 +106,12 @@ struct TtftModelParams {
   double prefill_work_weight = 8.0;
   double eviction_weight = 1.0;
   double hold_queue_factor = 0.0;  // late binding: see kv-headroom-filter
+  // Late binding (kv-headroom-filter): also hold while every endpoint that can admit the
+  // request has this many of the gateway's requests awaiting their first token where it
+  // would queue. kHoldAwaitingAuto: 2 where the virtual-engine mirror is on (vLLM V0, which
+  // prefills every waiting prompt in one step), else off (0).
+  static constexpr int kHoldAwaitingAuto = -1;
+  int hold_awaiting = kHoldAwaitingAuto;
   // Virtual engines per endpoint the KV outlook mirrors (see kv_outlook.h): 0 takes the
   // pool's (SchedulerOptions::pipeline_virtual_engines), 1 turns the mirror off.
   int virtual_engines = 0;

@@ -754,6 +754,54 @@ TEST(SchedulerVirtualEngines, RedirectOnlyTheOldestStuckRequestToAnIdleVirtualEn
   EXPECT_EQ(h.s().ledger().SlotOf(stuck), h.s().ledger().SlotOf(behind));
 }
 
+// Prefill pacing: vLLM V0 prefills every waiting prompt of a virtual engine in one step, so
+// with the mirror on the gateway holds a request while every virtual engine it could go to
+// already has two of ours awaiting a first token (one prefilling, one next), and lets it go
+// as soon as one of them starts. Off with holdAwaiting=0, and by default without the mirror.
+TEST(SchedulerVirtualEngines, PrefillsArePacedTwoPerVirtualEngine) {
+  const std::string text = Text(400, 4);
+  RequestInfo r = Request(text);
+  r.prompt_tokens = 1'000;
+  r.max_tokens = 100;
+  // Returns ShouldHold after each of 8 dispatches (4 to a:1, then 4 to b:1).
+  auto run = [&](int ves, const char* hold_awaiting) {
+    SchedulerOptions options = SchedulerHarness::Options("infergate");
+    options.pipeline_virtual_engines = ves;
+    if (hold_awaiting != nullptr) {
+      NamedProfile named = FindNamedProfile("infergate").value();
+      for (PluginSpec& spec : named.config.plugins) {
+        if (spec.type == "predicted-ttft-scorer") spec.parameters["holdAwaiting"] = hold_awaiting;
+      }
+      options.picker_config = named.config;
+    }
+    SchedulerHarness h(options);
+    h.Add("a:1");
+    h.Add("b:1");
+    h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+    h.Advance(kMs);
+    std::vector<bool> held;
+    std::vector<TokenLedger::Handle> handles;
+    for (int i = 0; i < 8; ++i) {
+      handles.push_back(h.s().Dispatch(r, PickResult{}, i < 4 ? "a:1" : "b:1"));
+      held.push_back(h.s().ShouldHold(r));
+    }
+    // One of a:1's prefills starts decoding: its virtual engine has room in its queue.
+    h.s().OnFirstToken(handles[0]);
+    held.push_back(h.s().ShouldHold(r));
+    return held;
+  };
+  const std::vector<bool> none(9, false);
+  std::vector<bool> paced(9, false);
+  paced[7] = true;  // every virtual engine of both servers has two awaiting
+  EXPECT_EQ(run(2, nullptr), paced);
+  EXPECT_EQ(run(2, "auto"), paced);
+  EXPECT_EQ(run(2, "0"), none);
+  EXPECT_EQ(run(1, nullptr), none);  // no mirror: off by default
+  std::vector<bool> four(9, false);
+  four[7] = true;  // explicitly on without the mirror: four awaiting per server
+  EXPECT_EQ(run(1, "4"), four);
+}
+
 // Only the target virtual engine's prefill queue counts. a:1 has one request decoding and
 // one awaiting in virtual engine 0 and one awaiting in 1; b:1 has two awaiting in 0 and
 // one in 1. The next request lands in virtual engine 1 on both, behind one prompt: equal

@@ -17,6 +17,12 @@
 // can admit the request now (and, with holdQueueFactor > 0, while every one that can has
 // more than that many of the request's own prefill times queued), so the request is bound
 // to whichever endpoint frees room first instead of waiting in one engine's queue.
+// Prefill pacing (holdAwaiting): vLLM V0 without chunked prefill puts every waiting prompt
+// into one prefill step, so each of them gets its first token only when the whole batch is
+// done; holding while every endpoint that can admit already has two of ours awaiting (one
+// prefilling, one next) has it prefill one prompt at a time with no gap. On by default
+// where the gateway mirrors V0's virtual engines; off elsewhere (chunked prefill serves a
+// queue in order, and there pacing only costs batching).
 // Alternatives: GIE's kvCacheThreshold (a fixed 0.8) ignores the request's own size; a
 // scorer alone can still pick an overflowing endpoint when its prefix match is large;
 // GIE's flow control holds on pool saturation (queue/5, KV/0.8), which is blind to the
@@ -62,6 +68,9 @@ class KvHeadroomFilter final : public FilterPlugin {
     ctx.PrepareKvOutlooks(candidates);
     for (const EndpointView* v : candidates) {
       if (!Fits(ctx, *v)) continue;
+      if (ctx.admission_only) return false;
+      const int most = HoldAwaiting(*ctx.ttft, *v);
+      if (most > 0 && Awaiting(*v) >= most) continue;
       if (ctx.ttft->hold_queue_factor <= 0) return false;
       const TtftPrediction& p = ctx.Predict(*v);
       if (p.queue_s <= ctx.ttft->hold_queue_factor * p.prefill_s) return false;
@@ -73,6 +82,19 @@ class KvHeadroomFilter final : public FilterPlugin {
   static bool Fits(const SchedulingContext& ctx, const EndpointView& v) {
     if (v.kv_capacity_tokens > 0 && v.load.kv_tokens_est >= 0) return ctx.Predict(v).kv_fits;
     return v.load.kv_usage_est < ctx.ttft->kv_admit_fraction;
+  }
+  static bool Mirrored(const EndpointView& v) {
+    return v.kv_outlook != nullptr && v.kv_outlook->virtual_engines > 1;
+  }
+  // The gateway's requests awaiting their first token where this one would queue: the
+  // virtual engine it would land in, else the endpoint.
+  static double Awaiting(const EndpointView& v) {
+    return Mirrored(v) ? v.kv_outlook->awaiting : static_cast<double>(v.ledger->awaiting);
+  }
+  // How many awaiting requests make an endpoint wait for its queue to shorten (0: never).
+  static int HoldAwaiting(const TtftModelParams& p, const EndpointView& v) {
+    if (p.hold_awaiting != TtftModelParams::kHoldAwaitingAuto) return p.hold_awaiting;
+    return Mirrored(v) ? 2 : 0;
   }
 
   std::vector<std::uint8_t> fits_;

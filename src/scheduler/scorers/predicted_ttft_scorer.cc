@@ -45,6 +45,10 @@
 //   evictionWeight           1        weight of the prefill of prefixes it would evict
 //   holdQueueFactor          0        late binding: also hold while every endpoint has more
 //                                     than this many own prefills queued (0: KV room only)
+//   holdAwaiting             auto     late binding: also hold while every endpoint that can
+//                                     admit has this many own requests awaiting a first token
+//                                     where the request would queue; auto: 2 with the
+//                                     virtual-engine mirror (vLLM V0), else 0 (off)
 //   virtualEngines           auto     vLLM V0 pipeline-parallel virtual engines the KV outlook
 //                                     mirrors: auto (the pool's setting), off, or a count
 //   prefixCredit             1        fraction of matched prefix tokens that skip prefill
@@ -95,6 +99,10 @@ class PredictedTtftScorer final : public ScorerPlugin {
     params_.prefill_work_weight = p.Double("prefillWorkWeight", d.prefill_work_weight, 0, 1e3);
     params_.eviction_weight = p.Double("evictionWeight", d.eviction_weight, 0, 1e3);
     params_.hold_queue_factor = p.Double("holdQueueFactor", d.hold_queue_factor, 0, 1e6);
+    static constexpr PluginParams::Word kHoldAwaitingWords[] = {
+        {"auto", TtftModelParams::kHoldAwaitingAuto}};
+    params_.hold_awaiting = static_cast<int>(
+        p.IntOrWord("holdAwaiting", d.hold_awaiting, 0, 1 << 20, kHoldAwaitingWords));
     static constexpr PluginParams::Word kVirtualEngineWords[] = {{"auto", 0}, {"off", 1}};
     params_.virtual_engines =
         static_cast<int>(p.IntOrWord("virtualEngines", d.virtual_engines, 1,

@@ -105,9 +105,9 @@ struct ClusterSetup {
   FlowControlOptions queue;
   std::string model_id = "model";  // recorded in results; seeds the prefix hashes
   bool keep_trace = false;         // fill PolicyRun::trace_csv
-  // Experimental re-dispatch for policies with the gateway queue (SchedulerRouterOptions::
-  // redirect_after): 0, never.
-  TimeNs redirect_after = 0;
+  // Re-dispatch for policies with the gateway queue (SchedulerRouterOptions::
+  // redirect_after), as `infergate serve --redirect-after`'s default; 0: never.
+  TimeNs redirect_after = 7 * kNanosPerSecond;
 };
 
 // Each request's TTFT alone on an idle engine (the fastest of `engines`), in seconds,

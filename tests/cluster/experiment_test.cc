@@ -384,12 +384,14 @@ TEST(RunPolicy, WarmupRequestsAreServedButNotMeasured) {
   EXPECT_NE(all_warm.error().message.find("warm-up of 30 requests"), std::string::npos);
 }
 
-// Re-dispatch (experimental): a request stuck for KV space is aborted where it waits and
-// sent to an endpoint that can take it; nothing is lost and the run stays deterministic.
+// Re-dispatch (on by default, 7 s): a request stuck for KV space is aborted where it waits
+// and sent to an endpoint that can take it; nothing is lost and the run stays deterministic.
 TEST(RunPolicy, RedirectMovesRequestsStuckForKvSpaceAndLosesNothing) {
   PolicyFixture f;
   ASSERT_NO_FATAL_FAILURE(Prepare(&f, SeedSpec(0, 60)));
   const std::vector<WorkloadRequest>* w = &f.workload;
+  EXPECT_EQ(f.setup.redirect_after, 7 * kNanosPerSecond);  // the shipped default
+  f.setup.redirect_after = 0;
   auto plain = f.Run();
   ASSERT_TRUE(plain.ok()) << plain.error().message;
   EXPECT_EQ(plain->queue.redirected, 0u);

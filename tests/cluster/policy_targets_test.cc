@@ -132,13 +132,13 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   EXPECT_GT(r[1].p99_ttft, 0.4);
   EXPECT_LT(r[1].p99_ttft, 1.1);
 
-  // infergate: the regression bounds of what it measures here with the virtual-engine
-  // mirror (0.33x / 0.15x / 1.029x on these seeds; docs/benchmarks.md has ten seeds), and
-  // better than both GIE schedulers.
+  // infergate, as shipped (virtual-engine mirror, prefill pacing, re-dispatch after 7 s):
+  // issue 6's targets on these seeds (it measures 0.299x / 0.122x / 1.043x here;
+  // docs/benchmarks.md has ten seeds and more), and better than both GIE schedulers.
   const Ratios& ig = r[3];
-  EXPECT_LT(ig.mean_ttft, 0.37);
-  EXPECT_LT(ig.p99_ttft, 0.30);
-  EXPECT_GE(ig.throughput, 1.02);
+  EXPECT_LE(ig.mean_ttft, 0.30);
+  EXPECT_LE(ig.p99_ttft, 0.15);
+  EXPECT_GE(ig.throughput, 1.03);
   EXPECT_LT(ig.mean_ttft, r[1].mean_ttft);
   EXPECT_LT(ig.mean_ttft, r[2].mean_ttft);
   EXPECT_LT(ig.p99_ttft, r[1].p99_ttft);

@@ -3,7 +3,6 @@
 // updates) and RequestMirror copies.
 #include <spdlog/spdlog.h>
 
-#include <sys/socket.h>
 #include <charconv>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +13,7 @@
 #include "gateway/response_rewrite.h"
 #include "http/headers.h"
 #include "http/openai_error.h"
+#include "http/peek.h"
 #include "http/wire.h"
 
 namespace infergate::gateway {
@@ -178,9 +178,9 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
       // Parsed outside the pool's lock; only the recording takes it.
       auto parsed = ExtractEndpointMetrics(*body);
       if (parsed.ok()) {
-        pool->WithScheduler(
+        // Fresh metrics may open room for queued requests.
+        pool->UpdateScheduler(
             [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
-        pool->Pump();  // fresh metrics may open room for queued requests
         ok_count.Inc();
       } else {
         pool->WithScheduler([&](Scheduler& s) {
@@ -404,10 +404,10 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
           co_await (waiter.wake->async_wait(asio::as_tuple(asio::use_awaitable)) ||
                     socket.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable)));
       if (woke.index() == 1) {
-        char c;
-        const ssize_t n = ::recv(socket.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-          watch_client = n <= 0;  // pipelined bytes: stop watching, keep waiting
+        const http::Peeked peeked = http::PeekSocket(socket);
+        if (peeked != http::Peeked::kClosed) {
+          // Pipelined bytes: stop watching, keep waiting.
+          watch_client = peeked == http::Peeked::kNothing;
           continue;
         }
         // The client left while queued: nothing was sent anywhere.
@@ -480,7 +480,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   if (queueing && parsed->stream && opts.redirect_after > 0) {
     hooks.on_stall = [&]() -> std::optional<http::UpstreamCandidate> {
       std::optional<http::UpstreamCandidate> to;
-      pool->WithScheduler([&](Scheduler& s) {
+      // A move frees the endpoint it left for a queued request.
+      pool->UpdateScheduler([&](Scheduler& s) {
         PickResult moved;
         if (!s.ShouldRedirect(info, handle, &moved)) return false;
         const http::UpstreamCandidate* c = br->FindEndpoint(moved.endpoints.front());
@@ -495,15 +496,14 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
       spdlog::debug("pool {}: request silent at {} moved to {}", backend.id, dispatched, to->id);
       dispatched.assign(to->id);
       dispatched_at = clock_.Now();
-      pool->Pump();  // the endpoint it left may now take a queued request
       return to;
     };
   }
   hooks.on_body = [&](std::string_view piece) {
     if (!first_byte) {
       first_byte = true;
-      pool->WithScheduler([&](Scheduler& s) { return s.OnFirstToken(handle); });
-      pool->Pump();  // a request held for this prefill queue may go now
+      // A request held for this prefill queue may go now.
+      pool->UpdateScheduler([&](Scheduler& s) { return s.OnFirstToken(handle); });
       metrics.pool_ttft.With({backend.id, dispatched})
           .Observe(ToSeconds(clock_.Now() - dispatched_at));
     }
@@ -541,9 +541,9 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
 
   const auto reported = usage.Result();
   const bool success = out.completed && out.status / 100 == 2;
-  pool->WithScheduler(
+  // What it held (KV space, a place in a prefill queue) is free for the queue.
+  pool->UpdateScheduler(
       [&](Scheduler& s) { return success ? s.OnComplete(handle, reported) : s.OnFailure(handle); });
-  pool->Pump();  // what it held (KV space, a place in a prefill queue) is free for the queue
   const int status = out.status ? out.status : 499;  // 499: the client went away first
   if (out.candidate != -1) metrics.pool_picks.With({backend.id, dispatched}).Inc();
   const double seconds = ToSeconds(clock_.Now() - arrival);

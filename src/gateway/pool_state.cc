@@ -164,11 +164,6 @@ void PoolState::PumpLocked(TimeNs now, bool force) {
   }
 }
 
-void PoolState::Pump() {
-  std::lock_guard lock(mu_);
-  PumpLocked(clock_->Now(), false);
-}
-
 void PoolState::ReleaseQueue() {
   std::lock_guard lock(mu_);
   PumpLocked(clock_->Now(), true);

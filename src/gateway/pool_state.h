@@ -91,15 +91,23 @@ class PoolState {
     std::lock_guard lock(mu_);
     return f(*scheduler_);
   }
+  // Runs f(Scheduler&) under the pool's lock, then, under the same lock, offers queued
+  // requests to the scheduler while it lets them through and wakes the ones placed or
+  // expired. For anything that may free capacity (a scrape, a first token, an end, a
+  // re-dispatch). Returns f's result.
+  template <class F>
+  auto UpdateScheduler(F&& f) {
+    std::lock_guard lock(mu_);
+    auto result = f(*scheduler_);
+    PumpLocked(clock_->Now(), false);
+    return result;
+  }
   // Immutable after creation: usable without the lock (ComputeBlockHashes).
   const PrefixIndexOptions& prefix_options() const { return prefix_options_; }
 
   // Late binding. Picks now unless requests are queued ahead of this one or the scheduler
   // says to hold it; otherwise queues it (priority band, fairness flow, FCFS, ttl).
   Admission PickOrQueue(QueueWaiter& waiter, TimeNs ttl, bool queueing);
-  // Offers queued requests to the scheduler while it lets them through; wakes the ones
-  // placed or expired. Call after anything that may free capacity (a scrape, an end).
-  void Pump();
   // Decides every queued request now, holding none (the pool is retired, the gateway is
   // draining, or nothing is left to scrape): picked, or answered by the failure mode.
   void ReleaseQueue();

@@ -1,15 +1,13 @@
 #include "http/proxy_exchange.h"
 
-#include <sys/socket.h>
-
 #include <array>
-#include <cerrno>
 #include <optional>
 
 #include "http/deadline_list.h"
 #include "http/headers.h"
 #include "http/message_read.h"
 #include "http/openai_error.h"
+#include "http/peek.h"
 
 namespace infergate::http {
 namespace {
@@ -59,10 +57,9 @@ struct ExchangeState {
   static void WatchClient(const std::shared_ptr<ClientWatch>& w) {
     w->state->client->async_wait(tcp::socket::wait_read, [w](const boost::system::error_code& ec) {
       if (ec || !w->state) return;
-      char c;
-      ssize_t n = ::recv(w->state->client->native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0) return;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      const Peeked p = PeekSocket(*w->state->client);
+      if (p == Peeked::kData) return;
+      if (p == Peeked::kNothing) {
         WatchClient(w);
         return;
       }
@@ -201,12 +198,9 @@ asio::awaitable<SilentWait> AwaitFirstBytes(tcp::socket& upstream, asio::steady_
     }
     // A wait_read that completed in the same turn as the timer is not lost: readiness is
     // polled again before asking.
-    char c;
-    const ssize_t n = ::recv(upstream.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n != 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
-      co_return SilentWait{};  // bytes (or an error the next read reports)
+    if (PeekSocket(upstream) != Peeked::kNothing) {
+      co_return SilentWait{};  // bytes, or a close or error that the next read reports
     }
-    if (n == 0) co_return SilentWait{};  // closed: the next read reports it
     if (std::optional<UpstreamCandidate> to = hooks.on_stall()) co_return SilentWait{{}, to};
     if (recheck <= 0) {
       auto [ec] =
@@ -302,10 +296,12 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     // alone, for its first body byte.
     std::optional<UpstreamCandidate> move;
     if (may_move && !stall_timer) stall_timer.emplace(conn->socket.get_executor());
+    auto await_silence = [&] {
+      return AwaitFirstBytes(conn->socket, *stall_timer, attempt_start + options.stall_check,
+                             options.stall_recheck, clock, hooks);
+    };
     if (!ec && may_move && conn->buffer.size() == 0) {
-      SilentWait w =
-          co_await AwaitFirstBytes(conn->socket, *stall_timer, attempt_start + options.stall_check,
-                                   options.stall_recheck, clock, hooks);
+      SilentWait w = co_await await_silence();
       ec = w.ec;
       move = std::move(w.redirect);
     }
@@ -316,9 +312,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       if (req.method() == bhttp::verb::head) parser->skip(true);
       ec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kHeader);
       if (!ec && may_move && !parser->is_done() && conn->buffer.size() == 0) {
-        SilentWait w = co_await AwaitFirstBytes(conn->socket, *stall_timer,
-                                                attempt_start + options.stall_check,
-                                                options.stall_recheck, clock, hooks);
+        SilentWait w = co_await await_silence();
         ec = w.ec;
         move = std::move(w.redirect);
       }

@@ -1,8 +1,8 @@
 #include "http/upstream_pool.h"
 
-#include <sys/socket.h>
-
 #include <functional>
+
+#include "http/peek.h"
 
 namespace infergate::http {
 
@@ -27,11 +27,7 @@ constexpr TimeNs kPeekAfterIdle = kNanosPerSecond;
 
 // True when the peer has closed (or reset) an idle connection, or sent unexpected bytes.
 bool IdleConnectionIsDead(tcp::socket& s) {
-  char c;
-  ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return true;                                              // orderly close
-  if (n > 0) return true;                                               // stray bytes: unusable
-  return !(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);  // reset etc.
+  return PeekSocket(s) != Peeked::kNothing;  // closed, reset, or stray bytes: unusable
 }
 }  // namespace
 

@@ -599,8 +599,7 @@ SchedulingContext Scheduler::MakeContext(const RequestInfo& request, TimeNs now,
   ctx.saturation = &saturation_;
   ctx.sessions = &sessions_;
   ctx.ttft = &ttft_;
-  const TokenLedger::PrefillFit& fit = ledger_.prefill_fit();
-  ctx.prefill_timing = PrefillTiming{fit.base_s, fit.per_token_s, fit.samples};
+  ctx.prefill_timing = LearnedPrefill();
   if (prediction_memo_.size() < views_.size()) prediction_memo_.resize(views_.size());
   prediction_known_.assign(views_.size(), 0);
   ctx.prediction_memo = prediction_memo_.data();
@@ -802,12 +801,10 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
   // otherwise be thrown away.
   const auto rec = ledger_.Inflight(handle);
   if (!rec) return false;
-  const TokenLedger::PrefillFit& fit = ledger_.prefill_fit();
-  const bool learned = fit.samples >= ttft_.learn_after && fit.per_token_s > 0;
-  const double per_token_s =
-      learned ? fit.per_token_s : 1.0 / std::max(1.0, ttft_.prefill_tokens_per_s);
-  const double prefill_s = (learned ? fit.base_s : ttft_.request_overhead_s) +
-                           per_token_s * static_cast<double>(rec->uncached_tokens);
+  const PrefillTiming learned = LearnedPrefill();
+  const PrefillRate rate = EffectivePrefillRate(ttft_, &learned);
+  const double prefill_s =
+      rate.base_s + rate.per_token_s * static_cast<double>(rec->uncached_tokens);
   if (static_cast<double>(clock_->Now() - rec->dispatched) <
       2.0 * prefill_s * static_cast<double>(kNanosPerSecond)) {
     return false;

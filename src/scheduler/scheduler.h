@@ -270,6 +270,11 @@ class Scheduler final : private KvOutlookSource {
   // ShouldHold; with admission_only, the hold rule asks only whether some endpoint can
   // admit the request now (ShouldRedirect).
   bool Hold(const RequestInfo& request, bool admission_only);
+  // The prefill timing the ledger has learned so far.
+  PrefillTiming LearnedPrefill() const {
+    const TokenLedger::PrefillFit& fit = ledger_.prefill_fit();
+    return PrefillTiming{fit.base_s, fit.per_token_s, fit.samples};
+  }
   void AfterScrape(std::uint32_t slot);
   // Fills views_ with every ready endpoint as of `now`; when the profile needs KV
   // outlooks, readies each endpoint's (its TPOT and skeleton) for Project.

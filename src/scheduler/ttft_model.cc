@@ -5,6 +5,13 @@
 
 namespace infergate {
 
+PrefillRate EffectivePrefillRate(const TtftModelParams& p, const PrefillTiming* learned) {
+  if (learned != nullptr && learned->samples >= p.learn_after && learned->per_token_s > 0) {
+    return PrefillRate{learned->base_s, learned->per_token_s};
+  }
+  return PrefillRate{p.request_overhead_s, 1.0 / std::max(1.0, p.prefill_tokens_per_s)};
+}
+
 TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, const RequestShape& r,
                            const PrefillTiming* learned) {
   // Every field of the result is computed into a local and the result built once at the
@@ -13,13 +20,9 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
   const LoadEstimate& load = e.load;
   const double running = std::max(0.0, load.running_est);
   const double stretch = 1.0 + std::max(0.0, p.decode_interference) * running;
-  double base = p.request_overhead_s;
-  double per_token = 1.0 / std::max(1.0, p.prefill_tokens_per_s);
-  if (learned != nullptr && learned->samples >= p.learn_after && learned->per_token_s > 0) {
-    base = learned->base_s;
-    per_token = learned->per_token_s;
-  }
-  per_token *= stretch;
+  const PrefillRate rate = EffectivePrefillRate(p, learned);
+  const double base = rate.base_s;
+  const double per_token = rate.per_token_s * stretch;
   const auto prefill_time = [&](double tokens) { return tokens * per_token + base; };
 
   const std::int64_t prompt = std::max<std::int64_t>(r.prompt_tokens, 0);

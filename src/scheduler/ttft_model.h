@@ -152,8 +152,17 @@ struct TtftPrediction {
   std::int64_t kv_overflow_tokens = 0;
 };
 
-// `learned` (may be null) replaces the configured prefill timing when it has
-// params.learn_after samples or more.
+// The prefill timing in effect: `learned` (may be null) once it has params.learn_after
+// samples or more, else request_overhead_s and 1 / prefill_tokens_per_s. A prefill of n
+// uncached tokens takes base_s + n * per_token_s.
+struct PrefillRate {
+  double base_s = 0;
+  double per_token_s = 0;
+};
+PrefillRate EffectivePrefillRate(const TtftModelParams& params, const PrefillTiming* learned);
+
+// `learned` (may be null) replaces the configured prefill timing as EffectivePrefillRate
+// says.
 TtftPrediction PredictTtft(const TtftModelParams& params, const EndpointView& endpoint,
                            const RequestShape& request, const PrefillTiming* learned = nullptr);
 

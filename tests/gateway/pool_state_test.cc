@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "config/loader.h"
+#include "core/clock.h"
 
 namespace infergate::gateway {
 namespace {
@@ -56,6 +57,60 @@ TEST(GatewayPoolSettings, GieProfilesDoNotQueueUnlessAnnotated) {
   ASSERT_TRUE(s.ok());
   EXPECT_FALSE(s->flow_control);
   EXPECT_EQ(s->pipeline_parallel_size, 1);
+}
+
+// Late binding with prefill pacing (pipeline size 2: two of ours awaiting per virtual
+// engine): a held request goes as soon as a first token is reported through
+// UpdateScheduler, under the same lock, without waiting for the next scrape.
+TEST(GatewayPoolState, AFirstTokenReleasesARequestHeldForItsPrefillQueue) {
+  ManualClock clock;
+  clock.Set(kNanosPerSecond);
+  auto plain = Load("");
+  ASSERT_TRUE(plain);
+  auto settings = SettingsForPool(*plain, *plain->pools.at(0), 2);
+  ASSERT_TRUE(settings.ok());
+  auto created = PoolState::Create("default/p", *settings, &clock);
+  ASSERT_TRUE(created.ok());
+  PoolState& pool = **created;
+  pool.WithScheduler([&](Scheduler& s) {
+    EXPECT_TRUE(s.UpsertEndpoint({"a:1", {}, true}).ok());
+    EndpointMetrics m;
+    m.engine = EngineKind::kVllm;
+    m.present = kFieldWaiting | kFieldRunning | kFieldKvUsage | kFieldKvCapacity;
+    m.kv_block_size = 16;
+    m.kv_num_blocks = 10'000;
+    m.kv_capacity_tokens = 160'000;
+    return s.ReportMetrics("a:1", clock.Now(), std::move(m));
+  });
+  clock.Advance(kNanosPerMilli);
+
+  asio::io_context io;
+  const std::string prompt(4'000, 'x');
+  RequestInfo info;
+  info.target_model = "m";
+  info.prompt = prompt;
+  info.max_tokens = 100;
+  std::vector<std::unique_ptr<QueueWaiter>> waiters;
+  auto admit = [&] {
+    auto w = std::make_unique<QueueWaiter>();
+    w->executor = io.get_executor();
+    w->wake = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+    w->info = &info;
+    const Admission a = pool.PickOrQueue(*w, 60 * kNanosPerSecond, /*queueing=*/true);
+    waiters.push_back(std::move(w));
+    return a;
+  };
+  // Two virtual engines, two awaiting in each: the fifth waits in the gateway.
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(admit(), Admission::kPicked) << i;
+  ASSERT_EQ(admit(), Admission::kQueued);
+  EXPECT_FALSE(pool.Decided(*waiters[4]));
+  EXPECT_EQ(pool.queued(), 1u);
+
+  clock.Advance(kNanosPerMilli);
+  pool.UpdateScheduler([&](Scheduler& s) { return s.OnFirstToken(waiters[0]->handle); });
+  EXPECT_TRUE(pool.Decided(*waiters[4]));
+  EXPECT_EQ(pool.queued(), 0u);
+  EXPECT_TRUE(waiters[4]->pick.picked());
 }
 
 }  // namespace

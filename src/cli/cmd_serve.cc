@@ -33,7 +33,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double drain_seconds = 30;
     double reload_seconds = 2;
     double scrape_seconds = 0.05;
-    double redirect_seconds = 7.0;
+    double redirect_seconds = ToSeconds(gateway::GatewayOptions{}.redirect_after);
     double scrape_timeout_seconds = 1;
   };
   auto flags = std::make_shared<Flags>();

@@ -46,7 +46,7 @@ struct SimulateFlags {
   double slo_percentile = 90;
   std::string knee_of;  // empty: gie-default when swept, else the first policy
   double knee_factor = 5;
-  double redirect_after_s = 7;
+  double redirect_after_s = ToSeconds(ClusterSetup{}.redirect_after);
   double scrape_interval_ms = 50;
   double scrape_latency_ms = 1;
   std::string gauges = "step";

@@ -447,7 +447,13 @@ TEST_F(InferenceTest, ASilentStreamMovesOnceToAnEndpointWithRoom) {
   HttpResponse r;
   const auto start = Clock::now();
   std::thread client([&] { r = Complete("base", /*stream=*/true); });
-  std::this_thread::sleep_for(100ms);
+  // Once the request has reached (and stalled at) the first server, the second has room.
+  for (auto until = Clock::now() + 5s; Clock::now() < until;) {
+    const std::string st =
+        HttpRequest(servers_[0]->address, servers_[0]->port, "GET", "/stats").body;
+    if (st.find("\"completions\":1") != std::string::npos) break;
+    std::this_thread::sleep_for(10ms);
+  }
   servers_[1]->Control("waiting=0&running=0&kv=0");
   client.join();
   const auto took = Clock::now() - start;

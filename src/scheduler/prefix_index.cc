@@ -300,6 +300,22 @@ void PrefixIndex::Insert(std::uint32_t slot, std::span<const std::uint64_t> hash
   while (lru.size > cap) EvictTail(lru);
 }
 
+void PrefixIndex::Age(std::uint32_t slot, std::size_t blocks) {
+  Lru& lru = LruOf(slot);
+  const std::size_t cap = CapacityOf(lru);
+  // Beyond a full LRU of new blocks every older entry is gone anyway (and a server's
+  // absurd token count costs no more than that).
+  blocks = std::min(blocks, cap);
+  for (std::size_t i = 0; i < blocks; ++i) {
+    // splitmix64 of a counter: distinct, and (2^-64 apart) never a prompt's block hash.
+    std::uint64_t z = (aged_ += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    Touch(slot, z ^ (z >> 31));
+    if (lru.size > cap) EvictTail(lru);
+  }
+}
+
 void PrefixIndex::RemoveEndpoint(std::uint32_t slot) {
   if (slot >= lrus_.size()) return;
   Lru& lru = lrus_[slot];

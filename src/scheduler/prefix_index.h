@@ -24,7 +24,9 @@
 //    eviction takes the tail of a prompt before its head (a head evicted first would make
 //    the whole chain unmatchable while its tail still used space).
 //  * SetEndpointCapacity lets the caller size an endpoint's LRU to its real KV capacity
-//    (num_gpu_blocks × block_size tokens) instead of one fixed guess.
+//    (num_gpu_blocks × block_size tokens) instead of one fixed guess, and Age fills it with
+//    the blocks of the tokens the server generated, so the index evicts an idle prefix about
+//    when the server does (a tenant whose prompt is gone is then cold there, not warm).
 //
 // Layout, for speed: each distinct block hash maps to a bitset of the endpoints holding
 // it, so matching costs one hash lookup and a few word operations per block however many
@@ -49,6 +51,11 @@ struct PrefixIndexOptions {
   std::size_t block_chars = 64;
   std::size_t max_blocks = 256;
   std::size_t lru_capacity_per_endpoint = 31'250;
+  // Blocks an endpoint's LRU is aged by (PrefixIndex::Age) per block of tokens it generated,
+  // applied by the scheduler when a request completes: a server caches what it generates
+  // too, which pushes idle prefixes out sooner than the prompts alone would. 0: prompts only
+  // (GIE's index).
+  double output_aging = 0;
 };
 
 // Replaces *out with the hash chain of the full leading blocks of `prompt` (a trailing
@@ -72,6 +79,12 @@ class PrefixIndex {
   // Records that endpoint `slot` now holds `hashes` (refreshing their recency) and evicts
   // its least recently used blocks beyond its capacity.
   void Insert(std::uint32_t slot, std::span<const std::uint64_t> hashes);
+
+  // Records that endpoint `slot` filled `blocks` more cache blocks with content no prompt
+  // will match (the tokens it generated), at the most recent end of its LRU: they take
+  // room as the server's cache does and push its least recently used prefixes out. Costs
+  // at most one insertion per block of the endpoint's capacity.
+  void Age(std::uint32_t slot, std::size_t blocks);
 
   // Forgets everything endpoint `slot` holds (the slot may then be reused).
   void RemoveEndpoint(std::uint32_t slot);
@@ -152,6 +165,7 @@ class PrefixIndex {
   std::vector<std::uint32_t> free_sets_;
   std::size_t live_sets_ = 0;
   mutable std::vector<std::uint64_t> alive_;  // Match scratch
+  std::uint64_t aged_ = 0;                    // Age's counter for its unmatchable hashes
 };
 
 }  // namespace infergate

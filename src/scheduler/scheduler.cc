@@ -762,6 +762,17 @@ bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
 }
 
 bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage) {
+  // The server cached the tokens it generated: the prefix index ages the endpoint's LRU by
+  // as many blocks (PrefixIndexOptions::output_aging).
+  const double aging = prefix_.options().output_aging;
+  if (aging > 0 && usage && usage->completion_tokens > 0 &&
+      (pipeline_->needs() & kNeedsPrefixMatch)) {
+    if (const auto slot = ledger_.SlotOf(handle)) {
+      const double blocks = aging * static_cast<double>(usage->completion_tokens) /
+                            static_cast<double>(BlockTokens());
+      prefix_.Age(*slot, static_cast<std::size_t>(blocks));
+    }
+  }
   return ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
 }
 

@@ -142,6 +142,37 @@ TEST(PrefixIndex, CapacitiesArePerEndpoint) {
   EXPECT_EQ(idx.EndpointCapacity(1), 100u);
 }
 
+TEST(PrefixIndex, AgingPushesIdlePrefixesOutOfThatEndpointOnly) {
+  PrefixIndex idx(PrefixIndexOptions{64, 256, 10});
+  const auto a = Hashes("m", Text(64 * 4, 1));
+  const auto b = Hashes("m", Text(64 * 4, 2));
+  idx.Insert(0, a);
+  idx.Insert(0, b);
+  idx.Insert(1, a);
+  // Generated blocks take 2 of endpoint 0's free room, then push a (the older prompt) out
+  // tail first; b, touched after a, keeps its blocks longer.
+  idx.Age(0, 2);
+  EXPECT_EQ(idx.EndpointEntries(0), 10u);
+  EXPECT_EQ(MatchAll(idx, a, 2), (std::vector<std::uint32_t>{4, 4}));
+  idx.Age(0, 3);
+  EXPECT_EQ(idx.EndpointEntries(0), 10u);
+  EXPECT_EQ(MatchAll(idx, a, 2), (std::vector<std::uint32_t>{1, 4}));
+  EXPECT_EQ(MatchAll(idx, b, 2), (std::vector<std::uint32_t>{4, 0}));
+  // A prompt used again is recent, and aging takes the idle one.
+  idx.Insert(0, a);
+  idx.Age(0, 4);
+  EXPECT_EQ(MatchAll(idx, a, 2), (std::vector<std::uint32_t>{4, 4}));
+  EXPECT_EQ(MatchAll(idx, b, 2)[0], 0u);
+  // The aged blocks match no prompt, and each is its own entry (no two collide): b is gone.
+  EXPECT_EQ(idx.DistinctHashes(), 4u + 6u);  // a, and the 6 aged blocks not yet evicted
+  // A huge count costs one capacity's worth: everything else is gone, nothing hangs.
+  idx.Age(0, SIZE_MAX);
+  EXPECT_EQ(idx.EndpointEntries(0), 10u);
+  EXPECT_EQ(MatchAll(idx, a, 2), (std::vector<std::uint32_t>{0, 4}));
+  idx.RemoveEndpoint(0);
+  EXPECT_EQ(idx.TotalEntries(), 4u);
+}
+
 TEST(PrefixIndex, RemoveEndpointForgetsOnlyIt) {
   PrefixIndex idx;
   const auto h = Hashes("m", Text(64 * 8, 1));

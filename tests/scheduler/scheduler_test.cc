@@ -104,6 +104,61 @@ TEST(SchedulerPrefix, InfergateKeepsAPrefixOnTheEndpointThatServedIt) {
   EXPECT_EQ(h.PickAndDispatch(Request(prompt3)), home);
 }
 
+// What a request predicts it will find cached on `endpoint`.
+std::int64_t CachedOn(SchedulerHarness& h, const std::string& prompt, const std::string& endpoint) {
+  for (const EndpointPrediction& p : h.s().PredictTtft(Request(prompt))) {
+    if (p.endpoint == endpoint) return p.prediction.cached_tokens;
+  }
+  ADD_FAILURE() << "no prediction for " << endpoint;
+  return -1;
+}
+
+TEST(SchedulerPrefix, TheTokensAServerGeneratesAgeItsPrefixesOut) {
+  // Two endpoints with 51,200 KV tokens each both hold a ~2000-token prefix. Endpoint a
+  // then generates tokens for other requests: while they fit beside the prefix it stays
+  // warm there; once they fill the cache (as the server's LRU evicts), it is gone from a
+  // and only from a. Without output aging (outputAging=0) the index keeps it.
+  for (const double aging : {1.0, 0.0}) {
+    SchedulerOptions o = SchedulerHarness::Options("infergate");
+    Result<NamedProfile> named = FindNamedProfile("infergate");
+    ASSERT_TRUE(named.ok());
+    o.picker_config = named->config;
+    o.prefix_lru_from_kv_capacity = named->prefix_lru_from_kv_capacity;
+    for (PluginSpec& spec : o.picker_config->plugins) {
+      if (spec.type == "predicted-ttft-scorer") {
+        spec.parameters["outputAging"] = aging == 0 ? "0" : "1";
+      }
+    }
+    SchedulerHarness h(o);
+    const auto ids = h.AddMany(2);
+    h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
+    const std::string prefix = Text(8000, 1);
+    const std::string first = prefix + Text(400, 2);
+    const std::string other = Text(400, 4);
+    for (const std::string& id : ids) {
+      TokenLedger::Handle t = h.s().Dispatch(Request(first), PickResult{}, id);
+      h.s().OnFirstToken(t);
+      h.s().OnComplete(t, Usage{2100, 1});
+    }
+    const std::string next = prefix + Text(400, 3);
+    ASSERT_GE(CachedOn(h, next, ids[0]), 1900);
+    auto generate = [&](std::int64_t tokens) {
+      TokenLedger::Handle t = h.s().Dispatch(Request(other), PickResult{}, ids[0]);
+      h.s().OnFirstToken(t);
+      h.s().OnComplete(t, Usage{100, tokens});
+    };
+    generate(20'000);
+    EXPECT_GE(CachedOn(h, next, ids[0]), 1900) << "room left beside it, aging " << aging;
+    generate(40'000);
+    if (aging > 0) {
+      EXPECT_EQ(CachedOn(h, next, ids[0]), 0) << "evicted where the tokens were generated";
+    } else {
+      EXPECT_GE(CachedOn(h, next, ids[0]), 1900) << "prompts only: the index keeps it";
+    }
+    EXPECT_GE(CachedOn(h, next, ids[1]), 1900);
+  }
+}
+
 TEST(SchedulerPrefix, InfergateBreaksStickinessWhenTheWarmEndpointIsMuchBusier) {
   // The warm endpoint gets a queue of `waiting` ~2000-token prompts (seen by a scrape)
   // while the others are nearly idle. Moving costs a cold copy of the 2000-token prefix:

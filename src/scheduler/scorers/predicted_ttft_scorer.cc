@@ -57,6 +57,8 @@
 //   decodeWeight             0        weight of expected_output × TPOT in the cost
 //   hashBlockSize            64       prefix index: characters per block
 //   maxPrefixBlocks          1024     prefix index: blocks hashed per prompt (64 KB)
+//   outputAging              1        prefix index: LRU blocks aged per block of generated
+//                                     tokens at completion (0: prompts only)
 #include <algorithm>
 #include <limits>
 
@@ -71,6 +73,10 @@ namespace {
 // the endpoint's KV capacity (the infergate profile's prefix_lru_from_kv_capacity).
 constexpr std::int64_t kDefaultHashBlockSize = 64;
 constexpr std::int64_t kDefaultMaxPrefixBlocks = 1024;
+// The server caches the tokens it generates as it does the prompt's: one LRU block aged per
+// block generated keeps the index's eviction horizon the server's (measured in
+// docs/benchmarks.md: without it the index still believed most evicted tenants warm).
+constexpr double kDefaultOutputAging = 1.0;
 
 class PredictedTtftScorer final : public ScorerPlugin {
  public:
@@ -111,6 +117,7 @@ class PredictedTtftScorer final : public ScorerPlugin {
         static_cast<std::size_t>(p.Int("hashBlockSize", kDefaultHashBlockSize, 1, 1 << 20));
     prefix_.max_blocks =
         static_cast<std::size_t>(p.Int("maxPrefixBlocks", kDefaultMaxPrefixBlocks, 1, 1 << 16));
+    prefix_.output_aging = p.Double("outputAging", kDefaultOutputAging, 0, 100);
   }
 
   void Score(const SchedulingContext& ctx, std::span<const EndpointView* const> c,

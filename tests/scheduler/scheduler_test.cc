@@ -710,6 +710,62 @@ TEST(SchedulerKvOutlook, VirtualEngineProjectionEqualsTheDefinitionBitForBit) {
   CheckProjectionAgainstTheDefinition(3);
 }
 
+// Late binding waits for the tenant's warm endpoint: a's cache holds the tenant's ~2000
+// token prefix but is full for a moment (a long request with 10 tokens left), b is empty.
+// Going to b now means prefilling the whole prompt; the cost model prices a's short wait
+// below that, so the request is held for a (waitForWarm) instead of bound to b, the first
+// endpoint with room. A request that is cold everywhere is not held.
+TEST(SchedulerKv, AHeldRequestWaitsForItsWarmEndpointRatherThanGoingCold) {
+  for (const bool wait : {true, false}) {
+    SCOPED_TRACE(wait);
+    SchedulerOptions o = SchedulerHarness::Options("infergate");
+    Result<NamedProfile> named = FindNamedProfile("infergate");
+    ASSERT_TRUE(named.ok());
+    o.picker_config = named->config;
+    o.prefix_lru_from_kv_capacity = named->prefix_lru_from_kv_capacity;
+    for (PluginSpec& spec : o.picker_config->plugins) {
+      if (spec.type == "kv-headroom-filter")
+        spec.parameters["waitForWarm"] = wait ? "true" : "false";
+    }
+    SchedulerHarness h(o);
+    h.Add("a:1");
+    h.Add("b:1");
+    h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});
+    h.Advance(kMs);
+    const std::string prefix = Text(8000, 1);
+    const std::string first = prefix + Text(400, 2);
+    TokenLedger::Handle t = h.s().Dispatch(Request(first), PickResult{}, "a:1");
+    h.s().OnFirstToken(t);
+    h.s().OnComplete(t, Usage{2100, 50});
+    const std::string filler = Text(400, 9);
+    RequestInfo big = Request(filler);
+    big.prompt_tokens = 51'150;
+    big.max_tokens = 10;
+    const TokenLedger::Handle long_one = h.s().Dispatch(big, PickResult{}, "a:1");
+    h.s().OnFirstToken(long_one);
+
+    const std::string next_text = prefix + Text(400, 3);
+    RequestInfo next = Request(next_text);
+    next.max_tokens = 100;
+    std::map<std::string, TtftPrediction> pred;
+    for (const EndpointPrediction& p : h.s().PredictTtft(next)) pred[p.endpoint] = p.prediction;
+    ASSERT_EQ(pred.size(), 2u);
+    EXPECT_FALSE(pred["a:1"].kv_fits);
+    EXPECT_GE(pred["a:1"].cached_tokens, 1900);
+    EXPECT_TRUE(pred["b:1"].kv_fits);
+    EXPECT_LT(pred["a:1"].cost_s, pred["b:1"].cost_s) << "the wait costs less than a cold prefill";
+    EXPECT_EQ(h.s().ShouldHold(next), wait);
+
+    const std::string cold_text = Text(8400, 7);
+    EXPECT_FALSE(h.s().ShouldHold(Request(cold_text))) << "cold everywhere: b takes it now";
+
+    // a frees its room: the warm request goes there.
+    h.s().OnComplete(long_one, Usage{51'150, 10});
+    EXPECT_FALSE(h.s().ShouldHold(next));
+    EXPECT_EQ(h.s().Pick(next).endpoints.front(), "a:1");
+  }
+}
+
 // Two virtual engines of 25,600 tokens each. Two 20,000-token requests fill one each; the
 // next request lands in virtual engine 0 (a tie), which has 5,600 tokens left: an 8,000
 // token prompt waits there, although the server as a whole has 11,200 free.

@@ -23,13 +23,21 @@
 // prefilling, one next) has it prefill one prompt at a time with no gap. On by default
 // where the gateway mirrors V0's virtual engines; off elsewhere (chunked prefill serves a
 // queue in order, and there pacing only costs batching).
+// Waiting for the warm endpoint (waitForWarm, on): while the cheapest endpoint by the cost
+// model holds part of the prompt but cannot admit it now, the request is held even if a
+// cold endpoint could take it: the cost already weighed the wait for room against a whole
+// prefill elsewhere. Measured on the shared-prefix workload past saturation, releasing to
+// the first endpoint with room moved up to 220 requests per 5 s to cold endpoints and the
+// pool collapsed into cold prefills (docs/benchmarks.md).
 // Alternatives: GIE's kvCacheThreshold (a fixed 0.8) ignores the request's own size; a
 // scorer alone can still pick an overflowing endpoint when its prefix match is large;
 // GIE's flow control holds on pool saturation (queue/5, KV/0.8), which is blind to the
 // request's size.
 //
-// Tunables: the cost model's (kvAdmitFraction etc.), set on predicted-ttft-scorer or in
-// SchedulerOptions::ttft.
+// Tunables: waitForWarm (true); the cost model's (kvAdmitFraction etc.), set on
+// predicted-ttft-scorer or in SchedulerOptions::ttft.
+#include <limits>
+
 #include "scheduler/plugin_registry.h"
 
 namespace infergate {
@@ -37,7 +45,7 @@ namespace {
 
 class KvHeadroomFilter final : public FilterPlugin {
  public:
-  explicit KvHeadroomFilter(PluginParams&) {}
+  explicit KvHeadroomFilter(PluginParams& p) : wait_for_warm_(p.Bool("waitForWarm", true)) {}
 
   FilterVerdict Filter(const SchedulingContext& ctx, CandidateList& c) override {
     ctx.PrepareKvOutlooks(c);
@@ -66,6 +74,7 @@ class KvHeadroomFilter final : public FilterPlugin {
   bool WantsHold(const SchedulingContext& ctx,
                  std::span<const EndpointView* const> candidates) override {
     ctx.PrepareKvOutlooks(candidates);
+    if (wait_for_warm_ && !ctx.admission_only && WarmCheapestWaits(ctx, candidates)) return true;
     for (const EndpointView* v : candidates) {
       if (!Fits(ctx, *v)) continue;
       if (ctx.admission_only) return false;
@@ -83,6 +92,25 @@ class KvHeadroomFilter final : public FilterPlugin {
     if (v.kv_capacity_tokens > 0 && v.load.kv_tokens_est >= 0) return ctx.Predict(v).kv_fits;
     return v.load.kv_usage_est < ctx.ttft->kv_admit_fraction;
   }
+  // Whether the endpoint with the lowest cost holds part of the prompt in its prefix cache
+  // but cannot admit the request now. Its cost includes the wait for room there, so it is
+  // still the cheapest while that wait costs less than going elsewhere, where the prompt
+  // would be prefilled whole. Binding to whichever endpoint frees room first instead moves
+  // a tenant to a cold endpoint at every release of a saturated queue, and each move is
+  // more prefill work for a pool that has none to spare.
+  static bool WarmCheapestWaits(const SchedulingContext& ctx,
+                                std::span<const EndpointView* const> candidates) {
+    const EndpointView* best = nullptr;
+    double best_cost = std::numeric_limits<double>::infinity();
+    for (const EndpointView* v : candidates) {
+      const double cost = ctx.Predict(*v).cost_s;
+      if (cost < best_cost) {
+        best_cost = cost;
+        best = v;
+      }
+    }
+    return best != nullptr && ctx.Predict(*best).cached_tokens > 0 && !Fits(ctx, *best);
+  }
   static bool Mirrored(const EndpointView& v) {
     return v.kv_outlook != nullptr && v.kv_outlook->virtual_engines > 1;
   }
@@ -97,6 +125,7 @@ class KvHeadroomFilter final : public FilterPlugin {
     return Mirrored(v) ? 2 : 0;
   }
 
+  bool wait_for_warm_;
   std::vector<std::uint8_t> fits_;
 };
 

@@ -93,7 +93,10 @@ TEST(BenchClientTest, TtftItlAndLatencyFollowKnownTimings) {
   ASSERT_TRUE(run.ok());
   const auto recs = server.Records();
   ASSERT_EQ(recs.size(), 3u);           // in send order under the cap of 1
-  constexpr double kSlack = 0.5 * kMs;  // loopback delivery and clock reads
+  constexpr double kSlack = 0.5 * kMs;  // clock reads: nothing arrives before it is sent
+  // A busy machine may run the client's reader late, but not by a chunk interval (20 ms):
+  // each arrival is still attributed to its own chunk.
+  constexpr double kLateSlack = 5 * kMs;
   for (std::size_t i = 0; i < 3; ++i) {
     const RequestOutcome& o = run->outcomes[i];
     ASSERT_TRUE(o.success) << o.error;
@@ -108,7 +111,7 @@ TEST(BenchClientTest, TtftItlAndLatencyFollowKnownTimings) {
     for (std::size_t k = 0; k < 6; ++k) {
       if (k > 0) arrival += o.itl[k - 1];
       EXPECT_GE(arrival, ToSeconds(begun[k]) - kSlack) << "chunk " << k;
-      EXPECT_LE(arrival, ToSeconds(written[k]) + kSlack) << "chunk " << k;
+      EXPECT_LE(arrival, ToSeconds(written[k]) + kLateSlack) << "chunk " << k;
     }
     EXPECT_NEAR(sent + o.latency, arrival, 1e-9);  // latency ends at the last chunk
     EXPECT_GE(o.latency, 150 * kMs);

@@ -504,9 +504,11 @@ TEST(SimServerTime, TimeScaleIsHonoured) {
                       R"({"prompt":)" + TokenIds(100) + R"(,"max_tokens":51,"ignore_eos":true})");
   const double wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   ASSERT_EQ(r.status, 200) << r.error;
-  // Not scaled, it would take 1,280 simulated ms; a busy machine may add a few wall ms.
+  // Not scaled, it would take 1,280 simulated ms. A busy machine adds wall time (measured:
+  // 165 wall ms, 660 simulated, with four simulations running on two cores), so the bound
+  // only separates scaled from unscaled.
   EXPECT_GE(wall_ms * 4, 318.0);
-  EXPECT_LE(wall_ms * 4, 480.0);
+  EXPECT_LE(wall_ms * 4, 1000.0);
   const std::string page = Get(*s, "/metrics").body;
   EXPECT_NEAR(*Sample(page, "vllm:e2e_request_latency_seconds_sum"), 0.320, 1e-9);
   EXPECT_NEAR(*Sample(page, "vllm:time_to_first_token_seconds_sum"), 0.020, 1e-9);

@@ -761,15 +761,27 @@ bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
   return ledger_.FirstToken(handle, clock_->Now());
 }
 
-bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage) {
+bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& reported) {
+  // A server's counts are bounded before they reach any arithmetic: a bogus usage object
+  // (negative, or near INT64_MAX) must not overflow the ledger's sums.
+  constexpr std::int64_t kMaxUsageTokens = std::int64_t{1} << 32;
+  std::optional<Usage> usage = reported;
+  if (usage) {
+    usage->prompt_tokens = std::clamp<std::int64_t>(usage->prompt_tokens, 0, kMaxUsageTokens);
+    usage->completion_tokens =
+        std::clamp<std::int64_t>(usage->completion_tokens, 0, kMaxUsageTokens);
+  }
   // The server cached the tokens it generated: the prefix index ages the endpoint's LRU by
   // as many blocks (PrefixIndexOptions::output_aging).
   const double aging = prefix_.options().output_aging;
   if (aging > 0 && usage && usage->completion_tokens > 0 &&
       (pipeline_->needs() & kNeedsPrefixMatch)) {
     if (const auto slot = ledger_.SlotOf(handle)) {
-      const double blocks = aging * static_cast<double>(usage->completion_tokens) /
-                            static_cast<double>(BlockTokens());
+      // Clamped before the conversion: a server's absurd count must not overflow it (Age
+      // caps at the capacity anyway).
+      const double blocks = std::min(aging * static_cast<double>(usage->completion_tokens) /
+                                         static_cast<double>(BlockTokens()),
+                                     static_cast<double>(prefix_.EndpointCapacity(*slot)));
       prefix_.Age(*slot, static_cast<std::size_t>(blocks));
     }
   }

@@ -156,6 +156,13 @@ TEST(SchedulerPrefix, TheTokensAServerGeneratesAgeItsPrefixesOut) {
       EXPECT_GE(CachedOn(h, next, ids[0]), 1900) << "prompts only: the index keeps it";
     }
     EXPECT_GE(CachedOn(h, next, ids[1]), 1900);
+    // A server's absurd count costs one capacity's worth of aging (not 2^59 insertions)
+    // and empties only that endpoint's index.
+    generate(INT64_MAX);
+    if (aging > 0) {
+      EXPECT_EQ(CachedOn(h, next, ids[0]), 0);
+    }
+    EXPECT_GE(CachedOn(h, next, ids[1]), 1900);
   }
 }
 
@@ -708,6 +715,32 @@ TEST(SchedulerKvOutlook, ProjectionEqualsTheDefinitionBitForBit) {
 TEST(SchedulerKvOutlook, VirtualEngineProjectionEqualsTheDefinitionBitForBit) {
   CheckProjectionAgainstTheDefinition(2);
   CheckProjectionAgainstTheDefinition(3);
+}
+
+// A server that reports an absurd usage (near INT64_MAX tokens) for a request that was
+// decoding at the last scrape: the ledger's account of the freed KV must stay sane, so a
+// small request still fits the idle endpoint afterwards.
+TEST(SchedulerKv, ABogusUsageCountDoesNotCorruptTheKvAccount) {
+  SchedulerHarness h("infergate");
+  h.Add("a:1");
+  h.Scrape("a:1", Load{0, 0, 0.0, kCapacity});
+  h.Advance(kMs);
+  const std::string text = Text(4000, 5);
+  TokenLedger::Handle t = h.s().Dispatch(Request(text), PickResult{}, "a:1");
+  h.s().OnFirstToken(t);
+  h.Advance(50 * kMs);
+  h.Scrape("a:1", Load{0, 1, 0.02, kCapacity});
+  h.Advance(kMs);
+  h.s().OnComplete(t, Usage{INT64_MAX, INT64_MAX});
+  const std::string small_text = Text(400, 6);
+  RequestInfo small = Request(small_text);
+  small.max_tokens = 100;
+  const std::vector<EndpointPrediction> p = h.s().PredictTtft(small);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_TRUE(p[0].prediction.kv_fits);
+  EXPECT_GE(p[0].prediction.kv_demand_tokens, 0);
+  EXPECT_LE(p[0].prediction.kv_demand_tokens, kCapacity);
+  EXPECT_FALSE(h.s().ShouldHold(small));
 }
 
 // Late binding waits for the tenant's warm endpoint: a's cache holds the tenant's ~2000

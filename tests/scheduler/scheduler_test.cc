@@ -104,6 +104,19 @@ TEST(SchedulerPrefix, InfergateKeepsAPrefixOnTheEndpointThatServedIt) {
   EXPECT_EQ(h.PickAndDispatch(Request(prompt3)), home);
 }
 
+// The infergate profile as a named profile gives it, with one plugin parameter set.
+SchedulerOptions InfergateWith(std::string_view plugin, const std::string& key,
+                               const std::string& value) {
+  SchedulerOptions o = SchedulerHarness::Options("infergate");
+  const NamedProfile named = FindNamedProfile("infergate").value();
+  o.picker_config = named.config;
+  o.prefix_lru_from_kv_capacity = named.prefix_lru_from_kv_capacity;
+  for (PluginSpec& spec : o.picker_config->plugins) {
+    if (spec.type == plugin) spec.parameters[key] = value;
+  }
+  return o;
+}
+
 // What a request predicts it will find cached on `endpoint`.
 std::int64_t CachedOn(SchedulerHarness& h, const std::string& prompt, const std::string& endpoint) {
   for (const EndpointPrediction& p : h.s().PredictTtft(Request(prompt))) {
@@ -119,17 +132,8 @@ TEST(SchedulerPrefix, TheTokensAServerGeneratesAgeItsPrefixesOut) {
   // warm there; once they fill the cache (as the server's LRU evicts), it is gone from a
   // and only from a. Without output aging (outputAging=0) the index keeps it.
   for (const double aging : {1.0, 0.0}) {
-    SchedulerOptions o = SchedulerHarness::Options("infergate");
-    Result<NamedProfile> named = FindNamedProfile("infergate");
-    ASSERT_TRUE(named.ok());
-    o.picker_config = named->config;
-    o.prefix_lru_from_kv_capacity = named->prefix_lru_from_kv_capacity;
-    for (PluginSpec& spec : o.picker_config->plugins) {
-      if (spec.type == "predicted-ttft-scorer") {
-        spec.parameters["outputAging"] = aging == 0 ? "0" : "1";
-      }
-    }
-    SchedulerHarness h(o);
+    SchedulerHarness h(
+        InfergateWith("predicted-ttft-scorer", "outputAging", aging == 0 ? "0" : "1"));
     const auto ids = h.AddMany(2);
     h.ScrapeAll(ids, Load{0, 0, 0.0, kCapacity});
     const std::string prefix = Text(8000, 1);
@@ -751,16 +755,7 @@ TEST(SchedulerKv, ABogusUsageCountDoesNotCorruptTheKvAccount) {
 TEST(SchedulerKv, AHeldRequestWaitsForItsWarmEndpointRatherThanGoingCold) {
   for (const bool wait : {true, false}) {
     SCOPED_TRACE(wait);
-    SchedulerOptions o = SchedulerHarness::Options("infergate");
-    Result<NamedProfile> named = FindNamedProfile("infergate");
-    ASSERT_TRUE(named.ok());
-    o.picker_config = named->config;
-    o.prefix_lru_from_kv_capacity = named->prefix_lru_from_kv_capacity;
-    for (PluginSpec& spec : o.picker_config->plugins) {
-      if (spec.type == "kv-headroom-filter")
-        spec.parameters["waitForWarm"] = wait ? "true" : "false";
-    }
-    SchedulerHarness h(o);
+    SchedulerHarness h(InfergateWith("kv-headroom-filter", "waitForWarm", wait ? "true" : "false"));
     h.Add("a:1");
     h.Add("b:1");
     h.ScrapeAll({"a:1", "b:1"}, Load{0, 0, 0.0, kCapacity});

@@ -777,11 +777,10 @@ bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage
   if (aging > 0 && usage && usage->completion_tokens > 0 &&
       (pipeline_->needs() & kNeedsPrefixMatch)) {
     if (const auto slot = ledger_.SlotOf(handle)) {
-      // Clamped before the conversion: a server's absurd count must not overflow it (Age
-      // caps at the capacity anyway).
-      const double blocks = std::min(aging * static_cast<double>(usage->completion_tokens) /
-                                         static_cast<double>(BlockTokens()),
-                                     static_cast<double>(prefix_.EndpointCapacity(*slot)));
+      // At most 100 · 2^32 blocks (the bounds above): the conversion cannot overflow, and
+      // Age caps the work at the endpoint's capacity.
+      const double blocks = aging * static_cast<double>(usage->completion_tokens) /
+                            static_cast<double>(BlockTokens());
       prefix_.Age(*slot, static_cast<std::size_t>(blocks));
     }
   }

@@ -36,8 +36,6 @@
 //
 // Tunables: waitForWarm (true); the cost model's (kvAdmitFraction etc.), set on
 // predicted-ttft-scorer or in SchedulerOptions::ttft.
-#include <limits>
-
 #include "scheduler/plugin_registry.h"
 
 namespace infergate {
@@ -101,15 +99,15 @@ class KvHeadroomFilter final : public FilterPlugin {
   static bool WarmCheapestWaits(const SchedulingContext& ctx,
                                 std::span<const EndpointView* const> candidates) {
     const EndpointView* best = nullptr;
-    double best_cost = std::numeric_limits<double>::infinity();
+    const TtftPrediction* best_p = nullptr;
     for (const EndpointView* v : candidates) {
-      const double cost = ctx.Predict(*v).cost_s;
-      if (cost < best_cost) {
-        best_cost = cost;
+      const TtftPrediction& p = ctx.Predict(*v);
+      if (best_p == nullptr || p.cost_s < best_p->cost_s) {
+        best_p = &p;
         best = v;
       }
     }
-    return best != nullptr && ctx.Predict(*best).cached_tokens > 0 && !Fits(ctx, *best);
+    return best != nullptr && best_p->cached_tokens > 0 && !Fits(ctx, *best);
   }
   static bool Mirrored(const EndpointView& v) {
     return v.kv_outlook != nullptr && v.kv_outlook->virtual_engines > 1;

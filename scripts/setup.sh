@@ -10,7 +10,9 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format libclang-rt-14-dev
   nginx-light prometheus wrk curl procps iproute2 python3
-  valgrind linux-perf
+  valgrind linux-perf ccache
+  libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libnats-dev nats-server chromium
 )
 
 missing=()

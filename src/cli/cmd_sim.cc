@@ -2,10 +2,12 @@
 // OpenAI-compatible HTTP API and /metrics, driven by the wall clock (sim/server).
 #include <sys/resource.h>
 
+#include <cctype>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -130,13 +132,36 @@ Status ApplyOverrides(const SimFlags& f, sim::Profile& p) {
   return Ok();
 }
 
+// The profile `infergate sim` runs when neither --profile nor a matching --model is given:
+// one H100 serving Llama 3.1 8B, the most common single-GPU vLLM deployment.
+constexpr std::string_view kDefaultSimProfile = "llama-3.1-8b-h100";
+
+// Without --profile, as `vllm serve MODEL` needs nothing more than the model: the built-in
+// profile whose model name --model names (compared case-insensitively, ignoring an
+// organisation prefix such as "Qwen/"), else kDefaultSimProfile.
+std::string DefaultProfileFor(std::string_view model) {
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto slash = out.rfind('/');
+    return slash == std::string::npos ? out : out.substr(slash + 1);
+  };
+  const std::string want = lower(model);
+  if (!want.empty()) {
+    for (const std::string& name : sim::ListBuiltinProfiles()) {
+      auto p = sim::LoadProfile(name);
+      if (p && lower(p->model.name) == want) return name;
+    }
+  }
+  return std::string(kDefaultSimProfile);
+}
+
 int RunSim(const SimFlags& f) {
   if (f.list_profiles) {
     for (const auto& name : sim::ListBuiltinProfiles()) std::printf("%s\n", name.c_str());
     return kExitOk;
   }
-  if (f.profile.empty()) return UsageError("--profile is required (--list-profiles names them)");
-  auto profile = sim::LoadProfile(f.profile);
+  auto profile = sim::LoadProfile(f.profile.empty() ? DefaultProfileFor(f.model) : f.profile);
   if (!profile) return UsageError(profile.error().message);
   if (auto s = ApplyOverrides(f, *profile); !s) return UsageError(s.error().message);
 
@@ -226,8 +251,10 @@ void AddSimCommand(CLI::App& root, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--port", f->port, "Port of every replica (0: a free port each)")
       ->capture_default_str();
-  cmd->add_option("--profile", f->profile,
-                  "Built-in profile name (see --list-profiles) or a profile YAML file");
+  cmd->add_option(
+      "--profile", f->profile,
+      "Built-in profile name (see --list-profiles) or a profile YAML file (default: the "
+      "built-in whose model is --model, else llama-3.1-8b-h100)");
   cmd->add_flag("--list-profiles", f->list_profiles, "Print the built-in profiles and exit");
   cmd->add_option("--model", f->model, "Model name (default: the profile's model.name)");
   cmd->add_option("--served-model-name", f->served_model_names,

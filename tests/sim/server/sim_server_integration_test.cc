@@ -678,6 +678,35 @@ TEST(SimServerProcess, ExitCodes) {
   EXPECT_EQ(s->process.Wait(5s), 0);
 }
 
+// Without --profile, `infergate sim --model M` runs the built-in profile of model M (as
+// `vllm serve M` needs nothing more), else the documented default llama-3.1-8b-h100.
+TEST(SimServerProcess, ModelWithoutProfileStartsWithADefaultProfile) {
+  auto max_model_len = [](const std::string& model) -> std::int64_t {
+    const std::string host = UniqueLoopbackAddress();
+    ChildProcess p;
+    EXPECT_TRUE(p.Start({INFERGATE_BIN, "--log-level", "warn", "sim", "--model", model, "--host",
+                         host, "--port", "0"}));
+    auto line = p.WaitForLine("listening ", 10s);
+    if (!line) {
+      ADD_FAILURE() << "sim --model " << model << " did not start";
+      return -1;
+    }
+    const std::string hp = line->substr(std::string("listening ").size());
+    const int port = std::stoi(hp.substr(hp.rfind(':') + 1));
+    auto r = HttpRequest(host, port, "GET", "/v1/models", "", {}, 5s);
+    p.Signal(SIGTERM);
+    p.Wait(5s);
+    auto j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded() || !j.contains("data") || j["data"].empty()) return -1;
+    EXPECT_EQ(j["data"][0]["id"], model);
+    return j["data"][0]["max_model_len"].get<std::int64_t>();
+  };
+  EXPECT_EQ(max_model_len("qwq"), 16384);           // profiles/qwq-32b-tp2pp2.yaml
+  EXPECT_EQ(max_model_len("Qwen/QwQ"), 16384);      // organisation and case ignored
+  EXPECT_EQ(max_model_len("my-finetune"), 131072);  // llama-3.1-8b-h100
+  EXPECT_EQ(max_model_len("meta-llama/Llama-3.1-8B-Instruct"), 131072);
+}
+
 // The benchmark client's own checks (tests/bench/client_checks.h) against the simulator.
 TEST(SimServerBench, ClientCountsExactly) {
   auto s = StartSim({"--profile", "tiny", "--time-scale", "10"}, 1, "127.0.0.1");

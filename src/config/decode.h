@@ -49,6 +49,7 @@ void DecodeBackendTrafficPolicy(const YamlField& root, ObjectContext* ctx, Decod
 void DecodeClientTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeService(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodePod(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+void DecodeEndpointSlice(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeInferencePool(const YamlField& root, std::string_view api_version, ObjectContext* ctx,
                          DecodeSink* sink);
 void DecodeInferenceModel(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);

@@ -38,6 +38,7 @@ const std::vector<KnownKind>& KnownKinds() {
         "config.apix.gateway-api-inference-extension.sigs.k8s.io/v1alpha1"}},
       {"BackendTrafficPolicy", {"gateway.envoyproxy.io/v1alpha1"}},
       {"ClientTrafficPolicy", {"gateway.envoyproxy.io/v1alpha1"}},
+      {"EndpointSlice", {"discovery.k8s.io/v1"}},
   };
   return kinds;
 }
@@ -251,6 +252,8 @@ void DecodeObject(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
     DecodeBackendTrafficPolicy(root, ctx, sink);
   } else if (k == "ClientTrafficPolicy") {
     DecodeClientTrafficPolicy(root, ctx, sink);
+  } else if (k == "EndpointSlice") {
+    DecodeEndpointSlice(root, ctx, sink);
   }
 }
 

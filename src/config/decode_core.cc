@@ -1,4 +1,4 @@
-// Core objects: Service and Pod.
+// Core objects: Service, Pod and EndpointSlice.
 #include <fmt/format.h>
 
 #include <map>
@@ -142,6 +142,48 @@ void DecodePod(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
   if (!named) return;
   if (ctx->failed()) sink->incomplete->insert(IncompleteKey("Pod", pod.meta));
   sink->objects->pods.push_back(std::move(pod));
+}
+
+void DecodeEndpointSlice(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  EndpointSlice slice;
+  bool named = DecodeMeta(root, "EndpointSlice", ctx, &slice.meta);
+  if (auto it = slice.meta.labels.find("kubernetes.io/service-name");
+      it != slice.meta.labels.end()) {
+    slice.service_name = it->second;
+  }
+  if (auto type = root["addressType"].String(); type && *type != "IPv4" && *type != "IPv6") {
+    // FQDN slices name hosts, not addresses: nothing here can be dialled by IP.
+    return;
+  }
+  root["ports"].ForEach([&](const YamlField& p) {
+    if (!p.ExpectMap()) return;
+    EndpointSlicePort port;
+    port.name = p["name"].String().value_or("");
+    auto number = p["port"].Integer(1, 65535);
+    if (!number) return;
+    port.port = static_cast<int>(*number);
+    if (auto protocol = p["protocol"].String(); protocol && *protocol != "TCP") return;
+    slice.ports.push_back(std::move(port));
+  });
+  root["endpoints"].ForEach([&](const YamlField& e) {
+    if (!e.ExpectMap()) return;
+    SliceEndpoint ep;
+    e["addresses"].ForEach([&](const YamlField& a) {
+      if (auto v = a.String(); v && ValidateIpAddress(a, *v)) ep.addresses.push_back(*v);
+    });
+    YamlField conditions = e["conditions"];
+    if (auto ready = conditions["ready"].String()) ep.ready = *ready == "true";
+    if (auto term = conditions["terminating"].String()) ep.terminating = *term == "true";
+    YamlField ref = e["targetRef"];
+    if (ref["kind"].String().value_or("") == "Pod") {
+      ep.pod_name = ref["name"].String().value_or("");
+      ep.pod_namespace = ref["namespace"].String().value_or(slice.meta.namespace_name);
+    }
+    slice.endpoints.push_back(std::move(ep));
+  });
+  if (!named) return;
+  if (ctx->failed()) sink->incomplete->insert(IncompleteKey("EndpointSlice", slice.meta));
+  sink->objects->endpoint_slices.push_back(std::move(slice));
 }
 
 }  // namespace infergate::config

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -146,6 +147,7 @@ void LoadSource(const ConfigSource& source, DecodeSink* sink) {
 Result<std::shared_ptr<const ConfigSnapshot>> Load(const std::vector<ConfigSource>& sources,
                                                    Diagnostics* diag, const LoadOptions& options) {
   auto snapshot = std::make_shared<ConfigSnapshot>();
+  snapshot->service_endpoints_from_slices = options.service_endpoints_from_slices;
   std::set<std::string> incomplete;
   DecodeSink sink{&snapshot->objects, &snapshot->skipped, diag, &incomplete};
   for (const auto& source : sources) {
@@ -227,6 +229,51 @@ Result<std::shared_ptr<const ConfigSnapshot>> LoadConfigFromString(const std::st
                                                                    const std::string& name,
                                                                    const LoadOptions& options) {
   return LoadConfigFromSources({ConfigSource{name, text}}, options);
+}
+
+Result<PartialLoad> LoadConfigSkippingInvalid(std::vector<ConfigSource> sources,
+                                              const LoadOptions& options) {
+  PartialLoad out;
+  LoadOptions quiet = options;
+  quiet.log_notices = false;
+  // Each round leaves out at least one source, so this ends; several rounds happen only
+  // when leaving an object out breaks others that referred to it.
+  while (true) {
+    Diagnostics diag;
+    auto snapshot = Load(sources, &diag, quiet);
+    if (snapshot.ok()) {
+      out.snapshot = std::move(*snapshot);
+      if (options.log_notices) {
+        for (const auto& s : out.snapshot->skipped) spdlog::info("{}", DescribeSkipped(s));
+        for (const auto& w : out.snapshot->warnings) spdlog::warn("{}", w);
+      }
+      return out;
+    }
+    std::map<std::string, std::vector<std::string>> by_source;
+    for (const auto& e : diag.errors()) {
+      const ConfigSource* owner = nullptr;
+      for (const auto& src : sources) {
+        if (e.size() > src.name.size() && e.compare(0, src.name.size(), src.name) == 0 &&
+            e[src.name.size()] == ':' &&
+            (owner == nullptr || src.name.size() > owner->name.size())) {
+          owner = &src;
+        }
+      }
+      if (owner == nullptr) return Error{e};
+      by_source[owner->name].push_back(e);
+    }
+    std::vector<ConfigSource> kept;
+    kept.reserve(sources.size());
+    for (auto& src : sources) {
+      auto it = by_source.find(src.name);
+      if (it == by_source.end()) {
+        kept.push_back(std::move(src));
+      } else {
+        out.rejected.push_back({src.name, std::move(it->second)});
+      }
+    }
+    sources = std::move(kept);
+  }
 }
 
 }  // namespace infergate::config

@@ -38,6 +38,9 @@ struct LoadOptions {
   // Log skipped objects (info) and warnings (warn) through spdlog. `infergate check`
   // turns this off and prints them itself.
   bool log_notices = true;
+  // Services resolve to the ready endpoints of their EndpointSlices (the API server's
+  // view) instead of their selector over Pods (file mode).
+  bool service_endpoints_from_slices = false;
 };
 
 // One YAML text and the name errors should use for it.
@@ -59,5 +62,26 @@ Result<std::shared_ptr<const ConfigSnapshot>> LoadConfigFromSources(
 // Convenience for one text.
 Result<std::shared_ptr<const ConfigSnapshot>> LoadConfigFromString(
     const std::string& text, const std::string& name = "<config>", const LoadOptions& options = {});
+
+// A source LoadConfigSkippingInvalid left out, with the problems that made it so (each
+// formatted as LoadConfig's errors are, so it starts with the source's name).
+struct RejectedSource {
+  std::string name;
+  std::vector<std::string> errors;
+};
+
+struct PartialLoad {
+  std::shared_ptr<const ConfigSnapshot> snapshot;
+  std::vector<RejectedSource> rejected;  // in the order they were found
+};
+
+// Loads sources as LoadConfigFromSources does, except that a source with a problem is
+// left out (and listed in rejected) instead of failing the whole load; a source that only
+// fails once another was left out (a route to a pool that was rejected) is left out in
+// turn. For sources holding one object each (the Kubernetes provider), so one invalid
+// object never takes the others down. Source names must be distinct; a problem is
+// attributed by its "name:" prefix. Returns an Error only when a problem names no source.
+Result<PartialLoad> LoadConfigSkippingInvalid(std::vector<ConfigSource> sources,
+                                              const LoadOptions& options = {});
 
 }  // namespace infergate::config

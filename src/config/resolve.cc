@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <tuple>
 
 #include "config/decode.h"
@@ -105,6 +106,7 @@ class Resolver {
     configs_ = Index(objects_.picker_configs, "EndpointPickerConfig", /*by_name_only=*/true);
     Index(objects_.backend_policies, "BackendTrafficPolicy");
     Index(objects_.client_policies, "ClientTrafficPolicy");
+    Index(objects_.endpoint_slices, "EndpointSlice");
   }
 
   void BuildGateways() {
@@ -413,7 +415,9 @@ class Resolver {
     b->namespace_name = svc.meta.namespace_name;
     b->name = svc.meta.name;
     b->service_port = static_cast<std::uint16_t>(port->port);
-    if (svc.selector) {
+    if (snap_->service_endpoints_from_slices) {
+      AddSliceEndpoints(svc, *port, b.get());
+    } else if (svc.selector) {
       for (const Pod* pod : SelectPods(svc.meta.namespace_name, *svc.selector)) {
         std::string why = Unroutable(*pod);
         int target = port->target_port;
@@ -436,6 +440,54 @@ class Resolver {
     SortEndpoints(b.get());
     service_backends_[cache_key] = b;
     return b;
+  }
+
+  // A Service port's endpoints from the EndpointSlices labelled with the Service's name:
+  // the slice port with the Service port's name (the resolved target port), each ready,
+  // not terminating address once.
+  void AddSliceEndpoints(const Service& svc, const ServicePort& port, Backend* b) const {
+    std::set<std::string> seen;
+    for (const auto& slice : objects_.endpoint_slices) {
+      if (slice.meta.namespace_name != svc.meta.namespace_name ||
+          slice.service_name != svc.meta.name) {
+        continue;
+      }
+      int target = 0;
+      for (const auto& sp : slice.ports) {
+        if (sp.name == port.name) target = sp.port;
+      }
+      for (const auto& ep : slice.endpoints) {
+        std::string pod =
+            ep.pod_name.empty() ? slice.meta.Key() : ep.pod_namespace + "/" + ep.pod_name;
+        std::string why;
+        if (target == 0) {
+          why = fmt::format("EndpointSlice {} has no port named {}", Quote(slice.meta.name),
+                            Quote(port.name));
+        } else if (ep.terminating) {
+          why = "terminating";
+        } else if (!ep.ready) {
+          why = "not ready";
+        } else if (ep.addresses.empty()) {
+          why = "no address";
+        }
+        if (!why.empty()) {
+          b->unavailable.push_back({pod, why});
+          continue;
+        }
+        const std::string& ip = ep.addresses.front();
+        if (!seen.insert(EndpointId(ip, target)).second) continue;
+        Endpoint e;
+        e.id = EndpointId(ip, target);
+        e.pod_namespace = ep.pod_name.empty() ? slice.meta.namespace_name : ep.pod_namespace;
+        e.pod_name = ep.pod_name.empty() ? slice.meta.name : ep.pod_name;
+        e.ip = ip;
+        e.port = static_cast<std::uint16_t>(target);
+        if (auto it = pods_.find(e.pod_namespace + "/" + e.pod_name); it != pods_.end()) {
+          e.labels = it->second->meta.labels;
+        }
+        b->endpoints.push_back(std::move(e));
+      }
+    }
   }
 
   // The route's hostnames usable on a listener: nullopt when none is (the route does not

@@ -190,6 +190,29 @@ struct Pod {
   std::vector<ContainerPort> container_ports;  // all containers' named and unnamed ports
 };
 
+// discovery.k8s.io/v1 EndpointSlice: how a Service resolves to endpoints when the
+// configuration comes from the API server (the Service's selector is not consulted then).
+struct EndpointSlicePort {
+  std::string name;  // the Service port's name ("" for an unnamed port)
+  int port = 0;      // the resolved target port
+};
+
+struct SliceEndpoint {
+  std::vector<std::string> addresses;
+  // conditions.ready (absent means ready, as the API says) and conditions.terminating.
+  bool ready = true;
+  bool terminating = false;
+  std::string pod_namespace;  // targetRef, when it names a Pod
+  std::string pod_name;
+};
+
+struct EndpointSlice {
+  ObjectMeta meta;
+  std::string service_name;  // label kubernetes.io/service-name
+  std::vector<EndpointSlicePort> ports;
+  std::vector<SliceEndpoint> endpoints;
+};
+
 // ---------------------------------------------------------------- inference extension
 
 enum class FailureMode { kFailClose, kFailOpen };

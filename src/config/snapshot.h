@@ -177,6 +177,7 @@ struct LoadedObjects {
   std::vector<BackendTrafficPolicy> backend_policies;
   std::vector<ClientTrafficPolicy> client_policies;
   std::vector<std::string> gateway_classes;  // names; accepted and otherwise ignored
+  std::vector<EndpointSlice> endpoint_slices;
 };
 
 struct ConfigSnapshot {
@@ -187,6 +188,9 @@ struct ConfigSnapshot {
   std::vector<std::shared_ptr<const Backend>> pools;
   std::vector<SkippedObject> skipped;
   std::vector<std::string> warnings;
+  // Services resolve through EndpointSlices (Kubernetes mode) rather than their selector
+  // over Pods (file mode). See LoadOptions::service_endpoints_from_slices.
+  bool service_endpoints_from_slices = false;
 
   // Lookups; nullptr when absent.
   const ResolvedGateway* FindGateway(std::string_view namespace_name, std::string_view name) const;

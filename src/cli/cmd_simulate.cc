@@ -49,6 +49,10 @@ struct SimulateFlags {
   double redirect_after_s = ToSeconds(ClusterSetup{}.redirect_after);
   double scrape_interval_ms = 50;
   double scrape_latency_ms = 1;
+  int gateway_replicas = 1;
+  bool no_replica_sync = false;
+  double sync_delay_ms = 2;
+  double sync_loss = 0;
   std::string gauges = "step";
   double client_delay_ms = 0.5;
   double engine_delay_ms = 0.25;
@@ -362,6 +366,22 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   }
   x.setup.scrape_interval = FromMillis(f.scrape_interval_ms);
   x.setup.scrape_latency = FromMillis(f.scrape_latency_ms);
+  if (f.gateway_replicas < 1 || f.gateway_replicas > 64) {
+    return Error{fmt::format("--gateway-replicas must be 1 to 64 (got {})", f.gateway_replicas)};
+  }
+  if (f.gateway_replicas > 1 && f.scrape_latency_ms >= f.scrape_interval_ms / f.gateway_replicas) {
+    return Error{fmt::format(
+        "--gateway-replicas {}: the replicas scrape {} ms apart; --scrape-latency must be below",
+        f.gateway_replicas, f.scrape_interval_ms / f.gateway_replicas)};
+  }
+  if (!(f.sync_delay_ms >= 0) || std::isinf(f.sync_delay_ms)) {
+    return Error{"--sync-delay must be >= 0 ms"};
+  }
+  if (!(f.sync_loss >= 0 && f.sync_loss <= 1)) return Error{"--sync-loss must be in [0, 1]"};
+  x.setup.gateway_replicas = f.gateway_replicas;
+  x.setup.replica_sync.enabled = !f.no_replica_sync;
+  x.setup.replica_sync.delay = FromMillis(f.sync_delay_ms);
+  x.setup.replica_sync.loss = f.sync_loss;
   if (f.gauges != "step" && f.gauges != "instant") {
     return Error{"--gauges must be step or instant"};
   }
@@ -929,6 +949,18 @@ void AddSimulateCommand(CLI::App& root, Runner& run) {
                   "(default: gie-default when swept, else the first policy)");
   cmd->add_option("--knee-factor", f->knee_factor,
                   "Sweep: growth over light load that marks the knee")
+      ->capture_default_str();
+  cmd->add_option("--gateway-replicas", f->gateway_replicas,
+                  "Gateway replicas behind a random L4 balancer, each with its own scheduler "
+                  "and queue, scraping on its own phase")
+      ->capture_default_str();
+  cmd->add_flag("--no-replica-sync", f->no_replica_sync,
+                "Replicas share no routing events (measures what sync recovers)");
+  cmd->add_option("--sync-delay", f->sync_delay_ms,
+                  "Replica sync: milliseconds from an event to its peers applying it")
+      ->capture_default_str();
+  cmd->add_option("--sync-loss", f->sync_loss,
+                  "Replica sync: probability each message is lost on its way to a peer")
       ->capture_default_str();
   cmd->add_option("--scrape-interval", f->scrape_interval_ms,
                   "Milliseconds between /metrics scrapes")

@@ -221,18 +221,44 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   ro.late_binding = policy.late_binding;
   ro.queue = setup.queue;
   ro.redirect_after = policy.late_binding ? setup.redirect_after : 0;
-  Result<std::unique_ptr<SchedulerRouter>> router = SchedulerRouter::Create(ro, setup.engines);
-  if (!router.ok()) return router.error();
+  const int replicas = setup.gateway_replicas;
+  if (replicas < 1 || replicas > 64) {
+    return Error{fmt::format("gateway replicas: {} (must be 1 to 64)", replicas)};
+  }
+  std::unique_ptr<SchedulerRouter> single;
+  std::unique_ptr<ReplicaRouter> several;
+  if (replicas == 1) {
+    Result<std::unique_ptr<SchedulerRouter>> router = SchedulerRouter::Create(ro, setup.engines);
+    if (!router.ok()) return router.error();
+    single = std::move(*router);
+  } else {
+    if (setup.scrape_interval > 0 && setup.scrape_latency >= setup.scrape_interval / replicas) {
+      return Error{fmt::format(
+          "{} gateway replicas scrape {} ms apart: the scrape latency must be below that", replicas,
+          ToMillis(setup.scrape_interval / replicas))};
+    }
+    std::vector<std::unique_ptr<SchedulerRouter>> routers;
+    for (int k = 0; k < replicas; ++k) {
+      SchedulerRouterOptions rk = ro;
+      rk.scheduler.seed = setup.scheduler_seed + static_cast<std::uint64_t>(k);
+      Result<std::unique_ptr<SchedulerRouter>> router = SchedulerRouter::Create(rk, setup.engines);
+      if (!router.ok()) return router.error();
+      routers.push_back(std::move(*router));
+    }
+    several = std::make_unique<ReplicaRouter>(std::move(routers), setup.replica_sync,
+                                              setup.scheduler_seed * 1'000'003 + spec.seed);
+  }
+  Router& router = single ? static_cast<Router&>(*single) : static_cast<Router&>(*several);
 
   ClusterOptions co;
   co.engines = setup.engines;
   co.max_concurrency = spec.max_concurrency;
-  co.scrape_interval = setup.scrape_interval;
+  co.scrape_interval = setup.scrape_interval / replicas;
   co.scrape_latency = setup.scrape_latency;
   co.metrics_at_step_end = setup.metrics_at_step_end;
   co.delays = setup.delays;
   co.seed = setup.engine_seed;
-  Result<ClusterResult> sim = RunCluster(co, workload, **router);
+  Result<ClusterResult> sim = RunCluster(co, workload, router);
   if (!sim.ok()) return sim.error();
 
   PolicyRun run;
@@ -300,8 +326,15 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     run.prefix_cache_hits += s.prefix_cache_hits;
     run.prefix_cache_queries += s.prefix_cache_queries;
   }
-  run.queue = (*router)->queue_stats();
-  run.refusals = (*router)->refusals();
+  run.gateway_replicas = replicas;
+  if (single) {
+    run.queue = single->queue_stats();
+    run.refusals = single->refusals();
+  } else {
+    run.queue = several->queue_stats();
+    run.refusals = several->refusals();
+    run.sync = several->sync_stats();
+  }
   if (!waits.empty()) {
     run.mean_queue_wait_ms = bench::Mean(waits);
     run.p99_queue_wait_ms = PercentileOf(waits, 99);
@@ -469,6 +502,17 @@ std::string FormatRunFacts(std::span<const PolicyRun> runs) {
     if (r.queue.expired + r.queue.rejected > 0) {
       out += fmt::format("{:<22}   gateway queue: {} expired (503), {} rejected (429)\n", "",
                          r.queue.expired, r.queue.rejected);
+    }
+    if (r.gateway_replicas > 1 && r.sync.messages > 0) {
+      const double per = r.sync.dispatches > 0 ? static_cast<double>(r.sync.dispatches) : 1.0;
+      out += fmt::format(
+          "{:<22}   replica sync ({} replicas): {:.0f} bytes and {:.2f} messages per request "
+          "published (largest {} bytes), {} deliveries lost, {} entries expired\n",
+          "", r.gateway_replicas, static_cast<double>(r.sync.bytes) / per,
+          static_cast<double>(r.sync.messages) / per, r.sync.max_message_bytes, r.sync.lost,
+          r.sync.expired_entries);
+    } else if (r.gateway_replicas > 1) {
+      out += fmt::format("{:<22}   {} gateway replicas, no sync\n", "", r.gateway_replicas);
     }
   }
   return out;

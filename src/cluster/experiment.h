@@ -31,6 +31,7 @@
 #include "bench/dataset.h"
 #include "bench/result.h"
 #include "cluster/cluster_simulation.h"
+#include "cluster/replica_router.h"
 #include "cluster/scheduler_router.h"
 #include "cluster/workload.h"
 #include "core/status.h"
@@ -108,6 +109,11 @@ struct ClusterSetup {
   // Re-dispatch for policies with the gateway queue (SchedulerRouterOptions::
   // redirect_after), as `infergate serve --redirect-after`'s default; 0: never.
   TimeNs redirect_after = 7 * kNanosPerSecond;
+  // Gateway replicas behind a random L4 balancer (ReplicaRouter), each scraping every
+  // scrape_interval on its own phase (scrape_latency must be below scrape_interval / R);
+  // 1: the single gateway. replica_sync: their routing events (with R > 1).
+  int gateway_replicas = 1;
+  ReplicaSyncOptions replica_sync;
 };
 
 // Each request's TTFT alone on an idle engine (the fastest of `engines`), in seconds,
@@ -136,6 +142,8 @@ struct PolicyRun {
   double p99_queue_wait_ms = 0;
   std::vector<std::pair<std::string, std::uint64_t>> refusals;  // PickReason → count
   double wall_seconds = 0;                                      // simulation time on this machine
+  int gateway_replicas = 1;
+  ReplicaSyncStats sync;  // with several replicas and sync on
   // ClusterSetup::keep_trace: one CSV line per request (header first): its fairness id and
   // session, engine, times in ms from the first send (ready, at the gateway, dispatched,
   // first scheduled by the engine, first token and completion at the client), prompt,

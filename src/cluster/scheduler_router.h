@@ -30,6 +30,7 @@
 // Thread-safety: as Router (one thread).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -110,6 +111,9 @@ class SchedulerRouter final : public Router {
   TimeNs NextWakeup() const override;
 
   Scheduler& scheduler() { return *scheduler_; }
+  // Moves the scheduler's clock to `now` (never back), for work done between the
+  // simulation's calls (e.g. applying peer replicas' events: ReplicaRouter).
+  void AdvanceClock(TimeNs now) { clock_.Set(std::max(clock_.Now(), now)); }
   const GatewayQueueStats& queue_stats() const { return queue_stats_; }
   // Pick outcomes other than kPicked, by PickReason name, e.g. {"saturated", 3}.
   const std::vector<std::pair<std::string, std::uint64_t>>& refusals() const { return refusals_; }

@@ -721,9 +721,11 @@ TokenLedger::Handle Scheduler::Dispatch(const RequestInfo& request, const PickRe
     prompt = ledger_.CalibratedPromptTokens(raw);
   }
   const std::int64_t expected_output = ledger_.ExpectedOutputTokens(request.max_tokens);
+  TokenLedger::Handle h = TokenLedger::kInvalidHandle;
+  std::span<const std::uint64_t> sent_hashes;
+  std::vector<std::uint64_t> computed;
   if (pipeline_->needs() & kNeedsPrefixMatch) {
     const std::vector<std::uint64_t>* hashes = request.block_hashes;
-    std::vector<std::uint64_t> computed;
     if (hashes == nullptr) {
       hashes = &pick.block_hashes;
       if (hashes->empty() && request.prompt.size() >= prefix_.options().block_chars) {
@@ -731,34 +733,69 @@ TokenLedger::Handle Scheduler::Dispatch(const RequestInfo& request, const PickRe
         hashes = &computed;
       }
     }
-    // The part of the prompt this endpoint probably holds is not prefilled again: the
-    // ledger's prefill backlog counts only the rest.
-    std::int64_t uncached = prompt;
-    const EndpointMetrics& m = ep->scrape.metrics();
-    const bool caching = !(m.Has(kFieldPrefixCachingConfig) && !m.prefix_caching_enabled);
-    if (caching && !hashes->empty() && prompt > 1) {
-      std::uint32_t blocks = 0;
-      if (pick.prefix_matched && !pick.endpoints.empty() && pick.endpoints.front() == endpoint_id) {
-        blocks = pick.prefix_blocks;
-      } else {
-        match_.resize(slots_.size());
-        prefix_.Match(*hashes, match_);
-        blocks = match_[slot];
-      }
-      uncached = prompt - std::min<std::int64_t>(blocks * BlockTokens(), prompt - 1);
+    std::optional<std::uint32_t> known;
+    if (pick.prefix_matched && !pick.endpoints.empty() && pick.endpoints.front() == endpoint_id) {
+      known = pick.prefix_blocks;
     }
-    TokenLedger::Handle h = ledger_.Dispatch(slot, now, prompt, expected_output, raw, uncached);
+    const std::int64_t uncached = UncachedTokens(*ep, slot, prompt, *hashes, known);
+    h = ledger_.Dispatch(slot, now, prompt, expected_output, raw, uncached);
     if (!hashes->empty()) prefix_.Insert(slot, *hashes);
-    if (!request.session_key.empty()) sessions_.Record(request.session_key, ep->id, now);
-    return h;
+    sent_hashes = *hashes;
+  } else {
+    h = ledger_.Dispatch(slot, now, prompt, expected_output, raw);
   }
-  TokenLedger::Handle h = ledger_.Dispatch(slot, now, prompt, expected_output, raw);
   if (!request.session_key.empty()) sessions_.Record(request.session_key, ep->id, now);
+  if (sink_ != nullptr) {
+    sink_->OnLocalDispatch(
+        LocalDispatchEvent{h, ep->id, prompt, expected_output, sent_hashes, request.session_key});
+  }
   return h;
 }
 
+std::int64_t Scheduler::UncachedTokens(const Endpoint& ep, std::uint32_t slot, std::int64_t prompt,
+                                       std::span<const std::uint64_t> hashes,
+                                       std::optional<std::uint32_t> known_blocks) {
+  // The part of the prompt this endpoint probably holds is not prefilled again: the
+  // ledger's prefill backlog counts only the rest.
+  const EndpointMetrics& m = ep.scrape.metrics();
+  const bool caching = !(m.Has(kFieldPrefixCachingConfig) && !m.prefix_caching_enabled);
+  if (!caching || hashes.empty() || prompt <= 1) return prompt;
+  std::uint32_t blocks = 0;
+  if (known_blocks) {
+    blocks = *known_blocks;
+  } else {
+    match_.resize(slots_.size());
+    prefix_.Match(hashes, match_);
+    blocks = match_[slot];
+  }
+  return prompt - std::min<std::int64_t>(blocks * BlockTokens(), prompt - 1);
+}
+
+TokenLedger::Handle Scheduler::ApplyRemoteDispatch(const RemoteDispatch& d) {
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(d.endpoint, &slot);
+  if (ep == nullptr) return TokenLedger::kInvalidHandle;
+  const bool prefix = (pipeline_->needs() & kNeedsPrefixMatch) != 0;
+  const std::int64_t prompt = std::max<std::int64_t>(d.prompt_tokens, 0);
+  const std::int64_t uncached =
+      prefix ? UncachedTokens(*ep, slot, prompt, d.block_hashes, std::nullopt) : prompt;
+  const TokenLedger::Handle h = ledger_.DispatchRemote(slot, std::min(d.dispatched, clock_->Now()),
+                                                       prompt, d.expected_output_tokens, uncached);
+  if (prefix && !d.block_hashes.empty()) prefix_.Insert(slot, d.block_hashes);
+  return h;
+}
+
+void Scheduler::ApplyRemoteSession(std::string_view session_key, std::string_view endpoint_id) {
+  std::uint32_t slot = 0;
+  Endpoint* ep = Find(endpoint_id, &slot);
+  if (ep == nullptr || session_key.empty()) return;
+  sessions_.Record(session_key, ep->id, clock_->Now());
+}
+
 bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
-  return ledger_.FirstToken(handle, clock_->Now());
+  const bool ok = ledger_.FirstToken(handle, clock_->Now());
+  if (ok && sink_ != nullptr && !ledger_.IsRemote(handle)) sink_->OnLocalFirstToken(handle);
+  return ok;
 }
 
 bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& reported) {
@@ -784,11 +821,17 @@ bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage
       prefix_.Age(*slot, static_cast<std::size_t>(blocks));
     }
   }
-  return ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
+  const bool local = sink_ != nullptr && !ledger_.IsRemote(handle);
+  const bool ok = ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
+  if (ok && local) sink_->OnLocalFinish(handle, usage, false);
+  return ok;
 }
 
 bool Scheduler::OnFailure(TokenLedger::Handle handle) {
-  return ledger_.Finish(handle, clock_->Now(), nullptr);
+  const bool local = sink_ != nullptr && !ledger_.IsRemote(handle);
+  const bool ok = ledger_.Finish(handle, clock_->Now(), nullptr);
+  if (ok && local) sink_->OnLocalFinish(handle, std::nullopt, true);
+  return ok;
 }
 
 bool Scheduler::IsSaturated() {

@@ -38,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -171,6 +172,37 @@ struct PoolStatus {
   bool saturated = false;
 };
 
+// What a Scheduler tells its event sink about its own (local) requests, for other gateway
+// replicas (src/sync). Called synchronously from Dispatch / OnFirstToken / OnComplete /
+// OnFailure, under whatever serialises the scheduler: implementations must be quick and
+// must not call back into the scheduler. Never called for remote entries.
+struct LocalDispatchEvent {
+  TokenLedger::Handle handle = TokenLedger::kInvalidHandle;
+  std::string_view endpoint;                    // the endpoint id it was sent to
+  std::int64_t prompt_tokens = 0;               // as accounted (calibrated)
+  std::int64_t expected_output_tokens = 0;      // max_tokens or the learned mean
+  std::span<const std::uint64_t> block_hashes;  // the prompt's prefix chain (may be empty)
+  std::string_view session_key;                 // empty: none
+};
+class SchedulerEventSink {
+ public:
+  virtual ~SchedulerEventSink() = default;
+  virtual void OnLocalDispatch(const LocalDispatchEvent& event) = 0;
+  virtual void OnLocalFirstToken(TokenLedger::Handle handle) = 0;
+  // Completion (usage when reported) or, with `failed`, a failure or cancellation.
+  virtual void OnLocalFinish(TokenLedger::Handle handle, const std::optional<Usage>& usage,
+                             bool failed) = 0;
+};
+
+// A request another gateway replica dispatched, as its routing events describe it.
+struct RemoteDispatch {
+  std::string_view endpoint;  // endpoint id; unknown here: not applied
+  TimeNs dispatched = 0;      // on this scheduler's clock (apply time less the event's age)
+  std::int64_t prompt_tokens = 0;
+  std::int64_t expected_output_tokens = 0;
+  std::span<const std::uint64_t> block_hashes;
+};
+
 class Scheduler final : private KvOutlookSource {
  public:
   // Builds the profile; errors name the bad profile, plugin or parameter. `clock` must
@@ -215,6 +247,20 @@ class Scheduler final : private KvOutlookSource {
   bool OnFirstToken(TokenLedger::Handle handle);
   bool OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage = std::nullopt);
   bool OnFailure(TokenLedger::Handle handle);
+
+  // --- Other gateway replicas (src/sync) ---------------------------------------------
+  // Reports every local request's life to `sink` (nullptr: none). Not owned; it must
+  // outlive the scheduler or be unset first.
+  void SetEventSink(SchedulerEventSink* sink) { sink_ = sink; }
+  // Applies a peer replica's dispatch: a remote ledger entry (TokenLedger::DispatchRemote:
+  // counted in every estimate, never in calibration; its uncached part judged from this
+  // scheduler's prefix index) and its prefix blocks in the index (the endpoint holds them
+  // whoever sent the prompt). kInvalidHandle when the endpoint is unknown. The handle
+  // then takes OnFirstToken / OnComplete / OnFailure like a local one (without reaching
+  // the event sink).
+  TokenLedger::Handle ApplyRemoteDispatch(const RemoteDispatch& dispatch);
+  // A peer replica bound `session_key` to `endpoint_id` (session affinity).
+  void ApplyRemoteSession(std::string_view session_key, std::string_view endpoint_id);
 
   // --- Observation ---------------------------------------------------------------------
   // True when the saturation detector says no endpoint has room (used by flow control).
@@ -303,8 +349,15 @@ class Scheduler final : private KvOutlookSource {
   SchedulingContext MakeContext(const RequestInfo& request, TimeNs now, std::size_t prompt_blocks);
   void AppendFallbacks(PickResult* out, std::size_t want);
 
+  // The part of `prompt` tokens endpoint `slot` must prefill, given `hashes` and the
+  // blocks it holds (`known_blocks`, or matched here when unset).
+  std::int64_t UncachedTokens(const Endpoint& ep, std::uint32_t slot, std::int64_t prompt,
+                              std::span<const std::uint64_t> hashes,
+                              std::optional<std::uint32_t> known_blocks);
+
   SchedulerOptions options_;
   const Clock* clock_;
+  SchedulerEventSink* sink_ = nullptr;
   std::unique_ptr<SchedulingPipeline> pipeline_;
   bool shed_when_saturated_;
   bool prefix_from_kv_;

@@ -110,6 +110,7 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   r.uncached = uncached_tokens < 0 ? r.prompt_tokens
                                    : std::min<std::int64_t>(uncached_tokens, r.prompt_tokens);
   r.alone = alone;
+  r.remote = false;
   const int ve = NextVirtualEngine(slot);
   r.virtual_engine = static_cast<std::uint8_t>(ve);
   ++ep.unfinished[static_cast<std::size_t>(ve)];
@@ -135,6 +136,26 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   ++live_;
   mean_prompt_ += options_.ewma_alpha * (static_cast<double>(r.prompt_tokens) - mean_prompt_);
   return (static_cast<Handle>(r.generation) << 32) | (index + 1u);
+}
+
+TokenLedger::Handle TokenLedger::DispatchRemote(std::uint32_t slot, TimeNs now,
+                                                std::int64_t prompt_tokens,
+                                                std::int64_t expected_output_tokens,
+                                                std::int64_t uncached_tokens) {
+  // Dispatch moves the mean prompt; a remote entry must not, so it is put back.
+  const double mean_prompt = mean_prompt_;
+  const Handle h = Dispatch(slot, now, prompt_tokens, expected_output_tokens, -1, uncached_tokens);
+  mean_prompt_ = mean_prompt;
+  Record* r = Find(h);
+  r->remote = true;
+  r->alone = false;
+  ++endpoints_[slot].counts.remote_inflight;
+  return h;
+}
+
+bool TokenLedger::IsRemote(Handle h) const {
+  const Record* r = Find(h);
+  return r != nullptr && r->remote;
 }
 
 bool TokenLedger::FirstToken(Handle h, TimeNs now) {
@@ -219,10 +240,11 @@ bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
     }
   }
   --c.inflight;
+  if (r->remote) --c.remote_inflight;
   c.expected_output_tokens -= r->expected_output;
   --endpoints_[r->slot].unfinished[r->virtual_engine];
 
-  if (usage != nullptr) {
+  if (usage != nullptr && !r->remote) {
     const double a = options_.ewma_alpha;
     if (r->raw_estimate > 0 && usage->prompt_tokens > 0) {
       double ratio =

@@ -73,6 +73,9 @@ struct LedgerCounts {
   std::int64_t joined_running_tokens = 0;
   std::int32_t left_running = 0;
   std::int64_t freed_tokens = 0;
+
+  // Of `inflight`, the requests other gateway replicas dispatched (DispatchRemote).
+  std::int32_t remote_inflight = 0;
 };
 
 class TokenLedger {
@@ -105,6 +108,16 @@ class TokenLedger {
   Handle Dispatch(std::uint32_t slot, TimeNs now, std::int64_t prompt_tokens,
                   std::int64_t expected_output_tokens, std::int64_t raw_estimate = -1,
                   std::int64_t uncached_tokens = -1);
+  // Records a request another gateway replica sent to endpoint `slot` (learned from its
+  // routing events, applied at `now`). It counts like a local dispatch in every estimate,
+  // but it is kept apart for calibration: its first token and completion, seen late and
+  // second hand, never move the prompt ratio, the means or the prefill fit, so the local
+  // accounting stays what this replica measured. `uncached_tokens` as in Dispatch.
+  Handle DispatchRemote(std::uint32_t slot, TimeNs now, std::int64_t prompt_tokens,
+                        std::int64_t expected_output_tokens, std::int64_t uncached_tokens = -1);
+  // Whether a live handle is a remote entry (false for an unknown handle).
+  bool IsRemote(Handle h) const;
+
   // The first response byte arrived: prefill is done. False for an unknown handle or a
   // request already decoding.
   bool FirstToken(Handle h, TimeNs now);
@@ -219,7 +232,8 @@ class TokenLedger {
     std::int64_t expected_output = 0;
     std::int64_t raw_estimate = -1;
     std::int64_t uncached = 0;
-    bool alone = false;  // nothing else awaited on its endpoint when it was dispatched
+    bool alone = false;   // nothing else awaited on its endpoint when it was dispatched
+    bool remote = false;  // another replica's request (DispatchRemote)
     std::uint8_t virtual_engine = 0;
   };
   struct Endpoint {

@@ -1,0 +1,177 @@
+#include "sync/applier.h"
+
+#include <algorithm>
+
+namespace infergate::sync {
+
+EventApplier::EventApplier(ApplierOptions options) : options_(std::move(options)) {}
+
+Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& scheduler) {
+  Result<Message> m = DecodeMessage(bytes);
+  if (!m.ok()) {
+    ++stats_.invalid_messages;
+    return m.error();
+  }
+  const MessageHeader& h = m->header;
+  if (h.origin == options_.self_id) {
+    ++stats_.own_messages;
+    return Error{"own message"};
+  }
+  auto it = peers_.find(h.origin);
+  if (it == peers_.end()) {
+    if (peers_.size() >= options_.max_peers) {
+      ++stats_.invalid_messages;
+      return Error{"too many peers"};
+    }
+    it = peers_.emplace(h.origin, Peer{}).first;
+    it->second.incarnation = h.incarnation;
+  }
+  Peer& peer = it->second;
+  if (peer.incarnation != h.incarnation) {
+    // The peer restarted: what its previous process had in flight is gone with it.
+    ClosePeer(peer, scheduler);
+    peer.incarnation = h.incarnation;
+    peer.sequence = 0;
+  }
+  if (peer.sequence != 0 && h.sequence > peer.sequence + 1) {
+    stats_.lost_messages += h.sequence - peer.sequence - 1;
+  }
+  peer.sequence = std::max(peer.sequence, h.sequence);
+  peer.last_seen = now;
+  ++stats_.messages;
+  stats_.bytes += bytes.size();
+  for (const Event& e : m->events) ApplyEvent(peer, e, now, scheduler);
+  return {};
+}
+
+void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler& scheduler) {
+  const TimeNs age = static_cast<TimeNs>(e.age_us) * kNanosPerMicro;
+  switch (e.type) {
+    case EventType::kDispatch: {
+      if (peer.entries.size() >= options_.max_entries_per_peer ||
+          peer.entries.contains(e.request)) {
+        ++stats_.skipped_events;
+        return;
+      }
+      RemoteDispatch d;
+      d.endpoint = e.endpoint;
+      d.dispatched = now - age;
+      d.prompt_tokens = static_cast<std::int64_t>(e.prompt_tokens);
+      d.expected_output_tokens = static_cast<std::int64_t>(e.output_tokens);
+      d.block_hashes = e.block_hashes;
+      const TokenLedger::Handle handle = scheduler.ApplyRemoteDispatch(d);
+      if (handle == TokenLedger::kInvalidHandle) {
+        ++stats_.skipped_events;
+        return;
+      }
+      peer.entries.emplace(e.request, Entry{handle, now});
+      break;
+    }
+    case EventType::kFirstToken: {
+      auto it = peer.entries.find(e.request);
+      if (it == peer.entries.end()) {
+        ++stats_.skipped_events;
+        return;
+      }
+      scheduler.OnFirstToken(it->second.handle);
+      break;
+    }
+    case EventType::kCompletion:
+    case EventType::kFailure: {
+      auto it = peer.entries.find(e.request);
+      if (it == peer.entries.end()) {
+        ++stats_.skipped_events;
+        return;
+      }
+      if (e.type == EventType::kCompletion && e.has_usage) {
+        scheduler.OnComplete(it->second.handle, Usage{static_cast<std::int64_t>(e.prompt_tokens),
+                                                      static_cast<std::int64_t>(e.output_tokens)});
+      } else {
+        scheduler.OnFailure(it->second.handle);
+      }
+      peer.entries.erase(it);
+      break;
+    }
+    case EventType::kSession:
+      scheduler.ApplyRemoteSession(e.session_key, e.endpoint);
+      break;
+    case EventType::kHeartbeat:
+      peer.live = e.live;
+      // Events arrive in order, so after a heartbeat the peer has exactly `live` requests
+      // in flight; more held here means a completion or failure was lost on the way.
+      if (peer.entries.size() > e.live) CloseOldest(peer, peer.entries.size() - e.live, scheduler);
+      break;
+  }
+  ++stats_.events;
+}
+
+void EventApplier::ClosePeer(Peer& peer, Scheduler& scheduler) {
+  for (auto& [id, entry] : peer.entries) scheduler.OnFailure(entry.handle);
+  stats_.expired_entries += peer.entries.size();
+  peer.entries.clear();
+}
+
+void EventApplier::CloseOldest(Peer& peer, std::size_t count, Scheduler& scheduler) {
+  std::vector<std::pair<TimeNs, std::uint64_t>> by_age;
+  by_age.reserve(peer.entries.size());
+  for (const auto& [id, entry] : peer.entries) by_age.emplace_back(entry.applied, id);
+  count = std::min(count, by_age.size());
+  std::partial_sort(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(count),
+                    by_age.end());
+  for (std::size_t i = 0; i < count; ++i) {
+    auto it = peer.entries.find(by_age[i].second);
+    scheduler.OnFailure(it->second.handle);
+    peer.entries.erase(it);
+  }
+  stats_.expired_entries += count;
+}
+
+void EventApplier::Expire(TimeNs now, Scheduler& scheduler) {
+  const bool ttl_check = now >= next_ttl_check_;
+  if (ttl_check) next_ttl_check_ = now + std::max<TimeNs>(options_.entry_ttl / 16, kNanosPerSecond);
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    Peer& peer = it->second;
+    if (now - peer.last_seen >= options_.peer_timeout) {
+      ClosePeer(peer, scheduler);
+      ++stats_.expired_peers;
+      it = peers_.erase(it);
+      continue;
+    }
+    if (ttl_check) {
+      for (auto e = peer.entries.begin(); e != peer.entries.end();) {
+        if (now - e->second.applied >= options_.entry_ttl) {
+          scheduler.OnFailure(e->second.handle);
+          ++stats_.expired_entries;
+          e = peer.entries.erase(e);
+        } else {
+          ++e;
+        }
+      }
+    }
+    ++it;
+  }
+}
+
+std::vector<PeerStatus> EventApplier::Peers() const {
+  std::vector<PeerStatus> out;
+  for (const auto& [id, peer] : peers_) {
+    out.push_back(PeerStatus{id, peer.last_seen, peer.entries.size(), peer.live});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PeerStatus& a, const PeerStatus& b) { return a.id < b.id; });
+  return out;
+}
+
+std::size_t EventApplier::remote_entries() const {
+  std::size_t n = 0;
+  for (const auto& [id, peer] : peers_) n += peer.entries.size();
+  return n;
+}
+
+TimeNs EventApplier::MaxPeerAge(TimeNs now) const {
+  TimeNs age = -1;
+  for (const auto& [id, peer] : peers_) age = std::max(age, now - peer.last_seen);
+  return age;
+}
+
+}  // namespace infergate::sync

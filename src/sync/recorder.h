@@ -1,0 +1,85 @@
+// EventRecorder: turns a scheduler's local request events into routing-event messages for
+// the other gateway replicas (sync/wire.h).
+//
+// It is the scheduler's SchedulerEventSink: each dispatch (with its accounted prompt size,
+// expected output and at most max_block_hashes prefix hashes), first token, completion
+// (with usage), failure and session binding becomes an event in a bounded pending list,
+// stamped with the clock. TakeMessages encodes the pending events into messages of at most
+// max_message_bytes each, appending a heartbeat (the number of local requests in flight)
+// when one is due, so peers can tell a live replica from a gone one and repair counts a
+// lost message left wrong. When the pending list is full (no transport draining it) new
+// events are dropped and counted: the request path never waits for the transport.
+//
+// The same recorder serves the live gateway (a publisher thread drains it to NATS) and the
+// virtual-time cluster (which delivers its messages to peers after a modelled delay).
+//
+// Thread-safety: every method may be called from any thread (one internal mutex); the
+// sink methods are cheap (a copy of the hashes at most).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "scheduler/scheduler.h"
+#include "sync/wire.h"
+
+namespace infergate::sync {
+
+struct RecorderOptions {
+  std::string replica_id = "replica";  // 1..kMaxIdBytes bytes
+  std::uint64_t incarnation = 1;       // a new value per process start
+  std::size_t max_pending_events = 65'536;
+  std::size_t max_message_bytes = kMaxMessageBytes;  // clamped to [1 KiB, kMaxMessageBytes]
+  std::size_t max_block_hashes = kMaxBlockHashes;    // clamped to kMaxBlockHashes
+  TimeNs heartbeat_interval = kNanosPerSecond;
+};
+
+struct RecorderStats {
+  std::uint64_t dispatches = 0;      // local dispatches recorded
+  std::uint64_t events = 0;          // events encoded into messages
+  std::uint64_t messages = 0;        // messages produced
+  std::uint64_t bytes = 0;           // their total size
+  std::uint64_t dropped_events = 0;  // pending list full
+  std::uint64_t heartbeats = 0;
+};
+
+class EventRecorder final : public SchedulerEventSink {
+ public:
+  EventRecorder(RecorderOptions options, const Clock* clock);
+
+  void OnLocalDispatch(const LocalDispatchEvent& event) override;
+  void OnLocalFirstToken(TokenLedger::Handle handle) override;
+  void OnLocalFinish(TokenLedger::Handle handle, const std::optional<Usage>& usage,
+                     bool failed) override;
+
+  // Appends to *out the pending events as messages (in order), plus a heartbeat when one
+  // is due or `heartbeat` is set; clears the pending list.
+  void TakeMessages(std::vector<std::string>* out, bool heartbeat = false);
+  // Whether a heartbeat is due now (for a transport deciding when to wake).
+  bool HeartbeatDue() const;
+  RecorderStats stats() const;
+  const RecorderOptions& options() const { return options_; }
+
+ private:
+  struct Pending {
+    Event event;
+    TimeNs at = 0;
+  };
+  void Push(Event event);
+
+  RecorderOptions options_;
+  const Clock* clock_;
+  mutable std::mutex mu_;
+  std::vector<Pending> pending_;
+  std::int64_t live_ = 0;  // local requests in flight (dispatches less finishes)
+  std::uint64_t sequence_ = 0;
+  TimeNs last_heartbeat_ = kNever;
+  RecorderStats stats_;
+  std::vector<Event> batch_;  // TakeMessages scratch
+  std::string buffer_;
+};
+
+}  // namespace infergate::sync

@@ -1,0 +1,101 @@
+// The wire format of routing events shared between gateway replicas (replica sync).
+//
+// A replica tells its peers what it did with each request so their ledgers, prefix indexes
+// and session tables see the pool's whole load, not 1/R of it. Events are compact and
+// batched: one message carries a header and up to kMaxEvents events, and is never larger
+// than kMaxMessageBytes, however large the prompts (a dispatch carries at most
+// kMaxBlockHashes prefix-block hashes, 8 bytes each, never the prompt).
+//
+// Message (version 1), integers little-endian, "varint" = unsigned LEB128 (at most 10
+// bytes), "str" = one length byte then that many bytes:
+//   'I' 'G' 'R'  magic
+//   u8           version (kWireVersion)
+//   str          origin: the sending replica's id (1..kMaxIdBytes bytes)
+//   u64          incarnation: random per process start; a new one replaces the old's state
+//   varint       sequence number of the message from this incarnation (gaps: lost messages)
+//   varint       event count (<= kMaxEvents), then the events:
+//     u8 type, then by type:
+//     1 dispatch     varint request, varint age_us, str endpoint, varint prompt_tokens,
+//                    varint expected_output_tokens, varint n (<= kMaxBlockHashes), n × u64
+//     2 first token  varint request, varint age_us
+//     3 completion   varint request, varint age_us, u8 has_usage,
+//                    [varint prompt_tokens, varint completion_tokens]
+//     4 failure      varint request
+//     5 session      str session key, str endpoint
+//     6 heartbeat    varint live (the origin's in-flight local requests), varint interval_ms
+// `request` is the origin's own id for the request; `age_us` how long before the message
+// was encoded the event happened (so a peer can date it on its own clock). Token counts
+// are bounded by kMaxTokens. Anything else (bad magic, another version, an unknown type,
+// a count or length out of bounds, trailing bytes, truncation) makes the whole message
+// invalid: DecodeMessage returns an error and nothing of it is applied.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace infergate::sync {
+
+inline constexpr std::uint8_t kWireVersion = 1;
+inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
+inline constexpr std::size_t kMaxEvents = 4096;
+inline constexpr std::size_t kMaxBlockHashes = 256;
+inline constexpr std::size_t kMaxIdBytes = 64;
+inline constexpr std::size_t kMaxStringBytes = 255;
+inline constexpr std::uint64_t kMaxTokens = std::uint64_t{1} << 24;
+inline constexpr std::uint64_t kMaxAgeUs = std::uint64_t{3600} * 1'000'000;
+
+enum class EventType : std::uint8_t {
+  kDispatch = 1,
+  kFirstToken = 2,
+  kCompletion = 3,
+  kFailure = 4,
+  kSession = 5,
+  kHeartbeat = 6,
+};
+
+struct Event {
+  EventType type = EventType::kHeartbeat;
+  std::uint64_t request = 0;
+  std::uint64_t age_us = 0;
+  std::string endpoint;                     // dispatch, session
+  std::uint64_t prompt_tokens = 0;          // dispatch (accounted); completion (usage)
+  std::uint64_t output_tokens = 0;          // dispatch (expected); completion (usage)
+  bool has_usage = false;                   // completion
+  std::vector<std::uint64_t> block_hashes;  // dispatch
+  std::string session_key;                  // session
+  std::uint64_t live = 0;                   // heartbeat
+  std::uint64_t interval_ms = 0;            // heartbeat
+};
+
+struct MessageHeader {
+  std::string origin;
+  std::uint64_t incarnation = 0;
+  std::uint64_t sequence = 0;
+};
+
+struct Message {
+  MessageHeader header;
+  std::vector<Event> events;
+};
+
+// The encoded size of one event (what AppendEvent adds).
+std::size_t EncodedEventSize(const Event& event);
+// The encoded size of a header with no events yet (the count takes up to 3 bytes more).
+std::size_t EncodedHeaderSize(const MessageHeader& header);
+
+// Encodes `header` and `events` into *out (replacing it). Values beyond the bounds are
+// clamped (hashes beyond kMaxBlockHashes dropped, strings cut, counts capped), so the
+// result always decodes; the caller keeps the total under kMaxMessageBytes (MessageWriter).
+void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events, std::string* out);
+
+// Parses one message. Errors say what was wrong; nothing is partially returned.
+Result<Message> DecodeMessage(std::string_view bytes);
+
+}  // namespace infergate::sync

@@ -1,3 +1,6 @@
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -25,6 +28,38 @@ bool SplitHostPort(const std::string& s, std::string& host, int& port) {
 
 }  // namespace
 
+// Every proxied stream holds two descriptors (client and upstream); the usual soft limit
+// of 1024 would cap the gateway near 500 streams. Raise the soft limit to the hard one, and
+// both to kWanted when the hard one is lower and the process may raise it
+// (CAP_SYS_RESOURCE); say so when the limit stays low.
+static void RaiseOpenFileLimit() {
+  constexpr rlim_t kWanted = 65536;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t before = lim.rlim_cur;
+  if (lim.rlim_max < kWanted) {
+    const rlimit raised{kWanted, kWanted};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit soft = lim;
+    soft.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &soft) == 0) lim = soft;
+  }
+  if (lim.rlim_cur < kWanted) {
+    spdlog::warn(
+        "open-file limit is {} (hard limit {}): about {} concurrent streams at most; raise the "
+        "hard limit (ulimit -Hn, LimitNOFILE=) to {} or more",
+        static_cast<unsigned long long>(lim.rlim_cur),
+        static_cast<unsigned long long>(lim.rlim_max),
+        static_cast<unsigned long long>(lim.rlim_cur / 2),
+        static_cast<unsigned long long>(kWanted));
+  } else if (lim.rlim_cur != before) {
+    spdlog::info("open-file limit raised from {} to {}", static_cast<unsigned long long>(before),
+                 static_cast<unsigned long long>(lim.rlim_cur));
+  }
+}
+
 void AddServeCommand(CLI::App& root, Runner& run) {
   struct Flags {
     gateway::GatewayOptions options;
@@ -35,6 +70,8 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double scrape_seconds = 0.05;
     double redirect_seconds = ToSeconds(gateway::GatewayOptions{}.redirect_after);
     double scrape_timeout_seconds = 1;
+    double read_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.request_read_timeout);
+    double idle_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.idle_timeout);
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = root.add_subcommand(
@@ -62,6 +99,13 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       ->capture_default_str();
   cmd->add_option("--max-header-bytes", flags->options.max_header_bytes,
                   "Largest request header accepted (431 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--read-timeout", flags->read_timeout_seconds,
+                  "Seconds a client may take to send a request's head and body (408 beyond)")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", flags->idle_timeout_seconds,
+                  "Seconds a keep-alive connection may wait for its next request (it is closed "
+                  "beyond; a head begun by then gets 408)")
       ->capture_default_str();
   cmd->add_option("--max-attempts", flags->options.max_attempts,
                   "Endpoints tried for one request when connections fail")
@@ -117,6 +161,9 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       o.scrape_interval = FromSeconds(flags->scrape_seconds);
       o.scrape_timeout = FromSeconds(flags->scrape_timeout_seconds);
       o.redirect_after = FromSeconds(flags->redirect_seconds);
+      o.request_read_timeout = FromSeconds(flags->read_timeout_seconds);
+      o.idle_timeout = FromSeconds(flags->idle_timeout_seconds);
+      RaiseOpenFileLimit();
       gateway::Gateway gw(o);
       gw.HandleSignals();
       if (auto st = gw.Start(); !st.ok()) {

@@ -340,7 +340,9 @@ Result<EndpointMetrics> ExtractEndpointMetrics(std::string_view body, EngineKind
     m.kv_capacity_tokens = ToCount(capacity_gauge.sum);
   }
   if (m.kv_capacity_tokens > 0) m.present |= kFieldKvCapacity;
-  if (queries.seen && hits.seen) {
+  // Sums of finite samples can still overflow to infinity; such a page is broken and
+  // leaves these fields unknown rather than poisoning the scorers' arithmetic.
+  if (queries.seen && hits.seen && std::isfinite(queries.sum) && std::isfinite(hits.sum)) {
     m.prefix_cache_queries = queries.sum;
     m.prefix_cache_hits = hits.sum;
     m.present |= kFieldPrefixCacheCounters;
@@ -350,8 +352,8 @@ Result<EndpointMetrics> ExtractEndpointMetrics(std::string_view body, EngineKind
       m.present |= kFieldPrefixCachingConfig;
     }
   }
-  if (hit_rate.count) {
-    m.prefix_cache_hit_rate = hit_rate.Value();
+  if (hit_rate.count && std::isfinite(hit_rate.Value())) {
+    m.prefix_cache_hit_rate = std::clamp(hit_rate.Value(), 0.0, 1.0);
     m.present |= kFieldPrefixCacheHitRate;
   }
   if (!m.Has(kFieldWaiting) && !m.Has(kFieldRunning) && !m.Has(kFieldKvUsage)) {

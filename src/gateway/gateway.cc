@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "config/loader.h"
+#include "gateway/request_view.h"
 #include "gateway/runtime.h"
 #include "http/deadline_list.h"
 #include "http/event_loops.h"
@@ -20,6 +21,7 @@
 #include "http/message_read.h"
 #include "http/openai_error.h"
 #include "http/proxy_exchange.h"
+#include "http/request_intake.h"
 #include "http/upstream_pool.h"
 #include "telemetry/metrics.h"
 
@@ -310,9 +312,10 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
       lr = rt->FindListener(listener_key);
     }
     if (!lr) break;  // the listener left the configuration
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
-    parser.body_limit(lr->listener->body_limit);
+    http::RequestParser parser;
+    const std::uint64_t body_limit = lr->listener->body_limit;
+    http::ApplyIntakeLimits(parser,
+                            {static_cast<std::uint32_t>(opts.max_header_bytes), body_limit});
     // An idle keep-alive connection gets the idle timeout; once bytes of a request are
     // here, the read timeout. Draining closes connections that are idle.
     state.idle = buffer.size() == 0;
@@ -321,26 +324,22 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
         &state.deadline,
         loop.deadlines.Now() + (state.idle ? opts.idle_timeout : opts.request_read_timeout));
     boost::system::error_code ec;
-    ec = co_await http::ReadMessage(socket, buffer, parser, http::ReadUntil::kHeader);
+    ec = co_await http::ReadMessage(socket, buffer, parser, http::ReadUntil::kHeader,
+                                    &http::HeadHasObsFold);
     state.idle = false;
     const TimeNs arrival = SteadyClock().Now();
     int reject = 0;
     std::string reject_message;
     if (!ec) {
       loop.deadlines.Add(&state.deadline, arrival + opts.request_read_timeout);
-      auto& req = parser.get();
-      const std::string_view expect = http::FieldOr(req, bhttp::field::expect);
-      if (!expect.empty()) {
-        if (!beast::iequals(expect, "100-continue")) {
-          reject = 417;
-          reject_message = "unsupported Expect value";
-        } else if (parser.content_length() && *parser.content_length() > lr->listener->body_limit) {
-          reject = 413;
-        } else {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          std::tie(ec, std::ignore) = co_await asio::async_write(
-              socket, asio::buffer(kContinue), asio::as_tuple(asio::use_awaitable));
-        }
+      http::HeadAnswer expect = http::AnswerHead(parser, body_limit);
+      reject = expect.reject;
+      reject_message = std::move(expect.message);
+      if (!reject) http::NormalizeAbsoluteForm(parser.get());
+      if (expect.send_continue) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        std::tie(ec, std::ignore) = co_await asio::async_write(socket, asio::buffer(kContinue),
+                                                               asio::as_tuple(asio::use_awaitable));
       }
       if (!ec && !reject && !parser.is_done()) {
         std::tie(ec, std::ignore) =
@@ -348,30 +347,19 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
       }
     }
     loop.deadlines.Remove(&state.deadline);
-    if (ec) {
-      if (ec == bhttp::error::header_limit) {
-        reject = 431;
-      } else if (ec == bhttp::error::body_limit) {
-        reject = 413;
-      } else if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||
-                 ec == asio::error::connection_reset || ec == asio::error::eof ||
-                 state.deadline_fired) {
+    if (ec && !reject) {
+      reject = http::RejectStatusForReadError(
+          ec, std::string_view(static_cast<const char*>(buffer.data().data()), buffer.size()),
+          opts.max_header_bytes);
+      if (reject == 0) {
         // A request that started but did not arrive in time gets a 408; a connection that
         // closed or idled out between requests just ends.
         if (state.deadline_fired && buffer.size() > 0 && !draining_) reject = 408;
         if (!reject) break;
-      } else {
-        reject = 400;
-        reject_message = "malformed request: " + ec.message();
       }
     }
     if (reject) {
-      if (reject_message.empty()) {
-        reject_message = reject == 431   ? "request header fields too large"
-                         : reject == 413 ? "request body larger than the limit of " +
-                                               std::to_string(lr->listener->body_limit) + " bytes"
-                                         : "request timeout";
-      }
+      if (reject_message.empty()) reject_message = http::RejectMessage(reject, ec, body_limit);
       rt->FindStats(lr, nullptr, nullptr)->Record(reject, ToSeconds(SteadyClock().Now() - arrival));
       // The rest of the request was not read: the connection cannot continue.
       co_await http::WriteErrorResponse(socket, reject, reject_message, 11, false);
@@ -395,15 +383,8 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
                                                    TimeNs arrival, const std::string& client_ip) {
   const bool client_keep = http::KeepAlive(req) && !draining_;
   const unsigned version = req.version();
-  const std::string_view target = req.target();
-  const auto qpos = target.find('?');
-  auto header = [&req](std::string_view name) { return http::FindField(req, name); };
-  routing::RequestView view;
-  view.method = req.method_string();
-  view.path = target.substr(0, qpos);
-  view.query = qpos == std::string_view::npos ? std::string_view() : target.substr(qpos + 1);
-  view.host = http::FieldOr(req, bhttp::field::host);
-  view.headers = routing::HeaderLookup(header);
+  const RequestHeaderGetter<http::Request> header{&req};
+  const routing::RequestView view = MakeRequestView(req, header);
   if (!lr.models_json.empty() && view.path == "/v1/models" && req.method() == bhttp::verb::get) {
     // The models this listener's pools serve under their InferenceModel names.
     bhttp::response<bhttp::string_body> res{bhttp::status::ok, version};

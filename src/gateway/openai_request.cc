@@ -145,7 +145,6 @@ Result<OpenAIRequest> ParseOpenAIRequest(std::string& body) {
         od::object msg;
         if (m.get_object().get(msg)) return TypeError("messages[]", "an object");
         std::string_view role = "user";
-        od::value role_value;
         for (auto f : msg) {
           od::field mf;
           if (std::move(f).get(mf)) return Error{"invalid JSON body"};

@@ -74,7 +74,10 @@ std::optional<std::int64_t> NumberAfter(std::string_view text, std::string_view 
 }  // namespace
 
 std::optional<Usage> UsageScanner::Result() const {
-  const std::string_view t = tail_;
+  // Only the last kTailBytes count: tail_ keeps between kTailBytes and twice that much
+  // depending on how the response was cut into pieces, and the result must not.
+  std::string_view t = tail_;
+  if (t.size() > kTailBytes) t.remove_prefix(t.size() - kTailBytes);
   const auto at = t.rfind("\"usage\"");
   if (at == std::string_view::npos) return std::nullopt;
   const auto open = t.find('{', at);

@@ -39,7 +39,8 @@ class UsageScanner {
  public:
   static constexpr std::size_t kTailBytes = 4096;
   void Feed(std::string_view piece);
-  // The last usage object seen in the tail, if it has both token counts.
+  // The last usage object in the response's last kTailBytes bytes, if it has both token
+  // counts. The same however the response was cut into pieces.
   std::optional<Usage> Result() const;
 
  private:

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <string_view>
 #include <tuple>
 
 #include "http/beast.h"
@@ -24,15 +25,25 @@ enum class ReadUntil : std::uint8_t {
   kProgress,  // the parser consumed something (bhttp::async_read_some)
 };
 
+// Checks the raw bytes of a message head once the parser has read it; a head it refuses
+// ends the read with `bhttp::error::bad_value` (e.g. HeadHasObsFold for client requests).
+using HeadCheck = bool (*)(std::string_view head);
+
 template <class Parser>
 asio::awaitable<boost::system::error_code> ReadMessage(tcp::socket& socket,
                                                        beast::flat_buffer& buffer, Parser& parser,
-                                                       ReadUntil until) {
+                                                       ReadUntil until,
+                                                       HeadCheck refuse_head = nullptr) {
   boost::system::error_code ec;
   if (until == ReadUntil::kHeader && parser.is_header_done()) co_return ec;
   for (;;) {
     if (buffer.size() > 0) {
+      const bool had_header = parser.is_header_done();
       const std::size_t used = parser.put(buffer.data(), ec);
+      if (refuse_head && !had_header && parser.is_header_done() &&
+          refuse_head(std::string_view(static_cast<const char*>(buffer.data().data()), used))) {
+        co_return bhttp::error::bad_value;
+      }
       buffer.consume(used);
       if (ec != bhttp::error::need_more) {
         if (ec || until == ReadUntil::kProgress || parser.is_header_done()) co_return ec;

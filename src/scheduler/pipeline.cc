@@ -108,15 +108,38 @@ Result<std::unique_ptr<SchedulingPipeline>> SchedulingPipeline::Build(
   return pipeline;
 }
 
+void SchedulingPipeline::set_stage_observer(StageObserver* observer, std::uint32_t sample_every) {
+  observer_ = observer;
+  sample_every_ = std::max<std::uint32_t>(sample_every, 1);
+  if (!observer_) return;
+  std::size_t i = 0;
+  for (const Stage& s : filters_) observer_->Describe(i++, "Filter", s.type, s.name);
+  for (const Stage& s : scorers_) observer_->Describe(i++, "Scorer", s.type, s.name);
+  observer_->Describe(i, "Picker", picker_.type, picker_.name);
+}
+
 SchedulingPipeline::Outcome SchedulingPipeline::Run(const SchedulingContext& ctx,
                                                     CandidateList& candidates, std::size_t count,
                                                     std::vector<std::uint32_t>& order) {
   order.clear();
+  // Timing every run would cost two clock reads per stage per decision; a sample is
+  // enough for a latency distribution.
+  StageObserver* const timing = observer_ && (runs_++ % sample_every_ == 0) ? observer_ : nullptr;
+  TimeNs mark = timing ? timing->clock().Now() : 0;
+  std::size_t stage_index = 0;
+  auto lap = [&]() {
+    if (!timing) return;
+    const TimeNs now = timing->clock().Now();
+    timing->Observe(stage_index, now - mark);
+    mark = now;
+  };
   for (Stage& stage : filters_) {
     auto* filter = static_cast<FilterPlugin*>(stage.plugin.get());
     const bool critical = ctx.request->IsCritical();
     if (critical) backup_.assign(candidates.begin(), candidates.end());
     FilterVerdict v = filter->Filter(ctx, candidates);
+    lap();
+    ++stage_index;
     if (v == FilterVerdict::kShed && critical) {
       candidates.assign(backup_.begin(), backup_.end());
       continue;
@@ -137,9 +160,12 @@ SchedulingPipeline::Outcome SchedulingPipeline::Run(const SchedulingContext& ctx
     for (std::size_t i = 0; i < n; ++i) {
       totals_[i] += stage.weight * std::clamp(scores_[i], 0.0, 1.0);
     }
+    lap();
+    ++stage_index;
   }
   static_cast<PickerPlugin*>(picker_.plugin.get())
       ->Pick(ctx, candidates, totals_, std::min(count, n), order);
+  lap();
   return Outcome{};
 }
 

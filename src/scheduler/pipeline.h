@@ -17,12 +17,27 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "scheduler/picker_config.h"
 #include "scheduler/plugin.h"
 #include "scheduler/plugin_registry.h"
 
 namespace infergate {
+
+// Receives how long each stage of a pipeline run took, for plugin duration metrics. The
+// pipeline reads time only from clock(), and only on the runs it samples.
+class StageObserver {
+ public:
+  virtual ~StageObserver() = default;
+  virtual const Clock& clock() const = 0;
+  // Called once per stage when the observer is installed, in stage order: `extension_point`
+  // is Filter, Scorer or Picker; `type` and `name` are the plugin's.
+  virtual void Describe(std::size_t stage, std::string_view extension_point, std::string_view type,
+                        std::string_view name) = 0;
+  // One sampled run of stage `stage` took `duration`.
+  virtual void Observe(std::size_t stage, TimeNs duration) = 0;
+};
 
 class SchedulingPipeline {
  public:
@@ -57,6 +72,9 @@ class SchedulingPipeline {
   // nullptr when none of them configures that structure.
   const PrefixIndexOptions* prefix_options() const { return prefix_options_; }
   const TtftModelParams* ttft_params() const { return ttft_params_; }
+  // Reports stage durations of one run in `sample_every` to `observer` (null: none, the
+  // default); the observer must outlive the pipeline or be replaced first.
+  void set_stage_observer(StageObserver* observer, std::uint32_t sample_every = 8);
   // "name(type) ×weight" for each stage, for logs and `infergate check`.
   std::string Describe() const;
 
@@ -77,6 +95,10 @@ class SchedulingPipeline {
   bool has_hold_rule_ = false;
   const PrefixIndexOptions* prefix_options_ = nullptr;
   const TtftModelParams* ttft_params_ = nullptr;
+
+  StageObserver* observer_ = nullptr;
+  std::uint32_t sample_every_ = 8;
+  std::uint32_t runs_ = 0;
 
   CandidateList backup_;
   std::vector<double> scores_;

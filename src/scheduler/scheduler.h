@@ -288,6 +288,10 @@ class Scheduler final : private KvOutlookSource {
   std::vector<EndpointPrediction> PredictTtft(const RequestInfo& request);
 
   const SchedulingPipeline& pipeline() const { return *pipeline_; }
+  // See SchedulingPipeline::set_stage_observer.
+  void set_stage_observer(StageObserver* observer, std::uint32_t sample_every = 8) {
+    pipeline_->set_stage_observer(observer, sample_every);
+  }
   const PrefixIndexOptions& prefix_options() const { return prefix_.options(); }
   const TokenLedger& ledger() const { return ledger_; }
   // The virtual engines per endpoint in effect (the mirror is off at 1).

@@ -215,3 +215,59 @@ TEST(PluginParams, TypedReadsAndDurations) {
 
 }  // namespace
 }  // namespace infergate
+
+namespace infergate {
+namespace {
+
+// A StageObserver whose clock advances 1 µs per read, recording what it is told.
+class RecordingObserver final : public StageObserver {
+ public:
+  class TickClock final : public Clock {
+   public:
+    TimeNs Now() const override { return now_ += 1000; }
+
+   private:
+    mutable TimeNs now_ = 0;
+  };
+  const Clock& clock() const override { return clock_; }
+  void Describe(std::size_t stage, std::string_view point, std::string_view type,
+                std::string_view name) override {
+    described.push_back(std::to_string(stage) + ":" + std::string(point) + ":" + std::string(type) +
+                        ":" + std::string(name));
+  }
+  void Observe(std::size_t stage, TimeNs duration) override {
+    observed.emplace_back(stage, duration);
+  }
+  std::vector<std::string> described;
+  std::vector<std::pair<std::size_t, TimeNs>> observed;
+
+ private:
+  TickClock clock_;
+};
+
+TEST(StageObserver, DescribesEveryStageAndTimesOneRunInN) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(3);
+  h.ScrapeAll(ids, Load{});
+  RecordingObserver obs;
+  h.s().set_stage_observer(&obs, 4);
+  ASSERT_GE(obs.described.size(), 2u);
+  EXPECT_NE(obs.described.back().find(":Picker:"), std::string::npos) << obs.described.back();
+  bool has_scorer = false;
+  for (const auto& d : obs.described) has_scorer |= d.find(":Scorer:") != std::string::npos;
+  EXPECT_TRUE(has_scorer);
+  const std::string prompt = testing::Text(200, 1);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(h.s().Pick(Request(prompt)).picked());
+  // Runs 0 and 4 are timed: each stage once per timed run, 1 µs apart on this clock.
+  ASSERT_EQ(obs.observed.size(), 2 * obs.described.size());
+  for (std::size_t i = 0; i < obs.observed.size(); ++i) {
+    EXPECT_EQ(obs.observed[i].first, i % obs.described.size());
+    EXPECT_EQ(obs.observed[i].second, 1000);
+  }
+  h.s().set_stage_observer(nullptr);
+  ASSERT_TRUE(h.s().Pick(Request(prompt)).picked());
+  EXPECT_EQ(obs.observed.size(), 2 * obs.described.size());
+}
+
+}  // namespace
+}  // namespace infergate

@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "gateway/gateway.h"
+#include "gateway/replica_sync.h"
 
 namespace infergate::cli {
 namespace {
@@ -35,6 +36,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double scrape_seconds = 0.05;
     double redirect_seconds = ToSeconds(gateway::GatewayOptions{}.redirect_after);
     double scrape_timeout_seconds = 1;
+    std::string replica_sync;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = root.add_subcommand(
@@ -101,6 +103,13 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  cmd->add_option("--replica-sync", flags->replica_sync,
+                  "Share routing events with the gateway's other replicas over NATS: "
+                  "nats://host:port[,url...] (per-pool subjects infergate.sync.<pool>)");
+  cmd->add_option("--replica-sync-creds", flags->options.replica_sync_creds,
+                  "NATS credentials file (JWT and seed) for --replica-sync");
+  cmd->add_option("--replica-id", flags->options.replica_id,
+                  "This replica's id among its peers (default: $HOSTNAME)");
 
   cmd->callback([&run, flags] {
     run = [flags]() -> int {
@@ -117,6 +126,15 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       o.scrape_interval = FromSeconds(flags->scrape_seconds);
       o.scrape_timeout = FromSeconds(flags->scrape_timeout_seconds);
       o.redirect_after = FromSeconds(flags->redirect_seconds);
+      if (!flags->replica_sync.empty()) {
+        auto urls = gateway::ParseNatsUrls(flags->replica_sync);
+        if (!urls.ok()) {
+          std::fprintf(stderr, "infergate serve: --replica-sync: %s\n",
+                       urls.error().message.c_str());
+          return kExitUsage;
+        }
+        o.replica_sync_urls = std::move(*urls);
+      }
       gateway::Gateway gw(o);
       gw.HandleSignals();
       if (auto st = gw.Start(); !st.ok()) {

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "gateway/gateway.h"
+#include "gateway/replica_sync.h"
 
 namespace infergate::cli {
 namespace {
@@ -72,6 +73,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double scrape_timeout_seconds = 1;
     double read_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.request_read_timeout);
     double idle_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.idle_timeout);
+    std::string replica_sync;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = root.add_subcommand(
@@ -145,6 +147,13 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  cmd->add_option("--replica-sync", flags->replica_sync,
+                  "Share routing events with the gateway's other replicas over NATS: "
+                  "nats://host:port[,url...] (per-pool subjects infergate.sync.<pool>)");
+  cmd->add_option("--replica-sync-creds", flags->options.replica_sync_creds,
+                  "NATS credentials file (JWT and seed) for --replica-sync");
+  cmd->add_option("--replica-id", flags->options.replica_id,
+                  "This replica's id among its peers (default: $HOSTNAME)");
 
   cmd->callback([&run, flags] {
     run = [flags]() -> int {
@@ -164,6 +173,15 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       o.request_read_timeout = FromSeconds(flags->read_timeout_seconds);
       o.idle_timeout = FromSeconds(flags->idle_timeout_seconds);
       RaiseOpenFileLimit();
+      if (!flags->replica_sync.empty()) {
+        auto urls = gateway::ParseNatsUrls(flags->replica_sync);
+        if (!urls.ok()) {
+          std::fprintf(stderr, "infergate serve: --replica-sync: %s\n",
+                       urls.error().message.c_str());
+          return kExitUsage;
+        }
+        o.replica_sync_urls = std::move(*urls);
+      }
       gateway::Gateway gw(o);
       gw.HandleSignals();
       if (auto st = gw.Start(); !st.ok()) {

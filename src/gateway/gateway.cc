@@ -131,6 +131,16 @@ Status Gateway::Impl::Start() {
   auto rt = LoadRuntime();
   if (!rt.ok()) return rt.error();
   config_signature_ = ConfigSignature(opts.config_paths);
+  if (!opts.replica_sync_urls.empty()) {
+    ReplicaSyncOptions so;
+    so.urls = opts.replica_sync_urls;
+    so.creds_file = opts.replica_sync_creds;
+    so.replica_id = opts.replica_id;
+    auto sync = ReplicaSync::Start(std::move(so), &clock_);
+    if (!sync.ok()) return sync.error();
+    replica_sync_ = std::move(*sync);
+    registry.AddCollector([this](telemetry::MetricWriter& w) { replica_sync_->Collect(w); });
+  }
   for (int i = 0; i < loops.size(); ++i) {
     asio::post(loops.loop(i), [s = loop_states[i].get()] { tls_loop = s; });
   }

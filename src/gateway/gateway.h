@@ -58,6 +58,11 @@ struct GatewayOptions {
   TimeNs redirect_after = 7 * kNanosPerSecond;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
+  // Replica sync (gateway/replica_sync.h): NATS URLs shared by the gateway's replicas
+  // (empty: off), a NATS credentials file, and this replica's id (empty: $HOSTNAME).
+  std::vector<std::string> replica_sync_urls;
+  std::string replica_sync_creds;
+  std::string replica_id;
 };
 
 class Gateway {

@@ -15,6 +15,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/pool_state.h"
+#include "gateway/replica_sync.h"
 #include "gateway/runtime.h"
 #include "http/deadline_list.h"
 #include "http/event_loops.h"
@@ -307,6 +308,8 @@ class Gateway::Impl {
   std::mutex pools_mu_;
   std::map<std::string, std::shared_ptr<PoolState>> pools_;  // live pools by backend id
   std::atomic<std::uint64_t> scrape_spread_{0};              // loop choice for scrapers
+  // After pools_: stopped (sinks detached) before the pools go.
+  std::unique_ptr<ReplicaSync> replica_sync_;  // set in Start when replica sync is on
 };
 
 }  // namespace infergate::gateway

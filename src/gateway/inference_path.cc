@@ -153,6 +153,7 @@ void Gateway::Impl::CommitPools(const Runtime& rt) {
     if (it == next.end() || it->second != state) state->StopScraping();
   }
   pools_ = std::move(next);
+  if (replica_sync_) replica_sync_->SetPools(pools_);
 }
 
 asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,

@@ -1,0 +1,78 @@
+// ReplicaSync: several `infergate serve` replicas share their routing events over NATS.
+//
+// Each InferencePool gets a subject, <prefix>.<pool> (the pool id with every character
+// outside [A-Za-z0-9_-] turned into '_'). A replica's pool scheduler reports its own
+// requests to a sync::EventRecorder (src/sync); a publisher thread drains the recorders
+// every flush interval and publishes their messages, with a heartbeat every second. A
+// subscription to <prefix>.> hands peers' messages (on the NATS client's thread) to the
+// pool's sync::EventApplier under the pool's lock (PoolState::UpdateScheduler, so a freed
+// slot lets queued requests through), and the publisher thread expires silent peers.
+//
+// The request path never waits on NATS: the recorder's bounded queue takes events under
+// the pool's lock and drops (counting) when full. While NATS is unreachable, messages are
+// dropped and counted, the gateway routes on its local knowledge, and one log line says so;
+// the client reconnects forever, and on reconnection a heartbeat goes out at once (peers'
+// heartbeats and new events rebuild their state here; the age of each pool's stalest peer
+// state is a metric). Messages from this replica (NATS echo is off anyway) and bad ones
+// (garbage, another version, too large) are dropped and counted.
+//
+// Metrics (Collect): infergate_replica_sync_connected, _published_messages_total,
+// _published_bytes_total, _local_dispatches_total, _bytes_per_request,
+// _messages_per_request, _dropped_messages_total{reason}, and per pool
+// _received_messages_total, _invalid_messages_total, _lost_messages_total, _peers,
+// _remote_inflight_requests, _peer_state_age_seconds, _expired_entries_total.
+//
+// Thread-safety: SetPools and Collect may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "gateway/pool_state.h"
+#include "telemetry/metrics.h"
+
+namespace infergate::gateway {
+
+struct ReplicaSyncOptions {
+  std::vector<std::string> urls;  // nats://host:port, ...
+  std::string creds_file;         // NATS credentials (JWT + seed); empty: none
+  std::string replica_id;         // empty: $HOSTNAME, else a random id
+  std::string subject_prefix = "infergate.sync";
+  TimeNs flush_interval = 2 * kNanosPerMilli;
+  TimeNs heartbeat_interval = kNanosPerSecond;
+  TimeNs peer_timeout = 5 * kNanosPerSecond;
+};
+
+// "nats://a:4222,nats://b:4222" → the URLs. Errors: an empty list or a URL that is not
+// nats:// or tls://.
+Result<std::vector<std::string>> ParseNatsUrls(std::string_view list);
+
+// The subject of a pool's events.
+std::string PoolSubject(std::string_view prefix, std::string_view pool_id);
+
+class ReplicaSync {
+ public:
+  // Connects (or keeps trying in the background when NATS is not up yet) and starts the
+  // publisher. Errors: bad options (no URL, an unreadable credentials file).
+  static Result<std::unique_ptr<ReplicaSync>> Start(ReplicaSyncOptions options, const Clock* clock);
+  ~ReplicaSync();
+  ReplicaSync(const ReplicaSync&) = delete;
+  ReplicaSync& operator=(const ReplicaSync&) = delete;
+
+  // The live pools (by id) after a configuration change: new ones get a recorder and an
+  // applier, replaced or removed ones are detached.
+  void SetPools(const std::map<std::string, std::shared_ptr<PoolState>>& pools);
+  void Collect(telemetry::MetricWriter& w);
+  const std::string& replica_id() const;
+
+  class Impl;
+
+ private:
+  explicit ReplicaSync(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infergate::gateway

@@ -5,6 +5,7 @@
 // formats); references between objects are checked later, by resolution (resolve.h).
 #pragma once
 
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -54,6 +55,11 @@ void DecodeInferencePool(const YamlField& root, std::string_view api_version, Ob
                          DecodeSink* sink);
 void DecodeInferenceModel(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeEndpointPickerConfig(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+void DecodeSecret(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+
+// Standard base64 (RFC 4648 §4; padding optional, whitespace ignored). nullopt when text
+// is not base64.
+std::optional<std::string> DecodeBase64(std::string_view text);
 
 // Reads metadata into meta and names the object in ctx ("Kind/name", or
 // "Kind/namespace/name" outside "default"). With name_required false a missing name

@@ -27,6 +27,7 @@ const std::vector<KnownKind>& KnownKinds() {
       {"HTTPRoute", {"gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"}},
       {"Service", {"v1"}},
       {"Pod", {"v1"}},
+      {"Secret", {"v1"}},
       {"List", {"v1"}},
       {"InferencePool",
        {"inference.networking.x-k8s.io/v1alpha1", "inference.networking.x-k8s.io/v1alpha2",
@@ -234,6 +235,8 @@ void DecodeObject(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
     DecodeService(root, ctx, sink);
   } else if (k == "Pod") {
     DecodePod(root, ctx, sink);
+  } else if (k == "Secret") {
+    DecodeSecret(root, ctx, sink);
   } else if (k == "List") {
     YamlField items = root["items"];
     items.ForEach([&](const YamlField& item) {

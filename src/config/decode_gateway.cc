@@ -84,10 +84,6 @@ std::optional<BackendRef> DecodeBackendRef(const YamlField& f, const ObjectMeta&
   }
   if (with_weight) {
     if (auto w = f["weight"].Integer(0, kMaxWeight)) ref.weight = static_cast<std::uint32_t>(*w);
-    if (f["filters"].present()) {
-      f["filters"].Error("per-backend filters are not supported; put them on the rule");
-      ok = false;
-    }
   }
   if (!ok) return std::nullopt;
   return ref;
@@ -168,9 +164,9 @@ RouteMatch DecodeMatch(const YamlField& m) {
   return match;
 }
 
-std::optional<HeaderModifier> DecodeHeaderModifier(const YamlField& f) {
+std::optional<HeaderModifier> DecodeHeaderModifier(const YamlField& f, std::string_view type) {
   if (!f.present()) {
-    f.Error("is required for a RequestHeaderModifier filter");
+    f.Error(fmt::format("is required for a {} filter", type));
     return std::nullopt;
   }
   if (!f.ExpectMap()) return std::nullopt;
@@ -245,6 +241,77 @@ std::optional<RequestMirror> DecodeMirror(const YamlField& f, const ObjectMeta& 
   return mirror;
 }
 
+// URLRewrite / RequestRedirect spec.path.
+std::optional<PathModifier> DecodePathModifier(const YamlField& f) {
+  if (!f.ExpectMap()) return std::nullopt;
+  auto type = f["type"].OneOf({"ReplaceFullPath", "ReplacePrefixMatch"});
+  if (!type) {
+    if (!f["type"].present()) f["type"].Error("is required");
+    return std::nullopt;
+  }
+  PathModifier mod;
+  mod.type = *type == "ReplaceFullPath" ? PathModifierType::kReplaceFullPath
+                                        : PathModifierType::kReplacePrefixMatch;
+  const char* key = *type == "ReplaceFullPath" ? "replaceFullPath" : "replacePrefixMatch";
+  YamlField value = f[key];
+  auto v = value.String();
+  if (!v) {
+    value.Error(fmt::format("is required for type {}", *type));
+    return std::nullopt;
+  }
+  ValidateMatchPath(value, *v);
+  mod.value = *v;
+  return mod;
+}
+
+std::optional<URLRewrite> DecodeUrlRewrite(const YamlField& f) {
+  if (!f.present()) {
+    f.Error("is required for a URLRewrite filter");
+    return std::nullopt;
+  }
+  if (!f.ExpectMap()) return std::nullopt;
+  URLRewrite rw;
+  if (auto host = f["hostname"].String()) {
+    if (host->find('*') != std::string::npos) {
+      f["hostname"].Error(fmt::format("must be a hostname without wildcard, got {}", Quote(*host)));
+    } else if (ValidateHostname(f["hostname"], *host)) {
+      rw.hostname = ToLower(*host);
+    }
+  }
+  if (f["path"].present()) rw.path = DecodePathModifier(f["path"]);
+  return rw;
+}
+
+std::optional<RequestRedirect> DecodeRedirect(const YamlField& f) {
+  if (!f.present()) {
+    f.Error("is required for a RequestRedirect filter");
+    return std::nullopt;
+  }
+  if (!f.ExpectMap()) return std::nullopt;
+  RequestRedirect rd;
+  if (auto scheme = f["scheme"].OneOf({"http", "https"})) rd.scheme = *scheme;
+  if (auto host = f["hostname"].String()) {
+    if (host->find('*') != std::string::npos) {
+      f["hostname"].Error(fmt::format("must be a hostname without wildcard, got {}", Quote(*host)));
+    } else if (ValidateHostname(f["hostname"], *host)) {
+      rd.hostname = ToLower(*host);
+    }
+  }
+  if (f["path"].present()) rd.path = DecodePathModifier(f["path"]);
+  if (auto port = f["port"].Integer(1, 65535)) rd.port = static_cast<int>(*port);
+  YamlField code = f["statusCode"];
+  if (code.present()) {
+    if (auto c = code.Integer(300, 399)) {
+      if (*c == 301 || *c == 302 || *c == 303 || *c == 307 || *c == 308) {
+        rd.status_code = static_cast<int>(*c);
+      } else {
+        code.Error(fmt::format("must be 301, 302, 303, 307 or 308, got {}", *c));
+      }
+    }
+  }
+  return rd;
+}
+
 HTTPRouteRule DecodeRule(const YamlField& r, const ObjectMeta& owner) {
   HTTPRouteRule rule;
   if (!r.ExpectMap()) {
@@ -254,30 +321,68 @@ HTTPRouteRule DecodeRule(const YamlField& r, const ObjectMeta& owner) {
   r["matches"].ForEach([&](const YamlField& m) { rule.matches.push_back(DecodeMatch(m)); });
   if (rule.matches.empty()) rule.matches.emplace_back();  // PathPrefix "/"
 
+  // Something the rule asks for that infergate does not do: the rule is not served (its
+  // requests get a 500) and the rest of the configuration loads.
+  auto unsupported = [&](const YamlField& field, std::string message) {
+    field.Warning(message + "; the rule is not served (its requests get 500)");
+    rule.unsupported.push_back(fmt::format("{}: {}", field.path(), message));
+  };
+  auto once = [&](const YamlField& f, bool already, std::string_view type) {
+    if (already) f["type"].Error(fmt::format("only one {} filter is allowed per rule", type));
+    return !already;
+  };
   r["filters"].ForEach([&](const YamlField& f) {
     if (!f.ExpectMap()) return;
     auto type = f["type"].RequiredString();
     if (!type) return;
     if (*type == "RequestHeaderModifier") {
-      if (rule.request_header_modifier) {
-        f["type"].Error("only one RequestHeaderModifier filter is allowed per rule");
-        return;
-      }
-      if (auto mod = DecodeHeaderModifier(f["requestHeaderModifier"])) {
+      if (!once(f, rule.request_header_modifier.has_value(), *type)) return;
+      if (auto mod = DecodeHeaderModifier(f["requestHeaderModifier"], *type)) {
         rule.request_header_modifier = std::move(*mod);
       }
+    } else if (*type == "ResponseHeaderModifier") {
+      if (!once(f, rule.response_header_modifier.has_value(), *type)) return;
+      if (auto mod = DecodeHeaderModifier(f["responseHeaderModifier"], *type)) {
+        rule.response_header_modifier = std::move(*mod);
+      }
+    } else if (*type == "URLRewrite") {
+      if (!once(f, rule.url_rewrite.has_value(), *type)) return;
+      if (auto rw = DecodeUrlRewrite(f["urlRewrite"])) rule.url_rewrite = std::move(*rw);
+    } else if (*type == "RequestRedirect") {
+      if (!once(f, rule.redirect.has_value(), *type)) return;
+      if (auto rd = DecodeRedirect(f["requestRedirect"])) rule.redirect = std::move(*rd);
     } else if (*type == "RequestMirror") {
       if (auto mirror = DecodeMirror(f["requestMirror"], owner)) {
         rule.mirrors.push_back(std::move(*mirror));
       }
     } else {
-      f["type"].Error(fmt::format(
-          "filter type {} is not supported (supported: RequestHeaderModifier, RequestMirror)",
-          Quote(*type)));
+      unsupported(f["type"],
+                  fmt::format("filter type {} is not supported (supported: RequestHeaderModifier, "
+                              "ResponseHeaderModifier, URLRewrite, RequestRedirect, RequestMirror)",
+                              Quote(*type)));
     }
   });
+  if (rule.url_rewrite && rule.redirect) {
+    r["filters"].Error("URLRewrite and RequestRedirect cannot be used in the same rule");
+  }
+  auto prefix_only = [&](const std::optional<PathModifier>& path, std::string_view filter) {
+    if (!path || path->type != PathModifierType::kReplacePrefixMatch) return;
+    for (const auto& m : rule.matches) {
+      if (m.path.type != PathMatchType::kPathPrefix) {
+        r["filters"].Error(fmt::format(
+            "{} with ReplacePrefixMatch requires every match of the rule to be a PathPrefix",
+            filter));
+        return;
+      }
+    }
+  };
+  if (rule.url_rewrite) prefix_only(rule.url_rewrite->path, "URLRewrite");
+  if (rule.redirect) prefix_only(rule.redirect->path, "RequestRedirect");
 
   r["backendRefs"].ForEach([&](const YamlField& b) {
+    if (b.IsMap() && b["filters"].IsSequence() && b["filters"].size() > 0) {
+      unsupported(b["filters"], "per-backend filters are not supported (put them on the rule)");
+    }
     if (auto ref = DecodeBackendRef(b, owner, /*with_weight=*/true)) {
       rule.backends.push_back(std::move(*ref));
     }
@@ -361,7 +466,6 @@ void DecodeGateway(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) 
     listeners.Error("must list at least one listener");
   }
   std::map<std::string, std::string> names;  // name -> path
-  std::map<int, std::string> ports;          // port -> listener name
   listeners.ForEach([&](const YamlField& l) {
     if (!l.ExpectMap()) return;
     Listener listener;
@@ -374,24 +478,72 @@ void DecodeGateway(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) 
             fmt::format("listener name {} is already used by {}", Quote(*name), it->second));
       }
     }
-    if (auto port = l["port"].RequiredInteger(0, 65535)) {
-      listener.port = static_cast<int>(*port);
-      if (listener.port != 0) {
-        auto [it, inserted] = ports.emplace(listener.port, listener.name);
-        if (!inserted) {
-          l["port"].Error(fmt::format("port {} is already used by listener {}", listener.port,
-                                      Quote(it->second)));
-        }
-      }
-    }
+    if (auto port = l["port"].RequiredInteger(0, 65535)) listener.port = static_cast<int>(*port);
     if (auto protocol = l["protocol"].RequiredString()) {
       listener.protocol = *protocol;
-      if (*protocol != "HTTP") {
-        l["protocol"].Error(fmt::format("only HTTP is supported, got {}", Quote(*protocol)));
+      if (*protocol != "HTTP" && *protocol != "HTTPS") {
+        listener.unsupported =
+            fmt::format("protocol {} is not supported (HTTP and HTTPS are)", *protocol);
+        l["protocol"].Warning(listener.unsupported + "; the listener is not served");
       }
     }
     if (auto hostname = l["hostname"].String()) {
       if (ValidateHostname(l["hostname"], *hostname)) listener.hostname = ToLower(*hostname);
+    }
+    YamlField tls = l["tls"];
+    if (listener.protocol == "HTTPS") {
+      if (!tls.present()) {
+        tls.Error("is required for an HTTPS listener");
+      } else if (tls.ExpectMap()) {
+        auto mode = tls["mode"].OneOf({"Terminate", "Passthrough"});
+        if (mode == "Passthrough") {
+          listener.unsupported = "TLS mode Passthrough is not supported (Terminate is)";
+          tls["mode"].Warning(listener.unsupported + "; the listener is not served");
+        }
+        YamlField refs = tls["certificateRefs"];
+        refs.ForEach([&](const YamlField& c) {
+          if (!c.ExpectMap()) return;
+          std::string group = c["group"].String().value_or("");
+          std::string kind = c["kind"].String().value_or("Secret");
+          if ((!group.empty() && group != "core") || kind != "Secret") {
+            c["kind"].Error(fmt::format("must be a core Secret, got {}/{}",
+                                        group.empty() ? "core" : group, kind));
+            return;
+          }
+          CertificateRef ref;
+          ref.origin = {c.path(), c.line()};
+          auto name = c["name"].RequiredString();
+          if (!name || !ValidateObjectName(c["name"], *name)) return;
+          ref.name = *name;
+          ref.namespace_name = gw.meta.namespace_name;
+          if (auto ns = c["namespace"].String()) {
+            if (!ValidateObjectName(c["namespace"], *ns)) return;
+            ref.namespace_name = *ns;
+          }
+          listener.certificate_refs.push_back(std::move(ref));
+        });
+        if (mode != "Passthrough" && (!refs.IsSequence() || refs.size() == 0)) {
+          refs.Error("must name at least one Secret for TLS mode Terminate");
+        }
+      }
+    } else if (tls.present() && listener.unsupported.empty()) {
+      tls.Error(fmt::format("is only allowed on HTTPS listeners, not {}", listener.protocol));
+    }
+    // Listeners share a port only as HTTPS listeners with different hostnames (the
+    // connection's SNI name picks one).
+    if (listener.port != 0) {
+      for (const auto& other : gw.listeners) {
+        if (other.port != listener.port) continue;
+        bool shared_ok = listener.protocol == "HTTPS" && other.protocol == "HTTPS" &&
+                         other.hostname != listener.hostname;
+        if (!shared_ok) {
+          l["port"].Error(fmt::format(
+              "port {} is already used by listener {} (listeners share a port only as HTTPS "
+              "listeners with different hostnames)",
+              listener.port, Quote(other.name)));
+          break;
+        }
+      }
     }
     YamlField from = l["allowedRoutes"]["namespaces"]["from"];
     if (auto f = from.OneOf({"Same", "All", "Selector"})) {
@@ -449,6 +601,73 @@ void DecodeHTTPRoute(const YamlField& root, ObjectContext* ctx, DecodeSink* sink
     route.rules.back().matches.emplace_back();
   }
   Store(ctx, sink, "HTTPRoute", named, std::move(route), &sink->objects->routes);
+}
+
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  int digits = 0;
+  int padding = 0;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;  // folded YAML scalars
+    if (c == '=') {
+      ++padding;
+      continue;
+    }
+    int v = value(c);
+    if (v < 0 || padding > 0) return std::nullopt;  // a digit after padding, or not base64
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    ++digits;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // Complete groups of four, or an unpadded tail of 2 or 3 digits; never a lone digit.
+  if (digits % 4 == 1 || padding > 2 || (padding > 0 && (digits + padding) % 4 != 0)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+void DecodeSecret(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  Secret secret;
+  bool named = DecodeMeta(root, "Secret", ctx, &secret.meta);
+  secret.type = root["type"].String().value_or("Opaque");
+  if (secret.type == "kubernetes.io/tls") {
+    auto read = [&](std::string_view key, std::string* out) {
+      const std::string segment = fmt::format("[\"{}\"]", key);
+      YamlField text = root["stringData"].Child(key, segment);
+      if (auto v = text.String()) {
+        *out = *v;
+        return;
+      }
+      YamlField data = root["data"].Child(key, segment);
+      if (auto v = data.String()) {
+        if (auto decoded = DecodeBase64(*v)) {
+          *out = std::move(*decoded);
+        } else {
+          data.Error("must be base64 (the Secret's data values are base64-encoded)");
+        }
+      } else if (!data.present()) {
+        data.Error("is required for a Secret of type kubernetes.io/tls");
+      }
+    };
+    read("tls.crt", &secret.tls_crt);
+    read("tls.key", &secret.tls_key);
+  }
+  Store(ctx, sink, "Secret", named, std::move(secret), &sink->objects->secrets);
 }
 
 void DecodeBackendTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {

@@ -34,6 +34,26 @@ std::string DescribeMatch(const RouteMatch& m) {
   return out;
 }
 
+std::string DescribePath(const PathModifier& p) {
+  return fmt::format(
+      "{} {}",
+      p.type == PathModifierType::kReplaceFullPath ? "ReplaceFullPath" : "ReplacePrefixMatch",
+      p.value);
+}
+
+json HeaderModifierJson(const HeaderModifier& mod) {
+  json set = json::array(), add = json::array();
+  for (const auto& h : mod.set) set.push_back({{"name", h.name}, {"value", h.value}});
+  for (const auto& h : mod.add) add.push_back({{"name", h.name}, {"value", h.value}});
+  return {{"set", set}, {"add", add}, {"remove", mod.remove}};
+}
+
+json PathJson(const PathModifier& p) {
+  return {{"type",
+           p.type == PathModifierType::kReplaceFullPath ? "ReplaceFullPath" : "ReplacePrefixMatch"},
+          {"value", p.value}};
+}
+
 std::string Percent(std::uint64_t part, std::uint64_t total) {
   if (total == 0) return "0%";
   return fmt::format("{:.1f}%", 100.0 * static_cast<double>(part) / static_cast<double>(total));
@@ -75,13 +95,35 @@ void DescribeRule(const RouteRule& rule, std::string* out) {
       *out += fmt::format("      add header {}: {}\n", h.name, h.value);
     for (const auto& h : mod->remove) *out += fmt::format("      remove header {}\n", h);
   }
+  if (const auto& mod = rule.response_header_modifier) {
+    for (const auto& h : mod->set)
+      *out += fmt::format("      set response header {}: {}\n", h.name, h.value);
+    for (const auto& h : mod->add)
+      *out += fmt::format("      add response header {}: {}\n", h.name, h.value);
+    for (const auto& h : mod->remove) *out += fmt::format("      remove response header {}\n", h);
+  }
+  if (const auto& rw = rule.url_rewrite) {
+    if (rw->hostname) *out += fmt::format("      rewrite host {}\n", *rw->hostname);
+    if (rw->path) *out += fmt::format("      rewrite path {}\n", DescribePath(*rw->path));
+  }
+  if (const auto& rd = rule.redirect) {
+    std::string to;
+    if (rd->scheme) to += " scheme " + *rd->scheme;
+    if (rd->hostname) to += " host " + *rd->hostname;
+    if (rd->port) to += fmt::format(" port {}", *rd->port);
+    if (rd->path) to += " path " + DescribePath(*rd->path);
+    *out += fmt::format("      redirect {}{}\n", rd->status_code, to);
+  }
+  for (const auto& u : rule.unsupported) {
+    *out += fmt::format("      NOT SERVED (requests get 500): {}\n", u);
+  }
   for (const auto& m : rule.mirrors) {
     *out += fmt::format("      mirror {}/{} of requests to {} {}\n", m.numerator, m.denominator,
                         ToString(m.backend->kind), m.backend->id);
   }
   std::uint64_t total = 0;
   for (const auto& wb : rule.backends) total += wb.weight;
-  if (rule.backends.empty() || total == 0) {
+  if ((rule.backends.empty() || total == 0) && !rule.redirect && rule.unsupported.empty()) {
     *out += "      no backend can receive requests: they get 500\n";
   }
   for (const auto& wb : rule.backends) {
@@ -230,6 +272,24 @@ json RuleJson(const RouteRule& rule) {
     for (const auto& h : mod->add) add.push_back({{"name", h.name}, {"value", h.value}});
     out["request_header_modifier"] = {{"set", set}, {"add", add}, {"remove", mod->remove}};
   }
+  if (rule.response_header_modifier) {
+    out["response_header_modifier"] = HeaderModifierJson(*rule.response_header_modifier);
+  }
+  if (const auto& rw = rule.url_rewrite) {
+    json j = json::object();
+    if (rw->hostname) j["hostname"] = *rw->hostname;
+    if (rw->path) j["path"] = PathJson(*rw->path);
+    out["url_rewrite"] = j;
+  }
+  if (const auto& rd = rule.redirect) {
+    json j = {{"status_code", rd->status_code}};
+    if (rd->scheme) j["scheme"] = *rd->scheme;
+    if (rd->hostname) j["hostname"] = *rd->hostname;
+    if (rd->port) j["port"] = *rd->port;
+    if (rd->path) j["path"] = PathJson(*rd->path);
+    out["redirect"] = j;
+  }
+  if (!rule.unsupported.empty()) out["unsupported"] = rule.unsupported;
   if (!rule.mirrors.empty()) {
     json mirrors = json::array();
     for (const auto& m : rule.mirrors) {
@@ -261,8 +321,10 @@ std::string DescribeSnapshot(const ConfigSnapshot& snapshot) {
                        FormatBytes(gw.body_limit));
     for (const auto& l : gw.listeners) {
       std::string port = l.port == 0 ? "0 (any free port)" : std::to_string(l.port);
-      out += fmt::format("  listener {}  {}:{}  HTTP{}", l.name, l.bind_address, port,
+      out += fmt::format("  listener {}  {}:{}  {}{}", l.name, l.bind_address, port, l.protocol,
                          l.hostname.empty() ? "" : "  hostname " + l.hostname);
+      for (const auto& c : l.certificates) out += fmt::format("  certificate {}", c.secret);
+      if (!l.not_served.empty()) out += fmt::format("  NOT SERVED: {}", l.not_served);
       if (l.request_timeout != gw.request_timeout) {
         out += fmt::format("  request timeout {}", DescribeTimeout(l.request_timeout));
       }
@@ -316,13 +378,19 @@ json SnapshotToJson(const ConfigSnapshot& snapshot) {
     for (const auto& l : gw.listeners) {
       json rules = json::array();
       for (const auto& r : l.rules) rules.push_back(RuleJson(r));
-      listeners.push_back({{"name", l.name},
-                           {"bind_address", l.bind_address},
-                           {"port", l.port},
-                           {"hostname", l.hostname},
-                           {"request_timeout", TimeoutJson(l.request_timeout)},
-                           {"body_limit_bytes", l.body_limit},
-                           {"rules", rules}});
+      json certificates = json::array();
+      for (const auto& c : l.certificates) certificates.push_back(c.secret);
+      json listener = {{"name", l.name},
+                       {"bind_address", l.bind_address},
+                       {"port", l.port},
+                       {"protocol", l.protocol},
+                       {"hostname", l.hostname},
+                       {"request_timeout", TimeoutJson(l.request_timeout)},
+                       {"body_limit_bytes", l.body_limit},
+                       {"rules", rules}};
+      if (l.protocol == "HTTPS") listener["certificates"] = certificates;
+      if (!l.not_served.empty()) listener["not_served"] = l.not_served;
+      listeners.push_back(std::move(listener));
     }
     gateways.push_back({{"id", gw.id},
                         {"bind_address", gw.bind_address},

@@ -103,6 +103,7 @@ class Resolver {
     pods_ = Index(objects_.pods, "Pod");
     pools_ = Index(objects_.pools, "InferencePool");
     models_ = Index(objects_.models, "InferenceModel");
+    secrets_ = Index(objects_.secrets, "Secret");
     configs_ = Index(objects_.picker_configs, "EndpointPickerConfig", /*by_name_only=*/true);
     Index(objects_.backend_policies, "BackendTrafficPolicy");
     Index(objects_.client_policies, "ClientTrafficPolicy");
@@ -129,6 +130,9 @@ class Resolver {
         rl.bind_address = gw.bind_address;
         rl.port = static_cast<std::uint16_t>(l.port);
         rl.hostname = l.hostname;
+        rl.protocol = l.protocol;
+        rl.not_served = l.unsupported;
+        if (l.protocol == "HTTPS" && rl.not_served.empty()) ResolveCertificates(gw, l, &rl);
         out.listeners.push_back(std::move(rl));
         if (l.port == 0) continue;
         // Two Gateways may not bind the same port on overlapping addresses.
@@ -149,6 +153,38 @@ class Resolver {
       }
       gateway_index_[out.id] = snap_->gateways.size();
       snap_->gateways.push_back(std::move(out));
+    }
+  }
+
+  // Fills listener->certificates from the Secrets tls.certificateRefs name. A reference
+  // that cannot be used leaves the listener not served (a warning, as a controller reports
+  // ResolvedRefs=False on the listener) rather than failing the whole configuration.
+  void ResolveCertificates(const Gateway& gw, const Listener& l, ResolvedListener* listener) {
+    for (const auto& ref : l.certificate_refs) {
+      std::string problem;
+      std::string key = ref.namespace_name + "/" + ref.name;
+      auto it = secrets_.find(key);
+      if (ref.namespace_name != gw.meta.namespace_name) {
+        problem = fmt::format(
+            "Secret {} is in another namespace; that needs a ReferenceGrant, which infergate "
+            "does not read",
+            Quote(key));
+      } else if (it == secrets_.end()) {
+        problem = fmt::format("Secret {} not found", Quote(key));
+      } else if (it->second->type != "kubernetes.io/tls") {
+        problem = fmt::format("Secret {} has type {}, not kubernetes.io/tls", Quote(key),
+                              Quote(it->second->type));
+      } else if (Incomplete("Secret", it->second->meta)) {
+        problem = fmt::format("Secret {} is invalid", Quote(key));
+      }
+      if (!problem.empty()) {
+        Warning(gw.meta, "Gateway", ref.origin.path, ref.origin.line,
+                problem + "; the listener is not served");
+        listener->not_served = problem;
+        listener->certificates.clear();
+        return;
+      }
+      listener->certificates.push_back({key, it->second->tls_crt, it->second->tls_key});
     }
   }
 
@@ -532,6 +568,10 @@ class Resolver {
     rule.route_created = route.meta.creation_timestamp;
     rule.matches = spec.matches;
     rule.request_header_modifier = spec.request_header_modifier;
+    rule.response_header_modifier = spec.response_header_modifier;
+    rule.url_rewrite = spec.url_rewrite;
+    rule.redirect = spec.redirect;
+    rule.unsupported = spec.unsupported;
     rule.timeouts = spec.timeouts;
     for (const auto& ref : spec.backends) {
       if (auto b = ResolveBackend(ref, route.meta, "HTTPRoute")) {
@@ -695,6 +735,10 @@ class Resolver {
   }
 
   void Finish() {
+    // Manifests meant for a cluster carry no Pods (serve --kubernetes watches them): one
+    // note instead of a warning per backend.
+    const bool no_pods = objects_.pods.empty();
+    bool noted = false;
     for (auto& gw : snap_->gateways) {
       for (auto& l : gw.listeners) {
         std::stable_sort(l.rules.begin(), l.rules.end(),
@@ -707,8 +751,16 @@ class Resolver {
                            return key(a) < key(b);
                          });
         for (const auto& rule : l.rules) {
+          if (rule.redirect || !rule.unsupported.empty()) continue;  // never proxied
           for (const auto& wb : rule.backends) {
-            if (wb.weight > 0 && wb.backend->endpoints.empty()) {
+            if (wb.weight > 0 && wb.backend->endpoints.empty() && no_pods) {
+              if (!noted) {
+                diag_->Warning(
+                    "no Pod objects in the configuration: no backend has endpoints (in a "
+                    "cluster, serve --kubernetes finds them at run time)");
+              }
+              noted = true;
+            } else if (wb.weight > 0 && wb.backend->endpoints.empty()) {
               diag_->Warning(fmt::format("listener {}/{}: {}: backend {} has no endpoints", gw.id,
                                          l.name, rule.Id(), wb.backend->id));
             }
@@ -734,6 +786,7 @@ class Resolver {
   std::map<std::string, const InferencePool*> pools_;
   std::map<std::string, const InferenceModel*> models_;
   std::map<std::string, const EndpointPickerConfig*> configs_;
+  std::map<std::string, const Secret*> secrets_;
 
   std::map<std::string, std::size_t> gateway_index_;
   std::map<std::string, std::shared_ptr<Backend>> pool_backends_;

@@ -54,14 +54,27 @@ struct ObjectMeta {
 
 // ---------------------------------------------------------------- Gateway API
 
+// A listener's tls.certificateRefs[] entry: a Secret of type kubernetes.io/tls.
+struct CertificateRef {
+  std::string namespace_name;  // defaulted to the Gateway's namespace
+  std::string name;
+  FieldOrigin origin;
+};
+
 struct Listener {
   std::string name;
   // 0 asks the gateway to pick a free port (it reports the bound one).
   int port = 0;
-  std::string protocol = "HTTP";  // only HTTP is accepted
-  std::string hostname;           // empty: any host
+  // HTTP or HTTPS (TLS mode Terminate). Other protocols are kept so that routes naming the
+  // listener still resolve, but the listener is not served (see unsupported).
+  std::string protocol = "HTTP";
+  std::string hostname;  // empty: any host; for HTTPS also the SNI name it answers
   // spec.listeners[].allowedRoutes.namespaces.from: false = Same (the default), true = All.
   bool routes_from_all_namespaces = false;
+  std::vector<CertificateRef> certificate_refs;  // HTTPS: tls.certificateRefs
+  // Why the gateway does not serve this listener (an unsupported protocol or TLS mode);
+  // empty when it does. Reported as a warning, never fatal for the configuration.
+  std::string unsupported;
   FieldOrigin origin;
 };
 
@@ -129,6 +142,31 @@ struct HeaderModifier {
   std::vector<std::string> remove;
 };
 
+// URLRewrite / RequestRedirect path modifier.
+enum class PathModifierType { kReplaceFullPath, kReplacePrefixMatch };
+
+struct PathModifier {
+  PathModifierType type = PathModifierType::kReplaceFullPath;
+  std::string value;  // the full path, or what replaces the matched prefix
+};
+
+// URLRewrite filter: the request goes upstream with another Host and/or path.
+struct URLRewrite {
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+};
+
+// RequestRedirect filter: the gateway answers with a redirect instead of proxying. Unset
+// fields keep the request's value (the port then follows the Gateway API's rules: the
+// scheme's well-known port when the scheme changes, else the listener's port).
+struct RequestRedirect {
+  std::optional<std::string> scheme;  // "http" or "https"
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+  std::optional<int> port;
+  int status_code = 302;  // 301 or 302
+};
+
 // RequestMirror filter: a copy of numerator/denominator of matching requests goes to
 // backend (from spec.percent as n/100, spec.fraction, or 100% when neither is given).
 struct RequestMirror {
@@ -147,8 +185,17 @@ struct HTTPRouteRule {
   std::vector<RouteMatch> matches;  // never empty: defaults to one PathPrefix "/" match
   std::vector<BackendRef> backends;
   std::optional<HeaderModifier> request_header_modifier;
+  std::optional<HeaderModifier> response_header_modifier;
+  std::optional<URLRewrite> url_rewrite;
+  std::optional<RequestRedirect> redirect;
   std::vector<RequestMirror> mirrors;
   RouteTimeouts timeouts;
+  // What the rule asks for that infergate does not implement, one entry per feature
+  // ("spec.rules[0].filters[1]: filter type ExtensionRef is not supported"). A rule with
+  // any is not served: the requests it matches get a 500 (the Gateway API's answer for a
+  // filter that cannot be applied) instead of reaching a backend without it. Reported as
+  // warnings (and, in Kubernetes, on the route's status), never fatal.
+  std::vector<std::string> unsupported;
 };
 
 struct HTTPRoute {
@@ -159,6 +206,15 @@ struct HTTPRoute {
 };
 
 // ---------------------------------------------------------------- core
+
+// A Secret. Only what TLS listeners need is kept: the type and, for kubernetes.io/tls,
+// the PEM certificate chain and private key (data base64-decoded, or stringData).
+struct Secret {
+  ObjectMeta meta;
+  std::string type;  // "kubernetes.io/tls", "Opaque", ...
+  std::string tls_crt;
+  std::string tls_key;
+};
 
 struct ServicePort {
   std::string name;

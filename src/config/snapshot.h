@@ -120,11 +120,24 @@ struct RouteRule {
   std::vector<RouteMatch> matches;        // never empty
   std::vector<WeightedBackend> backends;  // may be empty: requests get 500
   std::optional<HeaderModifier> request_header_modifier;
+  std::optional<HeaderModifier> response_header_modifier;
+  std::optional<URLRewrite> url_rewrite;
+  std::optional<RequestRedirect> redirect;
   std::vector<ResolvedMirror> mirrors;
   RouteTimeouts timeouts;
+  // Non-empty: the rule is not served (see HTTPRouteRule::unsupported); requests it
+  // matches get a 500 naming these.
+  std::vector<std::string> unsupported;
 
   // "namespace/name/rules[i]", e.g. "default/reasoning-backend/rules[0]".
   std::string Id() const;
+};
+
+// A server certificate of an HTTPS listener, from a kubernetes.io/tls Secret.
+struct TlsCertificate {
+  std::string secret;  // "namespace/name"
+  std::string cert_pem;
+  std::string key_pem;
 };
 
 struct ResolvedListener {
@@ -132,6 +145,7 @@ struct ResolvedListener {
   std::string name;
   std::string bind_address;
   std::uint16_t port = 0;                           // 0: pick a free port
+  std::string protocol = "HTTP";                    // HTTP or HTTPS when served
   std::string hostname;                             // empty: any
   TimeNs request_timeout = kDefaultRequestTimeout;  // 0 = no timeout
   std::uint64_t body_limit = kDefaultBodyLimit;     // bytes
@@ -139,6 +153,13 @@ struct ResolvedListener {
   // one, synthesized last, then "namespace/name"), then rule index. Per-request precedence
   // (exact path first, ...) is the routing module's job.
   std::vector<RouteRule> rules;
+  // HTTPS: the certificates of tls.certificateRefs, in order (the first one is offered;
+  // the PEM texts are checked when the gateway builds its TLS contexts).
+  std::vector<TlsCertificate> certificates;
+  // Why the gateway does not serve this listener (unsupported protocol or TLS mode, a
+  // certificate Secret that is missing or not of type kubernetes.io/tls); empty when it
+  // does. Routes still attach to it; it is reported, never fatal.
+  std::string not_served;
 };
 
 struct ResolvedGateway {
@@ -176,6 +197,7 @@ struct LoadedObjects {
   std::vector<EndpointPickerConfig> picker_configs;
   std::vector<BackendTrafficPolicy> backend_policies;
   std::vector<ClientTrafficPolicy> client_policies;
+  std::vector<Secret> secrets;
   std::vector<std::string> gateway_classes;  // names; accepted and otherwise ignored
   std::vector<EndpointSlice> endpoint_slices;
 };

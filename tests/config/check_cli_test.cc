@@ -115,8 +115,8 @@ TEST_F(ConfigCheckCliBadInput, ErrorsExitTwoAndNameEveryProblem) {
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_EQ(run.out, "");
   EXPECT_THAT(run.err, HasSubstr("the configuration has 2 errors"));
-  EXPECT_THAT(run.err, HasSubstr(path_ + ":5: document 1: Gateway/gw: spec.listeners[0].protocol: "
-                                         "only HTTP is supported, got \"HTTPS\""));
+  EXPECT_THAT(run.err, HasSubstr(path_ + ":5: document 1: Gateway/gw: spec.listeners[0].tls: "
+                                         "is required for an HTTPS listener"));
   EXPECT_THAT(run.err, HasSubstr(path_ + ":10: document 2: InferenceModel/m: spec.poolRef.name: "
                                          "InferencePool \"missing\" not found in namespace "
                                          "\"default\""));
@@ -128,7 +128,7 @@ TEST_F(ConfigCheckCliBadInput, ErrorsAsJson) {
   auto json = nlohmann::json::parse(run.out);
   EXPECT_EQ(json["valid"], false);
   ASSERT_EQ(json["errors"].size(), 2u);
-  EXPECT_THAT(json["errors"][0].get<std::string>(), HasSubstr("spec.listeners[0].protocol"));
+  EXPECT_THAT(json["errors"][0].get<std::string>(), HasSubstr("spec.listeners[0].tls"));
 }
 
 // A bare profile name is checked by building the pool's scheduler, as serve does.

@@ -62,7 +62,7 @@ spec:
   EXPECT_EQ(snap->objects.gateways[1].gateway_class, "infergate");
 }
 
-TEST(ConfigGateway, OnlyHttpListeners) {
+TEST(ConfigGateway, HttpsListenersNeedTls) {
   EXPECT_EQ(OneError(Yaml(R"(
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -76,8 +76,8 @@ spec:
     protocol: HTTPS
     port: 8443
 )")),
-            "test.yaml:10: document 1: Gateway/gw: spec.listeners[1].protocol: only HTTP is "
-            "supported, got \"HTTPS\"");
+            "test.yaml:9: document 1: Gateway/gw: spec.listeners[1].tls: is required for an "
+            "HTTPS listener");
 }
 
 TEST(ConfigGateway, ListenerProblems) {
@@ -104,7 +104,8 @@ spec:
           "test.yaml:9: document 1: Gateway/gw: spec.listeners[1].name: listener name \"a\" is "
           "already used by spec.listeners[0]",
           "test.yaml:9: document 1: Gateway/gw: spec.listeners[1].port: port 8080 is already used "
-          "by listener \"a\"",
+          "by listener \"a\" (listeners share a port only as HTTPS listeners with different "
+          "hostnames)",
           "test.yaml:10: document 1: Gateway/gw: spec.listeners[2].port: must be an integer "
           "between "
           "0 and 65535, got \"70000\"",
@@ -353,8 +354,8 @@ spec:
           "test.yaml:13: document 1: HTTPRoute/bad: spec.rules[0].matches[3].method: must be one "
           "of "
           "GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH; got \"FETCH\"",
-          "test.yaml:17: document 1: HTTPRoute/bad: spec.rules[0].filters[0].type: filter type "
-          "\"URLRewrite\" is not supported (supported: RequestHeaderModifier, RequestMirror)",
+          "test.yaml:17: document 1: HTTPRoute/bad: spec.rules[0].filters[0].urlRewrite: is "
+          "required for a URLRewrite filter",
           "test.yaml:19: document 1: HTTPRoute/bad: spec.rules[0].filters[1].requestHeaderModifier."
           "remove[0]: header \"x-a\" is already modified by spec.rules[0].filters[1]."
           "requestHeaderModifier.set[0].name",

@@ -179,14 +179,14 @@ items:
   metadata: {name: a}
   status: {podIP: 10.0.0.1}
 - apiVersion: v1
-  kind: Secret
-  metadata: {name: s}
+  kind: ConfigMap
+  metadata: {name: c}
 )"));
   ASSERT_TRUE(snap);
   ASSERT_THAT(snap->objects.pods, SizeIs(1));
   EXPECT_EQ(snap->objects.pods[0].ip, "10.0.0.1");
   ASSERT_THAT(snap->skipped, SizeIs(1));
-  EXPECT_EQ(snap->skipped[0].kind, "Secret");
+  EXPECT_EQ(snap->skipped[0].kind, "ConfigMap");
   // Errors inside items name the item.
   EXPECT_EQ(OneError("apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n"
                      "  metadata: {name: a}\n  status: {podIP: nope}\n"),

@@ -58,6 +58,10 @@ struct GatewayOptions {
   TimeNs redirect_after = 7 * kNanosPerSecond;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
+  // Bind the configuration's Gateway listeners. Off when another front end (the ext_proc
+  // endpoint picker) serves the pools and the gateway only keeps their state, scrapes
+  // their endpoints and serves the admin listener.
+  bool bind_listeners = true;
 };
 
 class Gateway {
@@ -82,6 +86,8 @@ class Gateway {
   void HandleSignals();
 
   class Impl;
+  // The gateway's internals, for front ends built on the same pools (src/extproc).
+  Impl& impl() { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -22,5 +22,6 @@ void AddCheckCommand(CLI::App& root, Runner& run);
 void AddSimCommand(CLI::App& root, Runner& run);
 void AddBenchCommand(CLI::App& root, Runner& run);
 void AddSimulateCommand(CLI::App& root, Runner& run);
+void AddEppCommand(CLI::App& root, Runner& run);
 
 }  // namespace infergate::cli

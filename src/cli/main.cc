@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   AddSimCommand(app, run);
   AddBenchCommand(app, run);
   AddSimulateCommand(app, run);
+  AddEppCommand(app, run);
 
   try {
     app.parse(argc, argv);

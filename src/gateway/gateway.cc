@@ -92,6 +92,7 @@ Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
 Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
   std::map<std::string, BoundListener> next;
   for (const auto& lr : rt.listeners()) {
+    if (!opts.bind_listeners) break;
     const auto& l = *lr->listener;
     auto it = bound_.find(lr->key);
     if (it != bound_.end() && it->second.address == l.bind_address &&

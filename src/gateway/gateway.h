@@ -63,6 +63,10 @@ struct GatewayOptions {
   std::vector<std::string> replica_sync_urls;
   std::string replica_sync_creds;
   std::string replica_id;
+  // Bind the configuration's Gateway listeners. Off when another front end (the ext_proc
+  // endpoint picker) serves the pools and the gateway only keeps their state, scrapes
+  // their endpoints and serves the admin listener.
+  bool bind_listeners = true;
 };
 
 class Gateway {
@@ -87,6 +91,8 @@ class Gateway {
   void HandleSignals();
 
   class Impl;
+  // The gateway's internals, for front ends built on the same pools (src/extproc).
+  Impl& impl() { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -210,6 +210,10 @@ class Gateway::Impl {
   void Shutdown();
   int Wait();
   void HandleSignals();
+  // The published runtime (pools, their InferenceModels and live states), for front ends
+  // other than the gateway's listeners.
+  std::shared_ptr<const Runtime> CurrentRuntime() const { return runtime(); }
+  const infergate::Clock& clock() const { return clock_; }
 
  private:
   using Clock = SteadyClock;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -61,6 +62,9 @@ struct RequestInfo {
   // Prefix block hashes computed by the caller (ComputeBlockHashes with the scheduler's
   // PrefixIndexOptions), e.g. outside the pool lock. nullptr: the scheduler hashes.
   const std::vector<std::uint64_t>* block_hashes = nullptr;
+  // When set, only these endpoint ids ("ip:port") may be picked (the subset hint Envoy
+  // passes an endpoint picker); none of them ready means no endpoint.
+  const std::vector<std::string>* allowed_endpoints = nullptr;
 
   bool IsCritical() const { return criticality == Criticality::kCritical; }
   bool IsSheddable() const { return criticality == Criticality::kSheddable || priority < 0; }

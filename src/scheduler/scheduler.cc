@@ -227,7 +227,7 @@ bool Scheduler::ReportScrapeFailure(std::string_view id, TimeNs at, std::string_
   return true;
 }
 
-void Scheduler::BuildViews(TimeNs now) {
+void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) {
   // Views are overwritten in place, every field: value-initialising 100 of them first
   // costs as much as filling them.
   if (views_.size() < slots_.size()) views_.resize(slots_.size());
@@ -236,6 +236,10 @@ void Scheduler::BuildViews(TimeNs now) {
   for (std::uint32_t slot = 0; slot < slots_.size(); ++slot) {
     const Endpoint* ep = slots_[slot].get();
     if (ep == nullptr || !ep->ready) continue;
+    if (allowed != nullptr &&
+        std::find(allowed->begin(), allowed->end(), ep->id) == allowed->end()) {
+      continue;
+    }
     EndpointView& v = views_[n++];
     const EndpointScrapeState& s = ep->scrape;
     const EndpointMetrics& m = s.metrics();
@@ -640,7 +644,7 @@ void Scheduler::Pick(const RequestInfo& request, PickResult* out) {
   out->prefix_matched = false;
   out->prefix_blocks = 0;
 
-  BuildViews(now);
+  BuildViews(now, request.allowed_endpoints);
   if (views_.empty()) return;
   const std::size_t want = 1 + options_.max_fallbacks;
 

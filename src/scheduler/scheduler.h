@@ -328,7 +328,8 @@ class Scheduler final : private KvOutlookSource {
   void AfterScrape(std::uint32_t slot);
   // Fills views_ with every ready endpoint as of `now`; when the profile needs KV
   // outlooks, readies each endpoint's (its TPOT and skeleton) for Project.
-  void BuildViews(TimeNs now);
+  // allowed: only these endpoint ids (a subset hint); nullptr: every ready endpoint.
+  void BuildViews(TimeNs now, const std::vector<std::string>* allowed = nullptr);
   // Prompt tokens in one prefix-index block (its characters at the calibrated ratio).
   std::int64_t BlockTokens() const;
   // Sets up endpoint `v`'s outlook *out for this decision: capacity, TPOT, and its

@@ -101,6 +101,12 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "RequestMirror copies in flight per worker; more are dropped and counted")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
+  cmd->add_option("--access-log", flags->options.access_log,
+                  "Write one JSON line per request to this file ('-': stdout; default: off)");
+  cmd->add_option("--access-log-sample", flags->options.access_log_sample,
+                  "Share of requests the access log records, evenly spread (0..1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
 
   cmd->callback([&run, flags] {
     run = [flags]() -> int {

@@ -58,6 +58,10 @@ struct GatewayOptions {
   TimeNs redirect_after = 7 * kNanosPerSecond;
   // RequestMirror copies in flight per event loop; more are dropped (and counted).
   int max_mirrors_in_flight = 64;
+  // Access log: one JSON line per request to this file ("-": stdout; empty: off), for
+  // this share of requests (0..1).
+  std::string access_log;
+  double access_log_sample = 1.0;
 };
 
 class Gateway {

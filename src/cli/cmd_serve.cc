@@ -154,6 +154,12 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "NATS credentials file (JWT and seed) for --replica-sync");
   cmd->add_option("--replica-id", flags->options.replica_id,
                   "This replica's id among its peers (default: $HOSTNAME)");
+  cmd->add_option("--access-log", flags->options.access_log,
+                  "Write one JSON line per request to this file ('-': stdout; default: off)");
+  cmd->add_option("--access-log-sample", flags->options.access_log_sample,
+                  "Share of requests the access log records, evenly spread (0..1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
 
   cmd->callback([&run, flags] {
     run = [flags]() -> int {

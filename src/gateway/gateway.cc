@@ -152,6 +152,13 @@ Status Gateway::Impl::Start() {
     Publish(*rt);
   }
   registry.AddCollector([this](telemetry::MetricWriter& w) { CollectPoolMetrics(w); });
+  registry.AddCollector([this](telemetry::MetricWriter& w) { CollectEndpointMetrics(w); });
+  if (!opts.access_log.empty()) {
+    auto log = telemetry::AccessLog::Open(
+        {.path = opts.access_log, .sample_rate = opts.access_log_sample});
+    if (!log.ok()) return log.error();
+    access_log = std::move(*log);
+  }
   if (opts.admin_port >= 0) {
     auto admin = loops.Listen(opts.admin_address, static_cast<unsigned short>(opts.admin_port),
                               [this](tcp::socket s) { return AdminSession(std::move(s)); });
@@ -277,6 +284,7 @@ void Gateway::Impl::CheckDrained() {
 
 int Gateway::Impl::Wait() {
   loops.Join();
+  if (access_log) access_log->Close();  // every line of the drained requests is written
   return 0;
 }
 
@@ -409,6 +417,11 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
   const routing::Route* route = lr.routes.Match(view);
   if (!route) {
     rt.FindStats(&lr, nullptr, nullptr)->Record(404, ToSeconds(SteadyClock().Now() - arrival));
+    AccessEntry access_entry;
+    if (auto* access = BeginAccess(access_entry, req, lr, nullptr, nullptr, arrival, client_ip)) {
+      access->dropped = "no_route";
+      EmitAccess(*access, 404);
+    }
     bool ok = co_await http::WriteErrorResponse(socket, 404, "no route for this request", version,
                                                 client_keep);
     co_return ok&& client_keep;
@@ -438,6 +451,8 @@ asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Reque
   const config::Backend* backend = &backend_ref;
   const bool client_keep = http::KeepAlive(req) && !draining_;
   const BackendRuntime* br = rt.FindBackend(backend);
+  AccessEntry access_entry;
+  AccessEntry* access = BeginAccess(access_entry, req, lr, &rule, backend, arrival, client_ip);
   std::array<http::UpstreamCandidate, 16> candidate_storage;
   const std::span<http::UpstreamCandidate> candidates(
       candidate_storage.data(),
@@ -478,6 +493,10 @@ asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Reque
   metrics.active_requests.Dec();
   int status = out.status ? out.status : 499;  // 499: the client went away first
   rt.FindStats(&lr, &rule, backend)->Record(status, ToSeconds(SteadyClock().Now() - arrival));
+  if (access) {
+    AccessOutcome(*access, out, candidates);
+    EmitAccess(*access, status);
+  }
   if (!out.error.empty() && status >= 500) {
     spdlog::warn("{} {} -> {}: {} ({})", req.method_string(), req.target(), backend->id, status,
                  out.error);
@@ -500,6 +519,13 @@ asio::awaitable<void> Gateway::Impl::AdminSession(tcp::socket socket) {
     if (path == "/metrics") {
       res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = registry.Expose();
+    } else if (path == "/" || path == "/index.html") {
+      res.set(bhttp::field::content_type, "text/html; charset=utf-8");
+      res.body() = kLivePageHtml;
+    } else if (path == "/api/live") {
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::cache_control, "no-store");
+      res.body() = LiveJson();
     } else if (path == "/healthz") {
       res.body() = "ok\n";
     } else if (path == "/readyz") {

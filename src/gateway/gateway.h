@@ -67,6 +67,10 @@ struct GatewayOptions {
   // endpoint picker) serves the pools and the gateway only keeps their state, scrapes
   // their endpoints and serves the admin listener.
   bool bind_listeners = true;
+  // Access log: one JSON line per request to this file ("-": stdout; empty: off), for
+  // this share of requests (0..1).
+  std::string access_log;
+  double access_log_sample = 1.0;
 };
 
 class Gateway {

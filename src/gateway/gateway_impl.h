@@ -17,10 +17,12 @@
 #include "gateway/pool_state.h"
 #include "gateway/replica_sync.h"
 #include "gateway/runtime.h"
+#include "gateway/visibility.h"
 #include "http/deadline_list.h"
 #include "http/event_loops.h"
 #include "http/proxy_exchange.h"
 #include "http/upstream_pool.h"
+#include "telemetry/access_log.h"
 #include "telemetry/metrics.h"
 
 namespace infergate::gateway {
@@ -276,11 +278,42 @@ class Gateway::Impl {
                                    const std::string& client_ip);
   void CollectPoolMetrics(telemetry::MetricWriter& w);
 
+  // --- visibility (live.cc) ---
+  // Counts a pool decision and starts its record for the live page (with per-candidate
+  // predictions when the page is being watched).
+  DecisionRecord BeginDecision(const config::Backend& backend, PoolState& pool,
+                               std::string model_label, std::string target_label,
+                               const RequestInfo& info, const PickResult& pick,
+                               std::size_t prompt_blocks, TimeNs decide_start);
+  // Completes it with the outcome (out: null when nothing was proxied) and observes the
+  // request's sizes, NTPOT and TTFT.
+  void FinishDecision(DecisionRecord&& d, int status, std::string_view served_by,
+                      std::size_t request_bytes, const http::ExchangeOutcome* out,
+                      TimeNs dispatched_at, const std::optional<Usage>& usage, double seconds,
+                      AccessEntry* access = nullptr);
+  // Access log: when it is on, gives the request an x-request-id (kept when the client
+  // sent one; passed upstream) and returns `entry` filled with the request's side when this
+  // request is sampled, else null.
+  AccessEntry* BeginAccess(AccessEntry& entry, http::Request& req, const ListenerRuntime& lr,
+                           const config::RouteRule* rule, const config::Backend* backend,
+                           TimeNs arrival, const std::string& client_ip);
+  // Records what the upstream exchange did (attempted endpoints from `candidates`).
+  void AccessOutcome(AccessEntry& entry, const http::ExchangeOutcome& out,
+                     std::span<const http::UpstreamCandidate> candidates);
+  // Writes the line.
+  void EmitAccess(const AccessEntry& entry, int status);
+  // Per-endpoint gauges (scraped, ledger, predicted) and the prefix index size.
+  void CollectEndpointMetrics(telemetry::MetricWriter& w);
+  // The live page's state (admin /api/live); see docs/observability.md.
+  std::string LiveJson();
+
  public:
   GatewayOptions opts;
   http::EventLoops loops;
   telemetry::Registry registry;
   GatewayMetrics metrics;
+  Visibility visibility{registry};
+  std::unique_ptr<telemetry::AccessLog> access_log;  // null: off
   std::vector<std::unique_ptr<LoopState>> loop_states;
 
  private:

@@ -132,6 +132,7 @@ Status Gateway::Impl::PreparePools(Runtime& rt) {
     }
     auto state = PoolState::Create(pool->id, std::move(*settings), &clock_);
     if (!state.ok()) return state.error();
+    (*state)->WithScheduler([&](Scheduler& s) { return visibility.InstallStageTimer(s); });
     rt.pools[pool.get()] = std::move(*state);
   }
   return Ok();
@@ -298,10 +299,13 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   PoolState* pool = rt.FindPool(&backend);
   const BackendRuntime* br = rt.FindBackend(&backend);
 
+  AccessEntry access_entry;
+  AccessEntry* access = nullptr;  // set below when the access log records this request
   auto reply =
       [&](int status, std::string message,
           std::vector<std::pair<std::string, std::string>> headers = {}) -> asio::awaitable<bool> {
     if (stats) stats->Record(status, ToSeconds(clock_.Now() - arrival));
+    if (access) EmitAccess(*access, status);
     const bool ok =
         co_await http::WriteErrorResponse(socket, status, message, version, client_keep, headers);
     co_return ok&& client_keep;
@@ -312,8 +316,11 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     co_return co_await ProxyPlain(socket, req, rt, lr, rule, backend, arrival, client_ip);
   }
 
+  access = BeginAccess(access_entry, req, lr, &rule, &backend, arrival, client_ip);
+  const std::size_t request_bytes = req.body().size();
   auto parsed = ParseOpenAIRequest(req.body());
   if (!parsed.ok()) co_return co_await reply(400, parsed.error().message);
+  if (access) access->model = parsed->model;
 
   // InferenceModel: the name clients use → a weighted target and a criticality.
   const config::ModelRoute* model = backend.pool.FindModel(parsed->model);
@@ -327,7 +334,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     criticality = FromConfig(model->criticality);
     priority = model->priority.value_or(PriorityOf(criticality));
   } else if (!pool->MayServe(parsed->model)) {
-    metrics.model_errors.With({parsed->model, parsed->model, "404"}).Inc();
+    metrics.model_errors.With({"other", "other", "404"}).Inc();
     co_return co_await reply(404, "The model `" + parsed->model + "` does not exist.");
   }
   // An objective header may set the priority (an integer, InferenceObjective style) or a
@@ -351,6 +358,10 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     }
   }
   if (target != parsed->model) SpliceModel(req.body(), *parsed, target);
+  // Metric labels: names clients invent fold into "other".
+  const std::string model_label = ModelLabel(model, pool, parsed->model);
+  const std::string target_label = model ? target : model_label;
+  if (access) access->served_model = target;
 
   RequestInfo info;
   info.target_model = target;
@@ -379,7 +390,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
                                                 opts.flow_control && pool->settings().flow_control);
   if (admission == Admission::kQueueFull) {
     metrics.pool_rejections.With({backend.id, "queue_full"}).Inc();
-    metrics.model_errors.With({parsed->model, target, "429"}).Inc();
+    if (access) access->dropped = "queue_full";
+    metrics.model_errors.With({model_label, target_label, "429"}).Inc();
     std::vector<std::pair<std::string, std::string>> retry;
     retry.emplace_back("Retry-After", "1");
     co_return co_await reply(429, "the pool's request queue is full", std::move(retry));
@@ -413,8 +425,9 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
         }
         // The client left while queued: nothing was sent anywhere.
         if (pool->CancelQueued(waiter)) {
-          metrics.model_errors.With({parsed->model, target, "499"}).Inc();
+          metrics.model_errors.With({model_label, target_label, "499"}).Inc();
           if (stats) stats->Record(499, ToSeconds(clock_.Now() - arrival));
+          if (access) EmitAccess(*access, 499);
           co_return false;
         }
       }
@@ -422,7 +435,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     metrics.queue_wait.With({backend.id}).Observe(ToSeconds(clock_.Now() - queued_at));
     if (waiter.expired) {
       metrics.pool_rejections.With({backend.id, "queue_ttl"}).Inc();
-      metrics.model_errors.With({parsed->model, target, "503"}).Inc();
+      if (access) access->dropped = "queue_ttl";
+      metrics.model_errors.With({model_label, target_label, "503"}).Inc();
       co_return co_await reply(503, "the request waited in the pool's queue past its timeout");
     }
   }
@@ -430,12 +444,14 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   TokenLedger::Handle& handle = waiter.handle;
   std::string dispatched = pick.picked() ? pick.endpoints[0] : std::string();
   metrics.scheduler_duration.Observe(ToSeconds(clock_.Now() - decide_start));
+  DecisionRecord decision = BeginDecision(backend, *pool, model_label, target_label, info, pick,
+                                          hashes.size(), decide_start);
 
-  metrics.model_requests.With({parsed->model, target}).Inc();
+  metrics.model_requests.With({model_label, target_label}).Inc();
   if (!pick.picked()) {
     const int status = pick.http_status();
     metrics.pool_rejections.With({backend.id, std::string(PickReasonName(pick.reason))}).Inc();
-    metrics.model_errors.With({parsed->model, target, std::to_string(status)}).Inc();
+    metrics.model_errors.With({model_label, target_label, std::to_string(status)}).Inc();
     std::string message = status == 429 ? "the pool is saturated; " +
                                               std::string(CriticalityLabel(criticality)) +
                                               " requests are shed until it has room"
@@ -443,6 +459,8 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
                                               std::string(PickReasonName(pick.reason)) + ")";
     std::vector<std::pair<std::string, std::string>> headers;
     if (status == 429) headers.emplace_back("Retry-After", "1");
+    FinishDecision(std::move(decision), status, {}, request_bytes, nullptr, 0, std::nullopt,
+                   ToSeconds(clock_.Now() - arrival), access);
     co_return co_await reply(status, std::move(message), std::move(headers));
   }
 
@@ -532,7 +550,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     xo.stall_recheck = opts.scrape_interval;
   }
 
-  auto& running = metrics.model_running.With({parsed->model});
+  auto& running = metrics.model_running.With({model_label});
   running.Inc();
   metrics.active_requests.Inc();
   auto out = co_await http::ProxyExchange(socket, req, candidates, tls_loop->pool,
@@ -548,15 +566,18 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
   const int status = out.status ? out.status : 499;  // 499: the client went away first
   if (out.candidate != -1) metrics.pool_picks.With({backend.id, dispatched}).Inc();
   const double seconds = ToSeconds(clock_.Now() - arrival);
-  metrics.model_duration.With({parsed->model, target}).Observe(seconds);
+  FinishDecision(std::move(decision), status, dispatched, request_bytes, &out, dispatched_at,
+                 reported, seconds, access);
+  if (access) EmitAccess(*access, status);
+  metrics.model_duration.With({model_label, target_label}).Observe(seconds);
   if (reported) {
-    metrics.model_input_tokens.With({parsed->model, target})
+    metrics.model_input_tokens.With({model_label, target_label})
         .Observe(static_cast<double>(reported->prompt_tokens));
-    metrics.model_output_tokens.With({parsed->model, target})
+    metrics.model_output_tokens.With({model_label, target_label})
         .Observe(static_cast<double>(reported->completion_tokens));
   }
   if (!success) {
-    metrics.model_errors.With({parsed->model, target, std::to_string(status)}).Inc();
+    metrics.model_errors.With({model_label, target_label, std::to_string(status)}).Inc();
   }
   if (stats) stats->Record(status, seconds);
   if (!out.error.empty() && status >= 500) {

@@ -263,4 +263,12 @@ bool PoolState::MayServe(std::string_view model) const {
   return false;
 }
 
+bool PoolState::Lists(std::string_view model) const {
+  std::lock_guard lock(models_mu_);
+  for (const auto& [id, models] : served_) {
+    if (std::find(models.begin(), models.end(), model) != models.end()) return true;
+  }
+  return false;
+}
+
 }  // namespace infergate::gateway

@@ -132,6 +132,8 @@ class PoolState {
   // True when an endpoint lists `model`, or when none has reported a list yet (then the
   // gateway cannot know and lets the server decide).
   bool MayServe(std::string_view model) const;
+  // True only when an endpoint lists `model` (for bounded metric labels).
+  bool Lists(std::string_view model) const;
 
  private:
   PoolState() = default;

@@ -1,0 +1,419 @@
+// The gateway's self-description: decision records for the live page, the metrics GIE's
+// EPP has that need the request path (sizes, NTPOT, prefix hits), per-endpoint gauges
+// (scraped, ledger, predicted) and the live page's JSON state (admin `/api/live`).
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+
+#include "gateway/gateway_impl.h"
+#include "gateway/visibility.h"
+#include "http/headers.h"
+#include "telemetry/json_out.h"
+
+namespace infergate::gateway {
+
+namespace {
+
+std::string_view ShortName(std::string_view id) {
+  auto slash = id.find('/');
+  return slash == std::string_view::npos ? id : id.substr(slash + 1);
+}
+
+std::int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The request the per-endpoint predicted TTFT gauge is computed for: a prompt of this many
+// tokens that no endpoint holds in its prefix cache, with this many output tokens.
+constexpr std::int64_t kReferencePromptTokens = 1000;
+constexpr std::int64_t kReferenceOutputTokens = 200;
+
+}  // namespace
+
+std::string ModelLabel(const config::ModelRoute* route, const PoolState* pool,
+                       std::string_view name) {
+  if (route || (pool && pool->Lists(name))) return std::string(name);
+  return "other";
+}
+
+DecisionRecord Gateway::Impl::BeginDecision(const config::Backend& backend, PoolState& pool,
+                                            std::string model_label, std::string target_label,
+                                            const RequestInfo& info, const PickResult& pick,
+                                            std::size_t prompt_blocks, TimeNs decide_start) {
+  const TimeNs now = clock_.Now();
+  DecisionRecord d;
+  d.wall_ms = WallMs();
+  d.pool = backend.id;
+  d.model = std::move(model_label);
+  d.target = std::move(target_label);
+  d.priority = std::to_string(info.priority);
+  d.reason = PickReasonName(pick.reason);
+  d.decided_by = pick.decided_by;
+  d.endpoints = pick.endpoints;
+  d.prefix_blocks = pick.prefix_blocks;
+  d.prompt_blocks = static_cast<std::uint32_t>(prompt_blocks);
+  d.decide_s = ToSeconds(now - decide_start);
+  auto& v = visibility.metrics;
+  v.scheduler_attempts.With({pick.picked() ? "success" : "failure"}).Inc();
+  v.decisions.With({backend.id, d.reason}).Inc();
+  if (pick.picked() && pick.prefix_matched && prompt_blocks > 0) {
+    v.prefix_hit_ratio.Observe(static_cast<double>(pick.prefix_blocks) /
+                               static_cast<double>(prompt_blocks));
+    v.prefix_hit_bytes.Observe(static_cast<double>(pick.prefix_blocks) *
+                               static_cast<double>(pool.prefix_options().block_chars));
+  }
+  if (visibility.ShouldSamplePredictions(now)) {
+    auto predictions = pool.WithScheduler([&](Scheduler& s) { return s.PredictTtft(info); });
+    for (auto& p : predictions) {
+      d.candidates.push_back(
+          CandidateView{std::move(p.endpoint), p.prediction.ttft_s, p.prediction.kv_fits});
+    }
+  }
+  return d;
+}
+
+void Gateway::Impl::FinishDecision(DecisionRecord&& d, int status, std::string_view served_by,
+                                   std::size_t request_bytes, const http::ExchangeOutcome* out,
+                                   TimeNs dispatched_at, const std::optional<Usage>& usage,
+                                   double seconds, AccessEntry* access) {
+  auto& v = visibility.metrics;
+  if (access) {
+    access->pool = access->backend;
+    access->queue_wait_s = d.decide_s;
+    if (status >= 400 && !out) access->dropped = d.reason;
+    if (out) {
+      access->bytes_out = out->body_bytes;
+      access->attempts = out->attempts;
+      access->redirects = out->redirects;
+      if (out->first_byte > 0) access->ttfb_s = ToSeconds(out->first_byte - access->arrival);
+      access->tried.assign(
+          d.endpoints.begin(),
+          d.endpoints.begin() +
+              std::min<std::ptrdiff_t>(std::max(out->attempts, 1),
+                                       static_cast<std::ptrdiff_t>(d.endpoints.size())));
+      if (!served_by.empty() && (access->tried.empty() || access->tried.back() != served_by)) {
+        access->tried.emplace_back(served_by);
+      }
+    }
+    if (usage) {
+      access->prompt_tokens = usage->prompt_tokens;
+      access->output_tokens = usage->completion_tokens;
+    }
+  }
+  v.request_sizes.With({d.model, d.target}).Observe(static_cast<double>(request_bytes));
+  d.status = status;
+  d.served_by = served_by;
+  d.duration_s = seconds;
+  if (out) {
+    v.response_sizes.With({d.model, d.target}).Observe(static_cast<double>(out->body_bytes));
+    if (out->first_byte > 0 && dispatched_at > 0 && out->first_byte >= dispatched_at) {
+      d.ttft_s = ToSeconds(out->first_byte - dispatched_at);
+      visibility.ObserveTtft(d.pool, out->first_byte, d.ttft_s);
+    }
+  }
+  if (usage && usage->completion_tokens > 0 && status / 100 == 2) {
+    v.ntpot.With({d.model, d.target})
+        .Observe(seconds / static_cast<double>(usage->completion_tokens));
+  }
+  visibility.RecordDecision(std::move(d));
+}
+
+void Gateway::Impl::CollectEndpointMetrics(telemetry::MetricWriter& w) {
+  auto rt = runtime();
+  if (!rt || rt->pools.empty()) return;
+  struct Row {
+    std::string pool, endpoint;
+    EndpointStatus status;
+    double predicted_ttft = -1;
+  };
+  std::vector<Row> rows;
+  std::vector<std::pair<std::string, double>> index_sizes;
+  for (const auto& [backend, state] : rt->pools) {
+    const std::string name(ShortName(backend->id));
+    std::vector<EndpointStatus> endpoints;
+    std::vector<EndpointPrediction> predictions;
+    RequestInfo reference;
+    reference.prompt_tokens = kReferencePromptTokens;
+    reference.max_tokens = kReferenceOutputTokens;
+    state->WithScheduler([&](Scheduler& s) {
+      endpoints = s.Endpoints();
+      predictions = s.PredictTtft(reference);
+      return 0;
+    });
+    double index_size = 0;
+    for (auto& e : endpoints) {
+      index_size += static_cast<double>(e.prefix_entries);
+      Row row{name, e.id, std::move(e), -1};
+      for (const auto& p : predictions) {
+        if (p.endpoint == row.endpoint) row.predicted_ttft = p.prediction.ttft_s;
+      }
+      rows.push_back(std::move(row));
+    }
+    index_sizes.emplace_back(name, index_size);
+  }
+  auto family = [&](std::string_view metric, std::string_view help, auto value) {
+    w.Header(metric, help, "gauge");
+    for (const auto& r : rows) {
+      const double x = value(r);
+      if (x >= 0) w.Sample(metric, {{"name", r.pool}, {"endpoint", r.endpoint}}, x);
+    }
+  };
+  family("infergate_pool_endpoint_waiting_requests",
+         "Requests waiting at the endpoint, as last scraped.",
+         [](const Row& r) { return r.status.waiting; });
+  family("infergate_pool_endpoint_running_requests",
+         "Requests running at the endpoint, as last scraped.",
+         [](const Row& r) { return r.status.running; });
+  family("infergate_pool_endpoint_kv_cache_utilization",
+         "KV cache use of the endpoint (0..1), as last scraped.",
+         [](const Row& r) { return r.status.kv_usage; });
+  family("infergate_pool_endpoint_estimated_waiting_requests",
+         "Waiting requests the scheduler estimates now (scrape plus what the ledger saw since).",
+         [](const Row& r) { return r.status.load.waiting_est; });
+  family("infergate_pool_endpoint_estimated_kv_cache_utilization",
+         "KV cache use the scheduler estimates now (scrape plus what the ledger saw since).",
+         [](const Row& r) { return r.status.load.kv_usage_est; });
+  family("infergate_pool_endpoint_ledger_inflight_requests",
+         "Requests this gateway sent to the endpoint that have not finished (the ledger).",
+         [](const Row& r) { return static_cast<double>(r.status.ledger.inflight); });
+  family("infergate_pool_endpoint_ledger_awaiting_requests",
+         "Of the ledger's requests, those still awaiting their first token.",
+         [](const Row& r) { return static_cast<double>(r.status.ledger.awaiting); });
+  family("infergate_pool_endpoint_ready", "1 when the endpoint is ready (Pod readiness).",
+         [](const Row& r) { return r.status.ready ? 1.0 : 0.0; });
+  family("infergate_pool_endpoint_metrics_fresh",
+         "1 when the endpoint's scraped metrics are recent enough to schedule with.",
+         [](const Row& r) { return r.status.fresh ? 1.0 : 0.0; });
+  family("infergate_pool_endpoint_predicted_ttft_seconds",
+         "TTFT the cost model predicts at the endpoint now for a reference request (1000 "
+         "uncached prompt tokens, 200 output tokens).",
+         [](const Row& r) { return r.predicted_ttft; });
+  w.Header("inference_extension_prefix_indexer_size",
+           "Entries in the pool's prefix index (blocks, summed over endpoints).", "gauge");
+  for (const auto& [name, size] : index_sizes) {
+    w.Sample("inference_extension_prefix_indexer_size", {{"name", name}}, size);
+  }
+}
+
+std::string Gateway::Impl::LiveJson() {
+  const TimeNs now = clock_.Now();
+  visibility.MarkViewed(now);
+  std::string s;
+  s.reserve(16384);
+  telemetry::JsonOut j(s);
+  j.BeginObject();
+  j.Field("now_ms", WallMs());
+  j.Field("active_requests", metrics.active_requests.Value());
+  j.Key("pools").BeginArray();
+  auto rt = runtime();
+  if (rt) {
+    for (const auto& [backend, state] : rt->pools) {
+      std::vector<EndpointStatus> endpoints;
+      PoolStatus summary;
+      std::string profile;
+      state->WithScheduler([&](Scheduler& sch) {
+        endpoints = sch.Endpoints();
+        summary = sch.Summary();
+        profile = state->settings().profile;
+        return 0;
+      });
+      std::map<int, std::size_t> bands;
+      state->ForEachQueuedFlow(
+          [&](int priority, std::string_view, std::size_t n) { bands[priority] += n; });
+      j.BeginObject();
+      j.Field("id", backend->id);
+      j.Field("profile", profile);
+      j.Field("saturated", summary.saturated);
+      j.Field("ready", summary.ready);
+      j.Field("fresh", summary.fresh);
+      j.Field("inflight", static_cast<std::int64_t>(summary.inflight));
+      j.Key("queue").BeginArray();
+      for (auto it = bands.rbegin(); it != bands.rend(); ++it) {
+        j.BeginObject().Field("priority", it->first);
+        j.Field("queued", static_cast<std::int64_t>(it->second)).EndObject();
+      }
+      j.EndArray();
+      const telemetry::WindowSummary ttft = visibility.TtftSummary(backend->id, now);
+      j.Key("ttft_1m").BeginObject();
+      j.Field("count", static_cast<std::int64_t>(ttft.count));
+      if (ttft.count > 0) {
+        j.Field("p50", ttft.p50).Field("p90", ttft.p90).Field("p99", ttft.p99);
+        j.Field("max", ttft.max);
+      }
+      j.EndObject();
+      j.Key("endpoints").BeginArray();
+      for (const auto& e : endpoints) {
+        std::string_view pod;
+        for (const auto& ep : backend->endpoints) {
+          if (ep.id == e.id) pod = ep.pod_name;
+        }
+        j.BeginObject();
+        j.Field("id", e.id).Field("pod", pod);
+        j.Field("ready", e.ready).Field("fresh", e.fresh);
+        if (e.metrics_age != kNever) j.Field("age_s", ToSeconds(e.metrics_age));
+        j.Field("failures", e.consecutive_failures);
+        j.Key("scraped").BeginObject();
+        j.Field("waiting", e.waiting).Field("running", e.running).Field("kv", e.kv_usage);
+        j.EndObject();
+        j.Key("ledger").BeginObject();
+        j.Field("inflight", e.ledger.inflight).Field("awaiting", e.ledger.awaiting);
+        j.Field("decoding", e.ledger.decoding);
+        j.Field("awaiting_tokens", e.ledger.awaiting_tokens);
+        j.EndObject();
+        j.Key("estimate").BeginObject();
+        j.Field("waiting", e.load.waiting_est).Field("running", e.load.running_est);
+        j.Field("kv", e.load.kv_usage_est);
+        j.EndObject();
+        j.Field("prefix_entries", static_cast<std::int64_t>(e.prefix_entries));
+        j.EndObject();
+      }
+      j.EndArray();
+      j.EndObject();
+    }
+  }
+  j.EndArray();
+  j.Key("decisions").BeginArray();
+  const auto decisions = visibility.RecentDecisions();
+  for (auto it = decisions.rbegin(); it != decisions.rend(); ++it) {
+    const DecisionRecord& d = *it;
+    j.BeginObject();
+    j.Field("t_ms", d.wall_ms).Field("pool", d.pool).Field("model", d.model);
+    j.Field("target", d.target).Field("priority", d.priority).Field("reason", d.reason);
+    if (!d.decided_by.empty()) j.Field("decided_by", d.decided_by);
+    j.Key("endpoints").BeginArray();
+    for (const auto& e : d.endpoints) j.String(e);
+    j.EndArray();
+    j.Field("served_by", d.served_by);
+    j.Field("prefix_blocks", static_cast<std::int64_t>(d.prefix_blocks));
+    j.Field("prompt_blocks", static_cast<std::int64_t>(d.prompt_blocks));
+    j.Field("decide_s", d.decide_s);
+    if (d.ttft_s >= 0) j.Field("ttft_s", d.ttft_s);
+    if (d.duration_s >= 0) j.Field("duration_s", d.duration_s);
+    j.Field("status", d.status);
+    if (!d.candidates.empty()) {
+      j.Key("candidates").BeginArray();
+      for (const auto& c : d.candidates) {
+        j.BeginObject().Field("endpoint", c.endpoint).Field("predicted_ttft_s", c.predicted_ttft_s);
+        j.Field("kv_fits", c.kv_fits).EndObject();
+      }
+      j.EndArray();
+    }
+    j.EndObject();
+  }
+  j.EndArray();
+  j.EndObject();
+  return s;
+}
+
+}  // namespace infergate::gateway
+
+// ------------------------------------------------------------------ access log
+
+namespace infergate::gateway {
+
+namespace {
+
+constexpr std::string_view kRequestIdHeader = "x-request-id";
+
+// 128 random bits as 32 hex digits; a per-thread generator seeded from the OS.
+std::string NewRequestId() {
+  thread_local std::uint64_t a = [] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  }();
+  thread_local std::uint64_t b = a * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+  auto next = [](std::uint64_t& x) {  // xorshift64*
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 0x2545F4914F6CDD1Dull;
+  };
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  std::uint64_t hi = next(a), lo = next(b);
+  for (int i = 15; i >= 0; --i, hi >>= 4) id[i] = kHex[hi & 15];
+  for (int i = 31; i >= 16; --i, lo >>= 4) id[i] = kHex[lo & 15];
+  return id;
+}
+
+}  // namespace
+
+AccessEntry* Gateway::Impl::BeginAccess(AccessEntry& e, http::Request& req,
+                                        const ListenerRuntime& lr, const config::RouteRule* rule,
+                                        const config::Backend* backend, TimeNs arrival,
+                                        const std::string& client_ip) {
+  if (!access_log) return nullptr;
+  std::string id;
+  if (auto v = http::FindField(req, kRequestIdHeader); v && !v->empty() && v->size() <= 200) {
+    id = std::string(*v);
+  } else {
+    id = NewRequestId();
+    req.set(kRequestIdHeader, id);
+  }
+  if (!access_log->Sample()) return nullptr;
+  e.arrival = arrival;
+  e.listener = lr.key;
+  if (rule) e.route = rule->Id();
+  if (backend) e.backend = backend->id;
+  e.client = client_ip;
+  e.method = req.method_string();
+  // The path only: a query string may carry credentials.
+  e.path = req.target();
+  e.path = e.path.substr(0, e.path.find('?'));
+  e.request_id = std::move(id);
+  e.bytes_in = req.body().size();
+  return &e;
+}
+
+void Gateway::Impl::AccessOutcome(AccessEntry& e, const http::ExchangeOutcome& out,
+                                  std::span<const http::UpstreamCandidate> candidates) {
+  e.bytes_out = out.body_bytes;
+  e.attempts = out.attempts;
+  e.redirects = out.redirects;
+  if (out.first_byte > 0) e.ttfb_s = ToSeconds(out.first_byte - e.arrival);
+  if (e.tried.empty()) {
+    const int n = std::min<int>(out.attempts, static_cast<int>(candidates.size()));
+    for (int i = 0; i < n; ++i) e.tried.emplace_back(candidates[i].id);
+  }
+}
+
+void Gateway::Impl::EmitAccess(const AccessEntry& e, int status) {
+  const TimeNs now = clock_.Now();
+  const double duration = ToSeconds(now - e.arrival);
+  std::string line;
+  line.reserve(512);
+  telemetry::JsonOut j(line);
+  j.BeginObject();
+  j.Field("time", telemetry::FormatUtcMillis(WallMs() -
+                                             static_cast<std::int64_t>(duration * 1000.0 + 0.5)));
+  j.Field("request_id", e.request_id);
+  j.Field("listener", e.listener).Field("route", e.route).Field("backend", e.backend);
+  j.Field("client", e.client).Field("method", e.method).Field("path", e.path);
+  if (!e.model.empty()) j.Field("model", e.model);
+  if (!e.served_model.empty()) j.Field("served_model", e.served_model);
+  if (!e.pool.empty()) j.Field("pool", e.pool);
+  if (!e.tried.empty()) {
+    j.Field("endpoint", e.tried.back());
+    j.Key("tried").BeginArray();
+    for (const auto& t : e.tried) j.String(t);
+    j.EndArray();
+  }
+  j.Field("status", status);
+  if (!e.dropped.empty()) j.Field("dropped", e.dropped);
+  j.Field("bytes_in", static_cast<std::int64_t>(e.bytes_in));
+  j.Field("bytes_out", static_cast<std::int64_t>(e.bytes_out));
+  if (e.queue_wait_s >= 0) j.Field("queue_wait_s", e.queue_wait_s);
+  if (e.ttfb_s >= 0) j.Field("ttfb_s", e.ttfb_s);
+  j.Field("duration_s", duration);
+  if (e.prompt_tokens >= 0) j.Field("prompt_tokens", e.prompt_tokens);
+  if (e.output_tokens >= 0) j.Field("output_tokens", e.output_tokens);
+  j.Field("retries", std::max(0, e.attempts - 1)).Field("redispatches", e.redirects);
+  j.EndObject();
+  access_log->Write(line);
+}
+
+}  // namespace infergate::gateway

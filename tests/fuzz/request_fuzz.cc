@@ -35,6 +35,7 @@
 namespace {
 
 using namespace infergate;
+using Request = bhttp::request<bhttp::string_body>;
 
 constexpr const char* kConfig = R"(apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -126,7 +127,7 @@ Read ReadOne(std::string_view data, std::size_t piece) {
   r.complete = in.complete;
   r.consumed = in.consumed;
   if (!in.complete) return r;
-  const http::Request& req = parser.get();
+  const Request& req = parser.get();
   r.method = std::string(req.method_string());
   r.target = std::string(req.target());
   r.body = req.body();
@@ -148,7 +149,7 @@ Read ReadOne(std::string_view data, std::size_t piece) {
   IG_FUZZ_CHECK(r.body.size() <= kLimits.body_bytes);
 
   // The routing decision, as the session makes it.
-  const gateway::RequestHeaderGetter<http::Request> header{&req};
+  const gateway::RequestHeaderGetter<Request> header{&req};
   const routing::RequestView view = gateway::MakeRequestView(req, header);
   if (const routing::Route* route = Table().Match(view)) {
     IG_FUZZ_CHECK(route->PickBackend() != nullptr);

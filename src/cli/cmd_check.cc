@@ -1,5 +1,7 @@
 // `infergate check -f CONFIG.yaml [-f MORE.yaml | -f DIR] [--output text|json]`: loads a
 // configuration exactly as `serve` would, and prints what it resolves to, or every error.
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -10,6 +12,7 @@
 #include "config/report.h"
 #include "core/clock.h"
 #include "gateway/pool_state.h"
+#include "http/tls_certificate.h"
 
 namespace infergate::cli {
 namespace {
@@ -65,8 +68,23 @@ int RunCheck(const CheckOptions& options) {
     if (!state.ok()) errors.push_back(state.error().message);
   }
   if (!errors.empty()) return PrintErrors(errors, json);
+  // HTTPS listeners whose certificate does not load are not served (as serve does): a
+  // warning, not an error.
+  std::vector<std::string> tls_warnings;
+  for (const auto& gw : snapshot.gateways) {
+    for (const auto& l : gw.listeners) {
+      if (l.protocol != "HTTPS" || !l.not_served.empty() || l.certificates.empty()) continue;
+      const auto& cert = l.certificates.front();
+      if (auto st = http::CheckTlsCertificate(cert.cert_pem, cert.key_pem, cert.secret); !st.ok()) {
+        tls_warnings.push_back(
+            fmt::format("listener {}/{} is not served: {}", gw.id, l.name, st.error().message));
+      }
+    }
+  }
   if (json) {
-    std::printf("%s\n", config::SnapshotToJson(snapshot).dump(2).c_str());
+    auto out = config::SnapshotToJson(snapshot);
+    for (const auto& w : tls_warnings) out["warnings"].push_back(w);
+    std::printf("%s\n", out.dump(2).c_str());
     return kExitOk;
   }
   std::size_t listeners = 0;
@@ -77,6 +95,10 @@ int RunCheck(const CheckOptions& options) {
       snapshot.gateways.size() == 1 ? "" : "s", listeners, listeners == 1 ? "" : "s",
       snapshot.pools.size(), snapshot.pools.size() == 1 ? "" : "s");
   std::fputs(config::DescribeSnapshot(snapshot).c_str(), stdout);
+  if (!tls_warnings.empty()) {
+    std::printf("TLS warnings (%zu):\n", tls_warnings.size());
+    for (const auto& w : tls_warnings) std::printf("  %s\n", w.c_str());
+  }
   return kExitOk;
 }
 

@@ -15,6 +15,7 @@ bool SplitHostPort(const std::string& s, std::string& host, int& port) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos) return false;
   host = s.substr(0, colon);
+  if (host.empty()) host = "0.0.0.0";  // ":9901": every IPv4 address (in a pod)
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
@@ -67,6 +68,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     std::string admin = "127.0.0.1:9901";
     bool no_admin = false;
     double drain_seconds = 30;
+    double grace_seconds = 0;
     double reload_seconds = 2;
     double scrape_seconds = 0.05;
     double redirect_seconds = ToSeconds(gateway::GatewayOptions{}.redirect_after);
@@ -90,12 +92,21 @@ void AddServeCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--workers", flags->options.workers, "Event loop threads (0: one per core)")
       ->capture_default_str();
   cmd->add_option("--admin-address", flags->admin,
-                  "Admin listener host:port (/metrics, /healthz, /readyz); port 0 picks one")
+                  "Admin listener host:port (/metrics, /healthz, /readyz); port 0 picks one; "
+                  "0.0.0.0:9901 or :9901 binds every address (in a pod, for probes and "
+                  "Prometheus)")
       ->capture_default_str();
   cmd->add_flag("--no-admin", flags->no_admin, "Do not open the admin listener");
   cmd->add_option("--drain-timeout", flags->drain_seconds,
                   "Seconds requests in flight may take to finish after SIGTERM")
       ->capture_default_str();
+  cmd->add_option("--shutdown-grace", flags->grace_seconds,
+                  "Seconds the gateway keeps serving after SIGTERM with /readyz failing, so "
+                  "load balancers and Service endpoints stop sending first; then the drain "
+                  "(--drain-timeout) begins. In Kubernetes: at least the readiness probe's "
+                  "period x failure threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--reload-interval", flags->reload_seconds,
                   "Seconds between checks of the config files for changes (0: never)")
       ->capture_default_str();
@@ -172,6 +183,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
         return kExitUsage;
       }
       o.drain_timeout = FromSeconds(flags->drain_seconds);
+      o.shutdown_grace = FromSeconds(flags->grace_seconds);
       o.reload_poll_interval = FromSeconds(flags->reload_seconds);
       o.scrape_interval = FromSeconds(flags->scrape_seconds);
       o.scrape_timeout = FromSeconds(flags->scrape_timeout_seconds);

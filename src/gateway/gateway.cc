@@ -22,7 +22,9 @@
 #include "http/openai_error.h"
 #include "http/proxy_exchange.h"
 #include "http/request_intake.h"
+#include "http/tls_server.h"
 #include "http/upstream_pool.h"
+#include "routing/filters.h"
 #include "telemetry/metrics.h"
 
 namespace infergate::gateway {
@@ -90,32 +92,56 @@ Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
 }
 
 Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
-  std::map<std::string, BoundListener> next;
+  // What to bind: an HTTP listener under its own key; the HTTPS listeners of one address
+  // and port together, under the port's key (SNI tells them apart per connection).
+  struct Wanted {
+    std::string address;
+    int port = 0;
+    bool tls = false;
+    std::vector<std::string> listener_keys;
+  };
+  std::map<std::string, Wanted> wanted;
   for (const auto& lr : rt.listeners()) {
     if (!opts.bind_listeners) break;
     const auto& l = *lr->listener;
-    auto it = bound_.find(lr->key);
-    if (it != bound_.end() && it->second.address == l.bind_address &&
-        it->second.configured_port == l.port) {
-      next.emplace(lr->key, it->second);
+    const bool tls = l.protocol == "HTTPS";
+    const std::string key = tls ? Runtime::TlsPortKey(*lr) : lr->key;
+    Wanted& w = wanted[key];
+    w.address = l.bind_address;
+    w.port = l.port;
+    w.tls = tls;
+    w.listener_keys.push_back(lr->key);
+  }
+  std::map<std::string, BoundListener> next;
+  for (const auto& [key, w] : wanted) {
+    auto it = bound_.find(key);
+    if (it != bound_.end() && it->second.address == w.address &&
+        it->second.configured_port == w.port) {
+      next.emplace(key, it->second);
       continue;
     }
     // A listener that moved to another address or port is bound anew.
-    const std::string key = lr->key;
-    auto listener = loops.Listen(
-        l.bind_address, l.port,
-        [this, key](tcp::socket s) -> asio::awaitable<void> { return Session(std::move(s), key); });
+    http::SessionHandler handler;
+    if (w.tls) {
+      handler = [this, key](tcp::socket s) { return TlsSession(std::move(s), key); };
+    } else {
+      handler = [this, key](tcp::socket s) { return Session(std::move(s), key, std::string()); };
+    }
+    auto listener = loops.Listen(w.address, static_cast<unsigned short>(w.port), handler);
     if (!listener.ok()) {
       for (auto& [k, b] : next) {
         if (!bound_.count(k) || bound_[k].listener != b.listener) b.listener->Stop();
       }
-      return Error{"listen: listener " + key + ": " + listener.error().message};
+      return Error{"listen: listener " + w.listener_keys.front() + ": " + listener.error().message};
     }
-    next.emplace(key, BoundListener{l.bind_address, l.port, *listener});
+    next.emplace(key, BoundListener{w.address, w.port, *listener});
     const auto& ep = (*listener)->endpoint();
-    std::printf("listening %s %s:%d\n", key.c_str(), ep.address().to_string().c_str(), ep.port());
+    for (const auto& lk : w.listener_keys) {
+      std::printf("listening %s %s:%d\n", lk.c_str(), ep.address().to_string().c_str(), ep.port());
+      spdlog::info("listener {} on {}:{}{}", lk, ep.address().to_string(), ep.port(),
+                   w.tls ? " (HTTPS)" : "");
+    }
     std::fflush(stdout);
-    spdlog::info("listener {} on {}:{}", key, ep.address().to_string(), ep.port());
   }
   for (auto& [k, b] : bound_) {
     auto it = next.find(k);
@@ -225,10 +251,29 @@ void Gateway::Impl::HandleSignals() {
     if (sig == SIGHUP) {
       spdlog::info("SIGHUP: reloading configuration");
       (void)Reload();
-      HandleSignals();
     } else {
-      Shutdown();
+      BeginShutdown();
     }
+    HandleSignals();
+  });
+}
+
+void Gateway::Impl::BeginShutdown() {
+  if (grace_started_.exchange(true) || opts.shutdown_grace <= 0) {
+    Shutdown();
+    return;
+  }
+  // Readiness fails first; traffic keeps flowing while the load balancers in front (the
+  // Service's endpoints, after the readiness probe fails) stop sending here.
+  ready_ = false;
+  spdlog::info("shutdown: /readyz fails now; serving for {:.1f}s more, then draining",
+               ToSeconds(opts.shutdown_grace));
+  asio::post(loops.loop(0), [this] {
+    grace_timer_ = std::make_unique<asio::steady_timer>(loops.loop(0));
+    grace_timer_->expires_after(std::chrono::nanoseconds(opts.shutdown_grace));
+    grace_timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Shutdown();
+    });
   });
 }
 
@@ -307,14 +352,37 @@ RequestStats& Gateway::Impl::StatsFor(const ListenerRuntime& lr, const config::R
   return *it->second;
 }
 
-asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string listener_key) {
+asio::awaitable<void> Gateway::Impl::TlsSession(tcp::socket socket, std::string port_key) {
+  std::shared_ptr<const http::TlsServerContext> context;
+  std::vector<std::string> listener_keys;
+  {
+    const auto rt = runtime();
+    const TlsPortRuntime* tls = rt->FindTlsPort(port_key);
+    if (!tls || !tls->context) co_return;  // the port left the configuration
+    context = tls->context;
+    listener_keys = tls->listener_keys;
+  }
+  std::string client_ip = ClientAddress(socket);
+  http::PlainSessionHandler serve = [this, keys = std::move(listener_keys), client_ip](
+                                        tcp::socket plain, int site) {
+    return Session(std::move(plain), keys[static_cast<std::size_t>(site)], client_ip);
+  };
+  // The call and its by-value arguments complete before the co_await: GCC 12 mishandles
+  // temporaries that live across a suspension.
+  auto serving = http::ServeTls(std::move(socket), std::move(context), opts.tls_handshake_timeout,
+                                std::move(serve));
+  co_await std::move(serving);
+}
+
+asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string listener_key,
+                                             std::string peer_ip) {
   LoopState& loop = *tls_loop;
   SessionState state(&socket);
   loop.sessions.insert(&state);
   ++active_sessions_;
   auto& connections = metrics.connections.With({listener_key});
   connections.Inc();
-  const std::string client_ip = ClientAddress(socket);
+  const std::string client_ip = peer_ip.empty() ? ClientAddress(socket) : std::move(peer_ip);
   boost::system::error_code nb_ec;
   socket.non_blocking(true, nb_ec);  // the proxy's writes try a direct send first
   beast::flat_buffer buffer;
@@ -427,12 +495,48 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
     co_return ok&& client_keep;
   }
   const config::RouteRule& rule = route->rule();
+  if (!rule.unsupported.empty()) {
+    // Serving the rule without what it asks for could send requests where they must not
+    // go: the Gateway API's answer is a 500.
+    rt.FindStats(&lr, &rule, nullptr)->Record(500, ToSeconds(SteadyClock().Now() - arrival));
+    const std::string message =
+        "route rule " + rule.Id() + " is not served: " + rule.unsupported.front();
+    bool ok = co_await http::WriteErrorResponse(socket, 500, message, version, client_keep);
+    co_return ok&& client_keep;
+  }
+  if (rule.redirect) {
+    const std::string_view scheme = lr.listener->protocol == "HTTPS" ? "https" : "http";
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(rule.redirect->status_code),
+                                            version};
+    res.set(bhttp::field::location,
+            routing::RedirectLocation(*rule.redirect, scheme, view.host, view.path, view.query,
+                                      routing::MatchedPrefix(rule, view.path)));
+    res.keep_alive(client_keep);
+    res.prepare_payload();
+    rt.FindStats(&lr, &rule, nullptr)
+        ->Record(rule.redirect->status_code, ToSeconds(SteadyClock().Now() - arrival));
+    auto [ec, n] = co_await bhttp::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
+    co_return !ec && client_keep;
+  }
   const config::Backend* backend = route->PickBackend();
   if (!backend) {
     rt.FindStats(&lr, &rule, nullptr)->Record(500, ToSeconds(SteadyClock().Now() - arrival));
     bool ok = co_await http::WriteErrorResponse(socket, 500, "route has no usable backend", version,
                                                 client_keep);
     co_return ok&& client_keep;
+  }
+  if (const auto& rw = rule.url_rewrite) {
+    // The views into the target end here: the new target is built before it is set.
+    if (rw->path) {
+      std::string rewritten =
+          routing::RewritePath(*rw->path, view.path, routing::MatchedPrefix(rule, view.path));
+      if (!view.query.empty()) {
+        rewritten += '?';
+        rewritten += view.query;
+      }
+      req.target(rewritten);
+    }
+    if (rw->hostname) req.set(bhttp::field::host, *rw->hostname);
   }
   if (!route->mirrors().empty()) {
     MirrorRequest(socket.get_executor(), rt, route->rule(), req, client_ip);
@@ -471,6 +575,7 @@ asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Reque
     xo.edits.remove = edits->remove;
   }
   xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  ApplyRuleToExchange(rule, edits, &xo);  // backendRequest, ResponseHeaderModifier
   xo.max_attempts = opts.max_attempts;
   xo.client_keep_alive = client_keep;
   // One pointer of capture keeps the hook inside std::function's inline storage.

@@ -7,7 +7,9 @@
 // config file) loads the configuration again: a bad one is rejected with an error and the
 // running one keeps serving; a good one replaces it atomically (new listeners are bound
 // first, removed ones closed after). Shutdown() (SIGTERM/SIGINT) stops accepting, lets
-// requests in flight finish for up to the drain timeout, and makes Wait() return.
+// requests in flight finish for up to the drain timeout, and makes Wait() return. A
+// signal (HandleSignals) first fails /readyz for the shutdown grace period while serving
+// on, then calls Shutdown().
 //
 // On start it prints one line per bound listener to stdout:
 //   listening <gateway-ns>/<gateway>/<listener> <address>:<port>
@@ -33,6 +35,12 @@ struct GatewayOptions {
   std::string admin_address = "127.0.0.1";
   int admin_port = 9901;  // 0 picks a free port; -1 disables the admin listener
   TimeNs drain_timeout = 30 * kNanosPerSecond;
+  // SIGTERM/SIGINT: /readyz answers 503 at once, but every listener keeps serving for this
+  // long (so load balancers and Kubernetes endpoints stop sending here first); then the
+  // drain begins. A second signal during the grace period drains at once. 0 = no grace.
+  TimeNs shutdown_grace = 0;
+  // HTTPS listeners: the TLS handshake of a new connection must finish within this.
+  TimeNs tls_handshake_timeout = 10 * kNanosPerSecond;
   TimeNs reload_poll_interval = 2 * kNanosPerSecond;  // config file change check; 0 = off
   std::size_t max_header_bytes = 64 * 1024;
   TimeNs idle_timeout = 60 * kNanosPerSecond;          // keep-alive connection with no request

@@ -3,6 +3,7 @@
 // scraping and mirroring). Not part of the public interface.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <map>
@@ -85,6 +86,21 @@ struct LoopState {
 
 // The state of the loop the calling thread runs (set on each loop when it starts).
 extern thread_local LoopState* tls_loop;
+
+// What a route rule adds to an exchange besides its request-header edits:
+// timeouts.backendRequest bounds the exchange together with the request timeout (the
+// stricter wins; a connection that fails at once leaves the bound to the next attempt),
+// and its ResponseHeaderModifier edits the head relayed to the client.
+inline void ApplyRuleToExchange(const config::RouteRule& rule, const RuleEdits* edits,
+                                http::ExchangeOptions* xo) {
+  if (rule.timeouts.backend_request && *rule.timeouts.backend_request > 0) {
+    const TimeNs bound = *rule.timeouts.backend_request;
+    xo->timeout = xo->timeout > 0 ? std::min(xo->timeout, bound) : bound;
+  }
+  if (edits) {
+    xo->response_edits = {edits->response_remove, edits->response_set, edits->response_add};
+  }
+}
 
 struct GatewayMetrics {
   explicit GatewayMetrics(telemetry::Registry& r)
@@ -241,7 +257,15 @@ class Gateway::Impl {
   RequestStats& StatsFor(const ListenerRuntime& lr, const config::RouteRule* rule,
                          const config::Backend* backend);
 
-  asio::awaitable<void> Session(tcp::socket socket, std::string listener_key);
+  // One client connection of a listener. client_ip: the peer's address when the socket
+  // is not the client's own (an HTTPS connection's decrypted stream); empty: read it.
+  asio::awaitable<void> Session(tcp::socket socket, std::string listener_key,
+                                std::string client_ip);
+  // One connection to a bound HTTPS port: TLS, then Session for the listener SNI picked.
+  asio::awaitable<void> TlsSession(tcp::socket socket, std::string port_key);
+  // SIGTERM/SIGINT: the shutdown grace period (readiness fails, serving goes on), then
+  // Shutdown(). A second call skips what is left of the grace period.
+  void BeginShutdown();
   // Handles one parsed request; returns whether the connection may be kept.
   asio::awaitable<bool> HandleRequest(tcp::socket& socket, http::Request& req, const Runtime& rt,
                                       const ListenerRuntime& lr, TimeNs arrival,
@@ -339,6 +363,8 @@ class Gateway::Impl {
   std::string config_signature_;
   std::unique_ptr<asio::steady_timer> watch_timer_;
   std::unique_ptr<asio::steady_timer> drain_timer_;
+  std::unique_ptr<asio::steady_timer> grace_timer_;
+  std::atomic<bool> grace_started_{false};
   std::unique_ptr<asio::signal_set> signals_;
   TimeNs drain_deadline_ = 0;
   SteadyClock clock_;

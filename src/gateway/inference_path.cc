@@ -543,6 +543,7 @@ asio::awaitable<bool> Gateway::Impl::HandlePoolRequest(tcp::socket& socket, http
     xo.edits.remove = edits->remove;
   }
   xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  ApplyRuleToExchange(rule, edits, &xo);  // backendRequest, ResponseHeaderModifier
   xo.max_attempts = opts.max_attempts;
   xo.client_keep_alive = client_keep;
   if (hooks.on_stall) {

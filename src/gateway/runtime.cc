@@ -1,5 +1,7 @@
 #include "gateway/runtime.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "http/openai_error.h"
@@ -64,11 +66,29 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
     rt->backends_.emplace(b.get(), std::move(br));
     return Ok();
   };
+  // HTTPS listeners' sites, grouped by the port they share.
+  std::map<std::string, std::vector<http::TlsSite>> tls_sites;
   for (const auto& gw : rt->snapshot_->gateways) {
     for (const auto& l : gw.listeners) {
+      if (!l.not_served.empty()) continue;  // reported by the configuration's load
       auto lr = std::make_unique<ListenerRuntime>();
       lr->listener = &l;
       lr->key = gw.id + "/" + l.name;
+      const bool https = l.protocol == "HTTPS";
+      if (https && l.certificates.empty()) continue;  // never resolved so (checked there)
+      if (https) {
+        // The first certificate is the listener's (further ones, e.g. a second key type,
+        // are not offered). A certificate that does not load leaves this listener out
+        // rather than failing the configuration.
+        const config::TlsCertificate& cert = l.certificates.front();
+        http::TlsSite site{l.hostname, cert.cert_pem, cert.key_pem, cert.secret};
+        if (auto ok = http::TlsServerContext::Build({site}); !ok.ok()) {
+          spdlog::warn("listener {} is not served: {}", lr->key, ok.error().message);
+          continue;
+        }
+        tls_sites[TlsPortKey(*lr)].push_back(std::move(site));
+        rt->tls_ports_[TlsPortKey(*lr)].listener_keys.push_back(lr->key);
+      }
       // Per-rule state is keyed by the route table's own copies of the rules (what Match
       // returns), not by the snapshot's.
       lr->routes = routing::RouteTable(l.rules);
@@ -80,7 +100,12 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
           for (const auto& h : mod->add) e.add.push_back({h.name, h.value});
           e.remove = mod->remove;
         }
-        e.set.push_back({"X-Forwarded-Proto", "http"});
+        e.set.push_back({"X-Forwarded-Proto", https ? "https" : "http"});
+        if (const auto& mod = rule.response_header_modifier) {
+          for (const auto& h : mod->set) e.response_set.push_back({h.name, h.value});
+          for (const auto& h : mod->add) e.response_add.push_back({h.name, h.value});
+          e.response_remove = mod->remove;
+        }
         for (const auto& m : route->mirrors()) {
           rt->mirror_counters_[&m] = std::make_unique<std::atomic<std::uint64_t>>(0);
         }
@@ -103,6 +128,11 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
       rt->listeners_.push_back(std::move(lr));
     }
   }
+  for (auto& [key, sites] : tls_sites) {
+    auto context = http::TlsServerContext::Build(std::move(sites));
+    if (!context.ok()) return context.error();
+    rt->tls_ports_[key].context = std::move(*context);
+  }
   for (const auto& pool : rt->snapshot_->pools) {
     if (auto st = add_backend(pool); !st.ok()) return st.error();
     for (const auto& m : pool->pool.models) {
@@ -112,6 +142,12 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
     }
   }
   return rt;
+}
+
+std::string Runtime::TlsPortKey(const ListenerRuntime& lr) {
+  const auto& l = *lr.listener;
+  if (l.port == 0) return "https " + lr.key;
+  return "https " + l.bind_address + ":" + std::to_string(l.port);
 }
 
 const ListenerRuntime* Runtime::FindListener(const std::string& key) const {

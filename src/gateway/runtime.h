@@ -17,6 +17,7 @@
 
 #include "config/snapshot.h"
 #include "http/proxy_exchange.h"
+#include "http/tls_server.h"
 #include "routing/route_table.h"
 #include "telemetry/metrics.h"
 
@@ -43,6 +44,17 @@ struct RuleEdits {
   std::vector<http::HeaderEdit> set;  // RequestHeaderModifier.set, then X-Forwarded-Proto
   std::vector<http::HeaderEdit> add;
   std::vector<std::string> remove;
+  // ResponseHeaderModifier.
+  std::vector<http::HeaderEdit> response_set;
+  std::vector<http::HeaderEdit> response_add;
+  std::vector<std::string> response_remove;
+};
+
+// The server certificates of the HTTPS listeners sharing one bound port, and which
+// listener each serves (SNI picks the site, the site names the listener).
+struct TlsPortRuntime {
+  std::shared_ptr<const http::TlsServerContext> context;
+  std::vector<std::string> listener_keys;  // by site index
 };
 
 struct ListenerRuntime {
@@ -64,6 +76,14 @@ class Runtime {
   // nullptr when the listener is not in this configuration.
   const ListenerRuntime* FindListener(const std::string& key) const;
   const std::vector<std::unique_ptr<ListenerRuntime>>& listeners() const { return listeners_; }
+  // The TLS state of a bound HTTPS port, by TlsPortKey(); nullptr when absent.
+  const TlsPortRuntime* FindTlsPort(const std::string& key) const {
+    auto it = tls_ports_.find(key);
+    return it == tls_ports_.end() ? nullptr : &it->second;
+  }
+  // The key under which an HTTPS listener's port is bound: HTTPS listeners on the same
+  // address and port (not 0) share one socket.
+  static std::string TlsPortKey(const ListenerRuntime& lr);
   // The runtime of a backend the snapshot defines (by pointer identity).
   const BackendRuntime* FindBackend(const config::Backend* backend) const;
 
@@ -111,6 +131,7 @@ class Runtime {
   std::vector<std::unique_ptr<ListenerRuntime>> listeners_;
   std::map<const config::Backend*, std::unique_ptr<BackendRuntime>> backends_;
   std::map<const config::RouteRule*, RuleEdits> edits_;
+  std::map<std::string, TlsPortRuntime> tls_ports_;
   std::map<const config::ModelRoute*, std::unique_ptr<routing::WeightedChooser>> target_choosers_;
   std::map<const config::ResolvedMirror*, std::unique_ptr<std::atomic<std::uint64_t>>>
       mirror_counters_;

@@ -409,7 +409,7 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       hooks.rewrite_body(body, true, rewritten);
       std::string rhead;
       AppendClientResponseHead(rhead, res, version, BodyFraming::kContentLength, rewritten.size(),
-                               client_keep);
+                               client_keep, options.response_edits);
       ClientWriter writer(client, std::move(rhead), BodyFraming::kContentLength);
       if (!writer.SendNow(rewritten, true, ec)) ec = co_await writer.SendRest();
       ec = writer.Sent(ec);
@@ -450,7 +450,8 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     }
     std::string rhead;
     rhead.reserve(256);
-    AppendClientResponseHead(rhead, res, version, framing, length, client_keep);
+    AppendClientResponseHead(rhead, res, version, framing, length, client_keep,
+                             options.response_edits);
     ClientWriter writer(client, std::move(rhead), framing);
     if (!conn->relay_buffer) conn->relay_buffer.reset(new char[kRelayBufferBytes]);
     const std::span<char> buf(conn->relay_buffer.get(), kRelayBufferBytes);

@@ -73,6 +73,8 @@ struct ExchangeOptions {
   // How the forwarded head differs from the client's (hop-by-hop fields and the client's
   // framing are always dropped).
   RequestHeadEdits edits;
+  // How the head relayed to the client differs from the upstream's.
+  ResponseHeadEdits response_edits;
   TimeNs timeout = 0;  // whole exchange; 0 = none
   int max_attempts = 3;
   bool client_keep_alive = true;

@@ -114,7 +114,8 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
 }
 
 void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigned version,
-                              BodyFraming framing, std::uint64_t content_length, bool keep_alive) {
+                              BodyFraming framing, std::uint64_t content_length, bool keep_alive,
+                              const ResponseHeadEdits& edits) {
   const ConnectionTokens listed = ReadConnectionTokens(res.fields);
   out += version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
   AppendNumber(out, static_cast<std::uint64_t>(res.status));
@@ -128,8 +129,17 @@ void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigne
       continue;
     }
     if (listed.count && listed.Contains(f.name_string())) continue;
+    if (!edits.remove.empty() || !edits.set.empty()) {
+      const std::string_view name = f.name_string();
+      bool skip = false;
+      for (const auto& r : edits.remove) skip = skip || beast::iequals(name, r);
+      for (const auto& s : edits.set) skip = skip || beast::iequals(name, s.name);
+      if (skip) continue;
+    }
     AppendField(out, f.name_string(), f.value());
   }
+  for (const auto& s : edits.set) AppendField(out, s.name, s.value);
+  for (const auto& a : edits.add) AppendField(out, a.name, a.value);
   switch (framing) {
     case BodyFraming::kContentLength:
       out += "Content-Length: ";

@@ -38,6 +38,13 @@ struct RequestHeadEdits {
   std::string_view forwarded_for;       // appended to X-Forwarded-For (empty: none)
 };
 
+// How the response's head differs from the upstream's (ResponseHeaderModifier).
+struct ResponseHeadEdits {
+  std::span<const std::string> remove;
+  std::span<const HeaderEdit> set;
+  std::span<const HeaderEdit> add;
+};
+
 // Appends the head of `req` as it goes upstream: HTTP/1.1, keep-alive, Content-Length of
 // `body_size` (when the method carries a body or body_size > 0), hop-by-hop fields,
 // Expect and client framing dropped, edits applied. Ends with the blank line.
@@ -48,9 +55,11 @@ enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
 // Appends the head of an upstream response as it goes to the client: `version` (10 or
 // 11), hop-by-hop and framing fields dropped and replaced by `framing` (with
-// content_length for kContentLength), and Connection: close or keep-alive as needed.
+// content_length for kContentLength), and Connection: close or keep-alive as needed;
+// edits applied (framing and hop-by-hop fields are not theirs to change).
 void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigned version,
-                              BodyFraming framing, std::uint64_t content_length, bool keep_alive);
+                              BodyFraming framing, std::uint64_t content_length, bool keep_alive,
+                              const ResponseHeadEdits& edits = {});
 
 // "<hex size>\r\n" for a chunk of `size` bytes (size > 0).
 void AppendChunkHeader(std::string& out, std::size_t size);

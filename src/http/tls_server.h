@@ -1,0 +1,72 @@
+// TLS termination for HTTPS listeners: server certificates chosen by SNI, and a connection
+// served by the plain HTTP session through a local socket pair.
+//
+// A TlsServerContext holds one OpenSSL context per site (a certificate and the hostname
+// it answers). SNI picks the site: an exact hostname first, then the longest matching
+// wildcard ("*.example.com" covers "a.example.com", not "example.com"), then a site
+// without hostname, which also takes clients that send no SNI; with none of these the
+// handshake ends with an unrecognized_name alert. Only TLS 1.2 and 1.3 are offered.
+//
+// ServeTls drives OpenSSL directly on the non-blocking socket (SSL_set_fd; Asio waits
+// for readiness when OpenSSL asks to read or write), completes the handshake within a
+// bound, and then relays the decrypted byte stream to one end of an AF_UNIX socket pair
+// whose other end is handed to the plain HTTP session. So the HTTP data path has no TLS
+// in it at all: a plain listener pays nothing for TLS existing, and an HTTPS connection
+// costs one extra copy through the pair. (Asio's ssl::stream was not used: its
+// separately compiled implementation may be linked into the binary only once, and the
+// Kubernetes client compiles it in its own translation unit.)
+//
+// Thread-safety: a TlsServerContext is immutable after Build and may be shared between
+// loops; ServeTls runs on the loop that owns the socket.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "http/beast.h"
+
+namespace infergate::http {
+
+struct TlsSite {
+  std::string hostname;  // "" = any name; may start with "*."; lower-case
+  std::string cert_pem;  // the certificate chain, leaf first
+  std::string key_pem;
+  std::string name;  // for errors, e.g. the Secret "namespace/name"
+};
+
+// The site a server name selects (see above), or -1. Pure; server_name may be empty.
+int SelectTlsSite(const std::vector<std::string>& hostnames, std::string_view server_name);
+
+class TlsServerContext {
+ public:
+  // Requires at least one site. Returns an error naming the site when a PEM text does not
+  // parse or the key does not belong to the certificate.
+  static Result<std::shared_ptr<const TlsServerContext>> Build(std::vector<TlsSite> sites);
+  ~TlsServerContext();
+  TlsServerContext(const TlsServerContext&) = delete;
+  TlsServerContext& operator=(const TlsServerContext&) = delete;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  TlsServerContext();
+  std::unique_ptr<Impl> impl_;
+};
+
+// Serves a decrypted connection: `plain` is the session's end of the socket pair (a
+// stream socket; read, write, wait and shutdown work as on TCP), `site` the index SNI
+// picked.
+using PlainSessionHandler = std::function<asio::awaitable<void>(tcp::socket plain, int site)>;
+
+// Handshakes on `socket` (giving up after handshake_timeout), spawns `handler` on the
+// socket's executor and relays bytes both ways until either side ends. Never throws.
+asio::awaitable<void> ServeTls(tcp::socket socket, std::shared_ptr<const TlsServerContext> context,
+                               TimeNs handshake_timeout, PlainSessionHandler handler);
+
+}  // namespace infergate::http

@@ -98,7 +98,8 @@ struct DecisionRecord {
 // end. Never holds the prompt or the output.
 struct AccessEntry {
   TimeNs arrival = 0;
-  std::string_view listener, route, backend;
+  std::string_view listener, backend;
+  std::string route;
   // Views into the request and the session, which outlive the entry.
   std::string_view client, method, path;
   std::string request_id;

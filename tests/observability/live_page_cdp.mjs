@@ -68,7 +68,7 @@ async function main() {
     if (first.updates >= 2 && first.decisions > 0) break;
     await sleep(150);
   }
-  await sleep(3000);
+  await sleep(5000);
   const second = await snapshot();
   const shot = await s("Page.captureScreenshot", { format: "png" });
   writeFileSync(screenshot, Buffer.from(shot.data, "base64"));

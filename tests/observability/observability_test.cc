@@ -296,6 +296,8 @@ TEST_F(ObservabilityTest, AccessLogRecordsPoolServiceAndRejectedRequestsButNever
   ASSERT_TRUE(by_id.count("client-id-1")) << text;
   const auto& p = by_id["client-id-1"];
   EXPECT_EQ(p["listener"], "default/gw/llm");
+  EXPECT_EQ(p["route"], "default/r/rules[0]");
+  EXPECT_EQ(p["backend"], "default/pool");
   EXPECT_EQ(p["method"], "POST");
   EXPECT_EQ(p["path"], "/v1/completions");
   EXPECT_EQ(p["model"], "chat");
@@ -319,6 +321,7 @@ TEST_F(ObservabilityTest, AccessLogRecordsPoolServiceAndRejectedRequestsButNever
   ASSERT_TRUE(by_id.count(generated)) << text;
   const auto& s = by_id[generated];
   EXPECT_EQ(s["backend"], "default/plain");
+  EXPECT_EQ(s["route"], "default/r/rules[1]");
   EXPECT_EQ(s["path"], "/echo");
   EXPECT_EQ(s["method"], "GET");
   EXPECT_EQ(s["status"], 200);

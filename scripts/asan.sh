@@ -16,7 +16,8 @@ TARGETS=(
   infergate test_upstream
   core_test config_test routing_test datalayer_test flowcontrol_test scheduler_test
   telemetry_test http_test gateway_test sim_server_test
-  gateway_integration_test inference_integration_test sim_server_integration_test
+  gateway_integration_test inference_integration_test bad_input_integration_test
+  sim_server_integration_test
   prometheus_fuzz_corpus_test engine_metrics_fuzz_corpus_test request_fuzz_corpus_test
   openai_fuzz_corpus_test response_fuzz_corpus_test config_fuzz_corpus_test
 )

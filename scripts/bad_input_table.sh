@@ -65,7 +65,7 @@ kind: Pod
 metadata: {name: llm-0, labels: {app: llm}}
 status: {podIP: 127.0.0.1}
 YAML
-"$BUILD_DIR/src/cli/infergate" --log-level error serve -f "$work/config.yaml" --workers 2 \
+"$BUILD_DIR/infergate" --log-level error serve -f "$work/config.yaml" --workers 2 \
   --no-admin --read-timeout 3 --idle-timeout 3 >"$work/gw.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening default/gw/llm" "$work/gw.out" 2>/dev/null && break; sleep 0.1; done

@@ -69,16 +69,19 @@ std::optional<AttachTo> DecodeAttachTo(const YamlField& annotation, const Object
 }
 
 // Flattens plugin parameters: scalars as they are written, maps as "a.b", lists as "a.0".
+// Stops 64 levels down: CheckDuplicateKeys has already reported such nesting (or an alias
+// that contains itself, which would otherwise recurse without end).
 void FlattenParameters(const YAML::Node& node, const std::string& prefix,
-                       std::map<std::string, std::string>* out) {
+                       std::map<std::string, std::string>* out, int depth = 0) {
+  if (depth > 64) return;
   if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string("?");
-      FlattenParameters(it->second, prefix.empty() ? key : prefix + "." + key, out);
+      FlattenParameters(it->second, prefix.empty() ? key : prefix + "." + key, out, depth + 1);
     }
   } else if (node.IsSequence()) {
     for (std::size_t i = 0; i < node.size(); ++i) {
-      FlattenParameters(node[i], fmt::format("{}.{}", prefix, i), out);
+      FlattenParameters(node[i], fmt::format("{}.{}", prefix, i), out, depth + 1);
     }
   } else if (node.IsScalar()) {
     (*out)[prefix] = node.Scalar();

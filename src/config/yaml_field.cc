@@ -234,8 +234,19 @@ std::optional<Labels> YamlField::StringMap() const {
 
 namespace {
 
+// Kubernetes objects nest a few levels; deeper is a mistake, or an alias that contains
+// itself ("a: &x [*x]"), which yaml-cpp resolves into a cycle. The walk stops there
+// with an error instead of recursing until the stack overflows.
+constexpr int kMaxDepth = 64;
+
 void CheckDuplicateKeys(ObjectContext* ctx, const YAML::Node& node, const std::string& path,
-                        int line_base) {
+                        int line_base, int depth) {
+  if (depth > kMaxDepth) {
+    ctx->Error(path, line_base + node.Mark().line + 1,
+               fmt::format("nested more than {} levels deep (or an alias that contains itself)",
+                           kMaxDepth));
+    return;
+  }
   if (node.IsMap()) {
     std::set<std::string, std::less<>> seen;
     for (auto it = node.begin(); it != node.end(); ++it) {
@@ -244,11 +255,11 @@ void CheckDuplicateKeys(ObjectContext* ctx, const YAML::Node& node, const std::s
       if (!seen.insert(key).second) {
         ctx->Error(child, line_base + it->first.Mark().line + 1, "duplicate key");
       }
-      CheckDuplicateKeys(ctx, it->second, child, line_base);
+      CheckDuplicateKeys(ctx, it->second, child, line_base, depth + 1);
     }
   } else if (node.IsSequence()) {
     for (std::size_t i = 0; i < node.size(); ++i) {
-      CheckDuplicateKeys(ctx, node[i], fmt::format("{}[{}]", path, i), line_base);
+      CheckDuplicateKeys(ctx, node[i], fmt::format("{}[{}]", path, i), line_base, depth + 1);
     }
   }
 }
@@ -256,7 +267,7 @@ void CheckDuplicateKeys(ObjectContext* ctx, const YAML::Node& node, const std::s
 }  // namespace
 
 void CheckDuplicateKeys(const YamlField& field) {
-  CheckDuplicateKeys(field.context(), field.node(), field.path(), field.line_base());
+  CheckDuplicateKeys(field.context(), field.node(), field.path(), field.line_base(), 0);
 }
 
 }  // namespace infergate::config

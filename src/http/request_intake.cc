@@ -93,7 +93,14 @@ int RejectStatusForReadError(const boost::system::error_code& ec, std::string_vi
                              std::size_t header_limit) {
   if (!ec) return 0;
   if (ec == bhttp::error::header_limit) {
-    return buffered.substr(0, header_limit).find('\n') == std::string_view::npos ? 414 : 431;
+    // Beast consumes the request line once it is whole, so the unparsed bytes begin either
+    // with the request line (a method token, then a space) or with a field (a name token,
+    // then a colon). A request line that does not end within the limit gets 414.
+    const std::size_t token_end = buffered.find_first_of(" :\n");
+    const bool in_request_line = token_end != std::string_view::npos && buffered[token_end] == ' ';
+    return in_request_line && buffered.substr(0, header_limit).find('\n') == std::string_view::npos
+               ? 414
+               : 431;
   }
   if (ec == bhttp::error::body_limit) return 413;
   if (ec == bhttp::error::end_of_stream || ec == asio::error::operation_aborted ||

@@ -64,9 +64,9 @@ HeadAnswer AnswerHead(const RequestParser& parser, std::uint64_t body_limit);
 // must prefer to the Host the client sent; nginx routes such requests the same way.
 void NormalizeAbsoluteForm(bhttp::request<bhttp::string_body>& req);
 
-// The status for a failed read of a request: 414 (the request line alone is over the
-// head limit, as nginx answers: the first `header_limit` bytes buffered hold no line end), 431
-// (head too large), 413 (body too large), 400 (malformed), or 0 when the connection ended or timed
+// The status for a failed read of a request: 414 (`buffered`, the bytes the parser left,
+// still begin with the request line and hold no line end within `header_limit`), 431 (head
+// too large), 413 (body too large), 400 (malformed), or 0 when the connection ended or timed
 // out (the caller decides between closing quietly and 408).
 int RejectStatusForReadError(const boost::system::error_code& ec, std::string_view buffered,
                              std::size_t header_limit);

@@ -9,8 +9,8 @@
 // bytes); the rest is what a client sends before closing.
 //
 // Properties:
-// - reading does not depend on how the bytes arrive: the same requests (status, method,
-//   target, body) in pieces as in one read;
+// - reading does not depend on how the bytes arrive: the same requests accepted or refused
+//   (and for accepted ones the same method, target and body) in pieces as in one read;
 // - an accepted request obeys the smuggling rules: never both Content-Length and
 //   Transfer-Encoding, never differing Content-Length values, a Transfer-Encoding only
 //   when its last coding is chunked, and a body within the limit;
@@ -190,7 +190,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::vector<Read> pieces = ReadAll(bytes, piece);
   IG_FUZZ_CHECK(pieces.size() == whole.size());
   for (std::size_t i = 0; i < whole.size(); ++i) {
-    IG_FUZZ_CHECK(pieces[i].reject == whole[i].reject);
+    // Whether a request is refused must not depend on how it arrived; which status it
+    // gets may: Beast checks the head limit before parsing fields when the head arrives
+    // in pieces, so a head both too large and malformed gets 431 in pieces and 400 at once.
+    IG_FUZZ_CHECK((pieces[i].reject != 0) == (whole[i].reject != 0));
     IG_FUZZ_CHECK(pieces[i].complete == whole[i].complete);
     IG_FUZZ_CHECK(pieces[i].method == whole[i].method);
     IG_FUZZ_CHECK(pieces[i].target == whole[i].target);

@@ -48,6 +48,8 @@ struct SimFlags {
   long long die_after = 0;
   long long metrics_delay_ms = 0;
   std::string metrics_mode = "ok";
+  std::string engine_api = "vllm";
+  bool metrics_in_engine_loop = false;
   bool refuse_connections = false;
   bool list_profiles = false;
   // Set when the flag was given.
@@ -191,6 +193,10 @@ int RunSim(const SimFlags& f) {
   } else {
     return UsageError("--metrics-version must be v0 or v1, got '" + f.metrics_version + "'");
   }
+  if (!sim::ParseEngineApi(f.engine_api, &o.engine_api)) {
+    return UsageError("--engine-api must be vllm, llamacpp or sglang, got '" + f.engine_api + "'");
+  }
+  o.metrics_in_engine_loop = f.metrics_in_engine_loop;
   o.faults.fail_rate = f.fail_rate;
   o.faults.die_after = f.die_after;
   o.faults.metrics_delay_ms = f.metrics_delay_ms;
@@ -283,6 +289,13 @@ void AddSimCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--metrics-version", f->metrics_version,
                   "v0 (vLLM 0.7, the seed's server) or v1 metric names")
       ->capture_default_str();
+  cmd->add_option("--engine-api", f->engine_api,
+                  "Present vllm's, llamacpp's or sglang's metric names and model list (llamacpp "
+                  "also serves /props and /slots; slots = max_num_seqs)")
+      ->capture_default_str();
+  cmd->add_flag("--metrics-in-engine-loop", f->metrics_in_engine_loop,
+                "Answer /metrics between engine steps, as llama.cpp does: a scrape during a long "
+                "prefill stalls until the step ends");
   cmd->add_option("--max-model-len", f->max_model_len, "Override engine.max_model_len");
   cmd->add_option("--max-num-seqs", f->max_num_seqs, "Override engine.max_num_seqs");
   cmd->add_option("--max-num-batched-tokens", f->max_num_batched_tokens,

@@ -269,6 +269,12 @@ void Simulation::Scrape(TimeNs now) {
     into[e].engine = static_cast<int>(e);
     into[e].taken_at = now;
     into[e].stats = options_.metrics_at_step_end ? step_stats_[e] : engines_[e]->Stats();
+    into[e].late = false;
+    if (options_.metrics_stall_timeout > 0) {
+      const TimeNs step_end = engines_[e]->NextEventTime();
+      const bool busy = into[e].stats.num_running > 0 || into[e].stats.num_waiting > 0;
+      into[e].late = busy && step_end != kNever && step_end - now > options_.metrics_stall_timeout;
+    }
   }
 }
 

@@ -64,6 +64,11 @@ struct ClusterOptions {
   // its last step end (vLLM V0/V1 update their Prometheus gauges once per engine step, so
   // during a long prefill step /metrics keeps showing the state before it).
   bool metrics_at_step_end = false;
+  // llama.cpp's /metrics is made by the loop that runs the model: a scrape taken during a
+  // step is answered when the step ends. With this > 0, a scrape whose engine is in a step
+  // ending more than this after the scrape is delivered late (EngineScrape::late), as the
+  // gateway's scrape timeout would see it; 0: pages are never late.
+  TimeNs metrics_stall_timeout = 0;
   NetworkDelays delays;
   // Arrival process, and the engines' output tokens and EOS draws (one model seed for all
   // engines: a request's answer does not depend on where it runs).

@@ -38,6 +38,9 @@ struct EngineScrape {
   int engine = 0;
   TimeNs taken_at = -1;
   sim::EngineStats stats;
+  // The page did not arrive within the scrape timeout (ClusterOptions::
+  // metrics_stall_timeout): the router sees a late scrape, and `stats` must not be read.
+  bool late = false;
 };
 
 struct RouteRequest {

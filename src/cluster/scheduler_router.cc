@@ -226,6 +226,11 @@ void SchedulerRouter::OnScrape(std::span<const EngineScrape> engines, TimeNs now
   for (const EngineScrape& s : engines) {
     if (s.taken_at < 0 || s.engine < 0 || s.engine >= static_cast<int>(ids_.size())) continue;
     const auto e = static_cast<std::size_t>(s.engine);
+    if (s.late) {
+      // Connected, page late: the endpoint stays reachable (scheduler.h).
+      scheduler_->ReportScrapeFailure(ids_[e], s.taken_at, "timed out", ScrapeFailure::kTimeout);
+      continue;
+    }
     scheduler_->ReportMetrics(ids_[e], s.taken_at, ScrapedMetrics(s.stats, configs_[e]));
   }
 }

@@ -1,5 +1,7 @@
 #include "datalayer/engine_metrics.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -64,7 +66,8 @@ constexpr NameRole kTrtllmNames[] = {
 constexpr NameRole kLlamacppNames[] = {
     {"llamacpp:requests_deferred", Role::kWaiting},
     {"llamacpp:requests_processing", Role::kRunning},
-    {"llamacpp:kv_cache_usage_ratio", Role::kKvUsage},
+    // llamacpp:kv_cache_usage_ratio is left out on purpose: finished slots keep their
+    // cache, so it stays high on an idle server (ApplyLlamacppSlots gives the load).
 };
 
 struct EngineMapping {
@@ -364,6 +367,24 @@ Result<EndpointMetrics> ExtractEndpointMetrics(std::string_view body, EngineKind
     return Error{std::move(msg)};
   }
   return m;
+}
+
+void ApplyLlamacppSlots(EndpointMetrics& m, int slots) {
+  if (slots <= 0 || m.engine != EngineKind::kLlamacpp) return;
+  m.slots = slots;
+  m.kv_usage = std::clamp(m.running_requests / slots, 0.0, 1.0);
+  m.present |= kFieldKvUsage;
+}
+
+Result<int> ParseLlamacppSlots(std::string_view body) {
+  // /props: {"total_slots": N, ...}; /slots: [{"id": 0, ...}, ...] (one object per slot).
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("total_slots") && j["total_slots"].is_number_integer()) {
+    const auto n = j["total_slots"].get<std::int64_t>();
+    if (n > 0 && n <= 1'000'000) return static_cast<int>(n);
+  }
+  if (j.is_array() && !j.empty() && j.size() <= 1'000'000) return static_cast<int>(j.size());
+  return Error{"no slot count (total_slots in /props, or the /slots array)"};
 }
 
 }  // namespace infergate

@@ -34,7 +34,10 @@
 //   llama.cpp server
 //     waiting      llamacpp:requests_deferred
 //     running      llamacpp:requests_processing
-//     KV use       llamacpp:kv_cache_usage_ratio
+//     KV use       requests_processing / slots, with the slot count from the server's /props
+//                  (total_slots) or /slots (ApplyLlamacppSlots); absent without it.
+//                  llamacpp:kv_cache_usage_ratio is not read: finished slots keep their
+//                  cache, so it stays high on an idle server and is not load.
 //
 // Several series of one metric (one per `model_name`, or per `engine` in vLLM V1 data
 // parallel) are combined: request counts, block counts and counters are summed; usage
@@ -104,6 +107,9 @@ struct EndpointMetrics {
   std::vector<std::string> waiting_lora_adapters;
   int max_lora = 0;
 
+  // llama.cpp: parallel slots (requests it runs at once); 0 when unknown.
+  int slots = 0;
+
   std::uint32_t present = 0;  // MetricField bits
   // Lines of the page that were not well-formed and were skipped.
   std::size_t malformed_lines = 0;
@@ -120,5 +126,12 @@ struct EndpointMetrics {
 // something else); malformed lines alone are not an error.
 Result<EndpointMetrics> ExtractEndpointMetrics(std::string_view body,
                                                EngineKind kind = EngineKind::kAuto);
+
+// llama.cpp: with the server's slot count, the KV-use signal becomes the busy-slot fraction
+// requests_processing / slots (see the mapping above). No-op for other engines or slots <= 0.
+void ApplyLlamacppSlots(EndpointMetrics& metrics, int slots);
+
+// The slot count from a llama.cpp /props body (total_slots) or /slots body (its length).
+Result<int> ParseLlamacppSlots(std::string_view body);
 
 }  // namespace infergate

@@ -7,6 +7,16 @@
 // staleness bound (2 s by default, GIE's value); a failed scrape makes them stale at
 // once, though the last good values stay readable.
 //
+// Slow is not dead. Stale metrics say nothing about whether the endpoint is up: a busy
+// server (llama.cpp answers /metrics from its model loop) answers its page late while it
+// serves requests. The state therefore also tracks reachability, from the kind of each
+// failure (ScrapeFailure) and from contact, any sign the endpoint is up: a scrape that
+// succeeded, a scrape that connected but was late or answered badly, or a response from
+// the endpoint to a request (RecordContact). The endpoint is reachable once it has been
+// contacted, and stops being reachable when, after its last contact, a connection was
+// refused or reset (kUnreachable, at once) or kUnreachableAfter connection attempts in a
+// row went unanswered (kConnectTimeout). A later contact makes it reachable again.
+//
 // Pass the time the scrape request was *sent*: requests the gateway dispatches after
 // that time may be missing from the page, and the scheduler's ledger adds them back
 // (see scheduler/token_ledger.h); erring early double-counts for one round trip at most,
@@ -31,6 +41,17 @@ namespace infergate {
 
 inline constexpr TimeNs kDefaultMetricsStaleness = 2 * kNanosPerSecond;
 
+// Why a scrape failed; decides whether the endpoint still counts as reachable.
+enum class ScrapeFailure : std::uint8_t {
+  kUnreachable,     // connection refused or reset, no route: the endpoint is down
+  kConnectTimeout,  // the connection attempt went unanswered
+  kTimeout,         // connected, but the page did not arrive in time: late, not down
+  kBadResponse,     // an HTTP error or a page without the engine's metrics: up
+};
+inline constexpr int kScrapeFailureKinds = 4;
+// "unreachable", "connect-timeout", "timeout", "bad-response" (metric label values).
+std::string_view ScrapeFailureName(ScrapeFailure kind);
+
 class EndpointScrapeState {
  public:
   // Extracts metrics from `body` with `kind` and records them as of `at`; on an
@@ -39,8 +60,13 @@ class EndpointScrapeState {
   Status RecordBody(TimeNs at, std::string_view body, EngineKind kind);
   // Records metrics the caller extracted itself (e.g. outside a lock).
   void RecordMetrics(TimeNs at, EndpointMetrics metrics);
-  // Records a failed scrape (connect error, timeout, HTTP error).
-  void RecordFailure(TimeNs at, std::string_view error);
+  // Records a failed scrape (connect error, timeout, HTTP error). The default kind is the
+  // most cautious: the endpoint counts as unreachable until its next contact.
+  void RecordFailure(TimeNs at, std::string_view error,
+                     ScrapeFailure kind = ScrapeFailure::kUnreachable);
+  // Records a sign of life at `at` that is not a scrape: bytes of a response from the
+  // endpoint. Does not touch the metrics or their age.
+  void RecordContact(TimeNs at);
 
   bool has_metrics() const { return metrics_time_ != kNoTime; }
   // The last good metrics (default values when there were none).
@@ -52,21 +78,39 @@ class EndpointScrapeState {
   // Has metrics, the latest report was not a failure, and Age(now) <= staleness.
   bool IsFresh(TimeNs now, TimeNs staleness = kDefaultMetricsStaleness) const;
 
+  // Contacted, and not refused (nor kUnreachableAfter connect timeouts in a row) since.
+  bool IsReachable() const { return last_contact_ != kNoTime && !unreachable_; }
+  // Time of the last contact; kNoTime when there was none.
+  TimeNs last_contact() const { return last_contact_; }
+  // Failed scrapes of `kind` so far.
+  std::uint64_t failures(ScrapeFailure kind) const {
+    return failures_by_kind_[static_cast<int>(kind)];
+  }
+
   int consecutive_failures() const { return consecutive_failures_; }
   const std::string& last_error() const { return last_error_; }
   std::uint64_t successes() const { return successes_; }
   std::uint64_t failures() const { return failures_; }
 
   static constexpr TimeNs kNoTime = INT64_MIN;
+  // Unanswered connection attempts in a row that make an endpoint unreachable.
+  static constexpr int kUnreachableAfter = 2;
 
  private:
+  void Contact(TimeNs at);
+
   EndpointMetrics metrics_;
   TimeNs metrics_time_ = kNoTime;
   TimeNs last_report_ = kNoTime;
   int consecutive_failures_ = 0;
   std::uint64_t successes_ = 0;
   std::uint64_t failures_ = 0;
+  std::uint64_t failures_by_kind_[kScrapeFailureKinds] = {};
   std::string last_error_;
+  TimeNs last_contact_ = kNoTime;
+  TimeNs down_since_ = kNoTime;  // the failure that made it unreachable
+  int connect_timeouts_ = 0;     // in a row, since the last contact
+  bool unreachable_ = false;
 };
 
 // Pool-level aggregates over fresh endpoints (stale ones are left out of the averages,
@@ -80,6 +124,9 @@ class PoolScrapeSummary {
 
   int endpoints() const { return endpoints_; }
   int ready() const { return ready_; }
+  // Ready endpoints that are reachable and have metrics, fresh or late: the candidates of
+  // metric-driven profiles.
+  int reachable() const { return reachable_; }
   // Ready endpoints whose metrics are fresh.
   int fresh() const { return fresh_; }
   double average_kv_usage() const { return fresh_ ? kv_sum_ / fresh_ : 0.0; }
@@ -91,6 +138,7 @@ class PoolScrapeSummary {
   int endpoints_ = 0;
   int ready_ = 0;
   int fresh_ = 0;
+  int reachable_ = 0;
   double kv_sum_ = 0;
   double queue_sum_ = 0;
 };

@@ -29,15 +29,20 @@ constexpr std::string_view kFairnessHeader = "x-gateway-inference-fairness-id";
 
 // One GET on a keep-alive connection to a pool server (connecting first if needed).
 // Returns the body of a 200 response; anything else is an error and drops the connection.
+// *connected is set once a connection is up; *kind says why it failed: a refused or
+// reset connection is kUnreachable, an HTTP error kBadResponse (a timeout is Get's).
 asio::awaitable<Result<std::string>> GetOnce(tcp::socket& socket, beast::flat_buffer& buffer,
                                              const tcp::endpoint& ep, std::string_view target,
-                                             const std::string& host) {
+                                             const std::string& host, bool* connected,
+                                             ScrapeFailure* kind) {
+  *kind = ScrapeFailure::kUnreachable;
   if (!socket.is_open()) {
     buffer.clear();
     auto [ec] = co_await socket.async_connect(ep, asio::as_tuple(asio::use_awaitable));
     if (ec) co_return Error{"connect: " + ec.message()};
     socket.set_option(tcp::no_delay(true), ec);
   }
+  *connected = true;
   std::string request = "GET ";
   request += target;
   request += " HTTP/1.1\r\nHost: ";
@@ -57,20 +62,45 @@ asio::awaitable<Result<std::string>> GetOnce(tcp::socket& socket, beast::flat_bu
     socket.close(ignored);
   }
   if (res.result_int() != 200) {
+    *kind = ScrapeFailure::kBadResponse;
     co_return Error{"HTTP " + std::to_string(res.result_int())};
   }
   co_return std::move(res.body());
 }
 
-// GetOnce bounded by `timeout`; on any failure the connection is closed.
+// GetOnce bounded by `timeout`; on any failure the connection is closed. A kept-alive
+// connection that fails before an answer (the server closed it while idle) is retried
+// once on a new one, within the same time. *kind: as GetOnce's, or kTimeout when the time
+// ran out after the connection was up (the server is late, not down), kConnectTimeout
+// when it ran out while connecting with at least 250 ms to do so (the backoff grows the
+// timeout there within a few failures).
 asio::awaitable<Result<std::string>> Get(tcp::socket& socket, beast::flat_buffer& buffer,
                                          const tcp::endpoint& ep, std::string_view target,
-                                         const std::string& host, TimeNs timeout) {
+                                         const std::string& host, TimeNs timeout,
+                                         ScrapeFailure* kind) {
   asio::steady_timer timer(socket.get_executor(), std::chrono::nanoseconds(timeout));
-  auto result = co_await (GetOnce(socket, buffer, ep, target, host) ||
-                          timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-  Result<std::string> out = result.index() == 0 ? std::move(std::get<0>(result))
-                                                : Result<std::string>(Error{"timed out"});
+  bool connected = false;
+  auto attempt = [&]() -> asio::awaitable<Result<std::string>> {
+    const bool reused = socket.is_open();
+    auto r = co_await GetOnce(socket, buffer, ep, target, host, &connected, kind);
+    if (r.ok() || !reused || *kind != ScrapeFailure::kUnreachable) co_return r;
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    connected = false;
+    co_return co_await GetOnce(socket, buffer, ep, target, host, &connected, kind);
+  };
+  auto result = co_await (attempt() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  Result<std::string> out = Error{"timed out"};
+  if (result.index() == 0) {
+    out = std::move(std::get<0>(result));
+  } else {
+    // A connection attempt says the host is silent only when it had a fair time: a short
+    // timeout on a busy machine can expire before the connect's completion runs.
+    constexpr TimeNs kConclusiveConnectTimeout = 250 * kNanosPerMilli;
+    *kind = connected || timeout < kConclusiveConnectTimeout ? ScrapeFailure::kTimeout
+                                                             : ScrapeFailure::kConnectTimeout;
+    out = Error{connected ? "timed out waiting for the page" : "timed out connecting"};
+  }
   if (!out.ok()) {
     boost::system::error_code ignored;
     socket.close(ignored);
@@ -157,8 +187,17 @@ void Gateway::Impl::CommitPools(const Runtime& rt) {
   if (replica_sync_) replica_sync_->SetPools(pools_);
 }
 
+// One scrape in flight per endpoint: the next starts an interval after the previous one
+// started, and each is bounded by a timeout shorter than the interval. While an endpoint
+// fails (late, refusing, answering badly) the interval doubles up to kMaxScrapeBackoff
+// times opts.scrape_interval, but never past 1.25 opts.scrape_timeout, and the timeout
+// grows with it (to at most opts.scrape_timeout), so a server that answers its page late
+// is asked less often and given longer; the first success restores both. Each failure is
+// reported with its kind (datalayer/scrape_state.h): only refused connections and
+// unanswered connection attempts make the endpoint unreachable.
 asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
                                                 std::shared_ptr<ScrapeTarget> target) {
+  constexpr TimeNs kMaxScrapeBackoff = 32;
   auto ex = co_await asio::this_coro::executor;
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(target->ip, ec);
@@ -170,43 +209,70 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
   asio::steady_timer timer(ex);
   auto& ok_count = metrics.scrapes.With({pool->id(), "success"});
   auto& failed_count = metrics.scrapes.With({pool->id(), "failure"});
+  const TimeNs base_interval = std::max<TimeNs>(opts.scrape_interval, kNanosPerMilli);
+  const TimeNs max_interval = std::max(
+      base_interval,
+      std::min(base_interval * kMaxScrapeBackoff, opts.scrape_timeout + opts.scrape_timeout / 4));
+  TimeNs interval = base_interval;
   TimeNs next_models = 0;
+  EngineKind engine = EngineKind::kAuto;
+  int llamacpp_slots = 0;  // from /props or /slots
   while (!target->stop && !draining_) {
     const TimeNs started = clock_.Now();
-    auto body =
-        co_await Get(metrics_socket, metrics_buffer, ep, "/metrics", host, opts.scrape_timeout);
+    const TimeNs timeout = std::min(opts.scrape_timeout, interval - interval / 10);
+    ScrapeFailure kind = ScrapeFailure::kUnreachable;
+    auto body = co_await Get(metrics_socket, metrics_buffer, ep, "/metrics", host, timeout, &kind);
     if (target->stop) break;
+    bool ok = false;
     if (body.ok()) {
       // Parsed outside the pool's lock; only the recording takes it.
       auto parsed = ExtractEndpointMetrics(*body);
       if (parsed.ok()) {
+        engine = parsed->engine;
+        ApplyLlamacppSlots(*parsed, llamacpp_slots);
         // Fresh metrics may open room for queued requests.
         pool->UpdateScheduler(
             [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
         ok_count.Inc();
+        ok = true;
       } else {
         pool->WithScheduler([&](Scheduler& s) {
-          return s.ReportScrapeFailure(target->id, started, parsed.error().message);
+          return s.ReportScrapeFailure(target->id, started, parsed.error().message,
+                                       ScrapeFailure::kBadResponse);
         });
         failed_count.Inc();
       }
     } else {
       pool->WithScheduler([&](Scheduler& s) {
-        return s.ReportScrapeFailure(target->id, started, body.error().message);
+        return s.ReportScrapeFailure(target->id, started, body.error().message, kind);
       });
       failed_count.Inc();
-      spdlog::debug("scrape {} of pool {}: {}", target->id, pool->id(), body.error().message);
+      spdlog::debug("scrape {} of pool {}: {} ({})", target->id, pool->id(), body.error().message,
+                    ScrapeFailureName(kind));
     }
+    interval = ok ? base_interval : std::min(max_interval, interval * 2);
     if (started >= next_models) {
-      auto list =
-          co_await Get(models_socket, models_buffer, ep, "/v1/models", host, opts.scrape_timeout);
+      auto list = co_await Get(models_socket, models_buffer, ep, "/v1/models", host,
+                               opts.scrape_timeout, &kind);
       std::optional<std::vector<std::string>> ids;
       if (list.ok()) ids = ParseModelList(*list);
       if (ids) pool->SetServedModels(target->id, std::move(*ids));
+      if (engine == EngineKind::kLlamacpp) {
+        // The slot count turns llama.cpp's busy slots into a load fraction.
+        auto props = co_await Get(models_socket, models_buffer, ep, "/props", host,
+                                  opts.scrape_timeout, &kind);
+        Result<int> slots = props.ok() ? ParseLlamacppSlots(*props) : Result<int>(props.error());
+        if (!slots.ok()) {
+          auto list_slots = co_await Get(models_socket, models_buffer, ep, "/slots", host,
+                                         opts.scrape_timeout, &kind);
+          if (list_slots.ok()) slots = ParseLlamacppSlots(*list_slots);
+        }
+        if (slots.ok()) llamacpp_slots = *slots;
+      }
       next_models = started + (ids ? opts.models_interval : kNanosPerSecond);
     }
-    timer.expires_at(std::chrono::steady_clock::time_point(
-        std::chrono::nanoseconds(started + opts.scrape_interval)));
+    timer.expires_at(
+        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(started + interval)));
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
@@ -218,10 +284,11 @@ void Gateway::Impl::CollectPoolMetrics(telemetry::MetricWriter& w) {
     std::string name;
     PoolStatus summary;
     std::vector<std::pair<std::string, double>> per_pod_queue;
+    std::vector<EndpointStatus> endpoints;
   };
   std::vector<Row> rows;
   for (const auto& [backend, state] : rt->pools) {
-    Row row{std::string(PoolName(backend->id)), {}, {}};
+    Row row{std::string(PoolName(backend->id)), {}, {}, {}};
     std::vector<EndpointStatus> endpoints;
     state->WithScheduler([&](Scheduler& s) {
       row.summary = s.Summary();
@@ -235,6 +302,7 @@ void Gateway::Impl::CollectPoolMetrics(telemetry::MetricWriter& w) {
       }
       row.per_pod_queue.emplace_back(std::move(pod), e.waiting);
     }
+    row.endpoints = std::move(endpoints);
     rows.push_back(std::move(row));
   }
   w.Header("inference_pool_average_kv_cache_utilization",
@@ -282,6 +350,44 @@ void Gateway::Impl::CollectPoolMetrics(telemetry::MetricWriter& w) {
   w.Header("infergate_pool_saturated", "1 when the pool's saturation detector says full.", "gauge");
   for (const auto& r : rows) {
     w.Sample("infergate_pool_saturated", {{"name", r.name}}, r.summary.saturated ? 1 : 0);
+  }
+  // Scrape health per endpoint: late (age grows, endpoint still reachable) versus down.
+  w.Header("infergate_pool_reachable_endpoints",
+           "Ready endpoints that can be reached and have metrics, fresh or late.", "gauge");
+  for (const auto& r : rows) {
+    w.Sample("infergate_pool_reachable_endpoints", {{"name", r.name}}, r.summary.reachable);
+  }
+  w.Header("infergate_pool_endpoint_metrics_age_seconds",
+           "Age of each endpoint's last good metrics (absent before the first).", "gauge");
+  for (const auto& r : rows) {
+    for (const auto& e : r.endpoints) {
+      if (e.metrics_age == kNever) continue;
+      w.Sample("infergate_pool_endpoint_metrics_age_seconds",
+               {{"name", r.name}, {"endpoint", e.id}}, ToSeconds(e.metrics_age));
+    }
+  }
+  w.Header("infergate_pool_endpoint_reachable",
+           "1 when the endpoint can be reached (a late metrics page does not change it).", "gauge");
+  for (const auto& r : rows) {
+    for (const auto& e : r.endpoints) {
+      w.Sample("infergate_pool_endpoint_reachable", {{"name", r.name}, {"endpoint", e.id}},
+               e.reachable ? 1 : 0);
+    }
+  }
+  w.Header("infergate_pool_endpoint_scrape_failures_total",
+           "Failed scrapes of each endpoint, by reason (unreachable, connect-timeout, timeout, "
+           "bad-response).",
+           "counter");
+  for (const auto& r : rows) {
+    for (const auto& e : r.endpoints) {
+      for (int k = 0; k < kScrapeFailureKinds; ++k) {
+        w.Sample("infergate_pool_endpoint_scrape_failures_total",
+                 {{"name", r.name},
+                  {"endpoint", e.id},
+                  {"reason", std::string(ScrapeFailureName(static_cast<ScrapeFailure>(k)))}},
+                 static_cast<double>(e.scrape_failures[k]));
+      }
+    }
   }
 }
 

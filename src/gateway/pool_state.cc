@@ -110,10 +110,10 @@ Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
   std::lock_guard lock(mu_);
   const RequestInfo& info = *w.info;
   // Sheddable requests are never held: a pool with no room sheds them (Pick says so).
-  // Nor is anything held while no endpoint has fresh metrics: then the pool's failure
+  // Nor is anything held while no endpoint can be reached: then the pool's failure
   // mode decides (FailOpen routes, FailClose answers 503), not a wait of unknown length.
   if (!queueing || info.IsSheddable() ||
-      (queue_.empty() && !(scheduler_->ShouldHold(info) && scheduler_->Summary().fresh > 0))) {
+      (queue_.empty() && !(scheduler_->ShouldHold(info) && scheduler_->HasReachableEndpoint()))) {
     scheduler_->Pick(info, &w.pick);
     if (w.pick.picked()) w.handle = scheduler_->Dispatch(info, w.pick, w.pick.endpoints[0]);
     w.done = true;
@@ -133,8 +133,8 @@ Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
 
 void PoolState::PumpLocked(TimeNs now, bool force) {
   if (queue_.empty()) return;
-  // Nothing is held while no endpoint has fresh metrics (the failure mode decides then).
-  const bool can_hold = !force && scheduler_->Summary().fresh > 0;
+  // Nothing is held while no endpoint can be reached (the failure mode decides then).
+  const bool can_hold = !force && scheduler_->HasReachableEndpoint();
   std::vector<QueueItemId> expired;
   queue_.Dispatch(
       now,

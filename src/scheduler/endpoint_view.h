@@ -20,10 +20,23 @@
 //                     preempted requests back in the queue)
 //   prefill_backlog_tokens = awaiting_tokens + foreign_waiting · mean prompt tokens
 //
+// Late metrics (MetricsTrust). The ledger is exact about this gateway's own requests at
+// any age; what ages is the rest of the scrape: other gateways' requests, and what the
+// server did with ours that the ledger cannot see. Each estimate is therefore a blend
+//   estimate = trust · (scrape + ledger, as above) + (1 − trust) · (ledger alone)
+// with the ledger alone being awaiting (waiting), decoding (running), decoding_tokens
+// (KV held) and (decoding_tokens + awaiting_tokens) / C (KV use; trust · K when C is
+// unknown), and foreign_waiting scaled by trust. trust is 1 while the metrics are within
+// the staleness bound S, then halves every S of further age:
+//   trust(age) = 1 for age <= S, 2^(−(age − S) / S) beyond (S = 2 s: 0.5 at 4 s, 0.25 at 6 s)
+// so an endpoint whose page is late stays a candidate, judged more and more by what this
+// gateway sent it, instead of being dropped. With trust 1 the formulas above are exact.
+//
 // Thread-safety: plain values; views point into the scheduler and live for one decision.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -60,10 +73,21 @@ inline std::int64_t RoundToInt(double x) {
   return static_cast<std::int64_t>(x < 0 ? x - 0.5 : x + 0.5);
 }
 
-// Combines a scrape (pass has_metrics=false when there was none) with ledger counts.
+// How far to trust a scrape of age `age` (see the file comment): 1 up to `staleness`, then
+// halving every `staleness`; 0 without metrics (age kNever).
+inline double MetricsTrust(TimeNs age, TimeNs staleness) {
+  if (age == kNever || staleness <= 0) return 0.0;
+  if (age <= staleness) return 1.0;
+  const double halvings = static_cast<double>(age - staleness) / static_cast<double>(staleness);
+  return halvings > 60 ? 0.0 : std::exp2(-halvings);
+}
+
+// Combines a scrape (pass has_metrics=false when there was none) with ledger counts,
+// trusting the scrape by `trust` in [0, 1] (MetricsTrust; without metrics it is ignored).
 // Inline: it runs for every endpoint in every decision.
 inline LoadEstimate EstimateLoad(const EndpointMetrics& scraped, bool has_metrics,
-                                 const LedgerCounts& c, double mean_prompt_tokens) {
+                                 const LedgerCounts& c, double mean_prompt_tokens,
+                                 double trust = 1.0) {
   const double w = has_metrics ? scraped.waiting_requests : 0.0;
   const double r = has_metrics ? scraped.running_requests : 0.0;
   const double k = has_metrics ? scraped.kv_usage : 0.0;
@@ -84,6 +108,22 @@ inline LoadEstimate EstimateLoad(const EndpointMetrics& scraped, bool has_metric
   }
   const double ours_waiting_at_scrape = c.left_waiting + (c.awaiting - c.new_awaiting);
   e.foreign_waiting = std::max(0.0, w - ours_waiting_at_scrape);
+  if (has_metrics && trust < 1.0) {
+    const double t = std::max(0.0, trust);
+    e.waiting_est = t * e.waiting_est + (1 - t) * c.awaiting;
+    e.running_est = t * e.running_est + (1 - t) * c.decoding;
+    e.foreign_waiting *= t;
+    if (cap > 0) {
+      const double held = t * static_cast<double>(e.kv_tokens_est) +
+                          (1 - t) * static_cast<double>(c.decoding_tokens);
+      e.kv_tokens_est = RoundToInt(held);
+      e.kv_usage_est = t * e.kv_usage_est +
+                       (1 - t) * static_cast<double>(c.decoding_tokens + c.awaiting_tokens) /
+                           static_cast<double>(cap);
+    } else {
+      e.kv_usage_est = t * k;
+    }
+  }
   e.prefill_backlog_tokens =
       c.awaiting_tokens + RoundToInt(e.foreign_waiting * std::max(0.0, mean_prompt_tokens));
   return e;
@@ -97,7 +137,10 @@ struct EndpointView {
   bool has_metrics = false;
   bool scrape_ok = false;  // the latest scrape succeeded
   bool fresh = false;      // scrape_ok and age within the pool's staleness bound
+  // Contacted and not refused since (datalayer/scrape_state.h): a late page leaves it true.
+  bool reachable = false;
   TimeNs metrics_age = kNever;
+  double trust = 0;  // MetricsTrust(metrics_age, the pool's staleness bound)
 
   // Scraped values (0 without metrics).
   double waiting = 0;

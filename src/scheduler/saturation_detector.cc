@@ -6,7 +6,10 @@
 namespace infergate {
 
 double SaturationDetector::Utilisation(const EndpointView& e) const {
-  if (!e.has_metrics || !e.scrape_ok || e.metrics_age > options_.metrics_staleness) {
+  if (!e.has_metrics || !e.reachable) return std::numeric_limits<double>::infinity();
+  // Without the ledger only recent scraped values mean anything (GIE's rule); with it, the
+  // estimates already discount late metrics by their age and carry what was sent since.
+  if (!options_.use_ledger && (!e.scrape_ok || e.metrics_age > options_.metrics_staleness)) {
     return std::numeric_limits<double>::infinity();
   }
   const double queue = options_.use_ledger ? e.load.waiting_est : e.waiting;

@@ -2,12 +2,16 @@
 //
 // GIE's detector: each endpoint's utilisation is max(queue / queue_threshold,
 // kv / kv_threshold); the pool is saturated when no endpoint with fresh metrics is below
-// 1. Metrics older than `metrics_staleness` (200 ms, four missed 50 ms scrapes) count as
-// saturated: an endpoint nobody has heard from recently is not trusted with new work.
+// 1. Without the ledger (use_ledger false, GIE's rule), metrics older than
+// `metrics_staleness` (200 ms, four missed 50 ms scrapes) or a failed last scrape count as
+// saturated.
 //
 // Augmented with the ledger (use_ledger, on by default): queue and KV are the estimates
 // of scheduler/endpoint_view.h, so a burst dispatched since the last scrape counts at
-// once instead of one scrape later.
+// once instead of one scrape later, and late metrics are discounted by their age there
+// rather than read as "full" (a busy server answering its page late is not saturated by
+// that fact). Either way an endpoint that cannot be reached, or has never been scraped,
+// counts as saturated.
 //
 // Used to shed Sheddable requests (429) and to hold flow-control queues (late binding);
 // Critical requests are never shed.
@@ -36,8 +40,9 @@ class SaturationDetector {
 
   const SaturationOptions& options() const { return options_; }
 
-  // max(queue / queue_threshold, kv / kv_threshold); +infinity when the endpoint's metrics
-  // are missing, failed or older than metrics_staleness. An endpoint is saturated at >= 1.
+  // max(queue / queue_threshold, kv / kv_threshold); +infinity when the endpoint cannot be
+  // reached or has no metrics, and without the ledger also when its last scrape failed or
+  // is older than metrics_staleness. An endpoint is saturated at >= 1.
   double Utilisation(const EndpointView& endpoint) const;
   bool IsEndpointSaturated(const EndpointView& endpoint) const {
     return Utilisation(endpoint) >= 1.0;

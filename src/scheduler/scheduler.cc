@@ -220,11 +220,19 @@ bool Scheduler::ReportMetrics(std::string_view id, TimeNs at, EndpointMetrics me
   return true;
 }
 
-bool Scheduler::ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error) {
+bool Scheduler::ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error,
+                                    ScrapeFailure kind) {
   Endpoint* ep = Find(id, nullptr);
   if (ep == nullptr) return false;
-  ep->scrape.RecordFailure(at, error);
+  ep->scrape.RecordFailure(at, error, kind);
   return true;
+}
+
+void Scheduler::RecordContact(TokenLedger::Handle handle, TimeNs now) {
+  if (ledger_.IsRemote(handle)) return;  // a peer's request says nothing of our reach
+  const auto slot = ledger_.SlotOf(handle);
+  if (!slot || *slot >= slots_.size() || !slots_[*slot]) return;
+  slots_[*slot]->scrape.RecordContact(now);
 }
 
 void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) {
@@ -251,6 +259,8 @@ void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) 
     v.scrape_ok = s.consecutive_failures() == 0;
     v.metrics_age = s.Age(now);
     v.fresh = s.IsFresh(now, options_.metrics_staleness);
+    v.reachable = s.IsReachable();
+    v.trust = MetricsTrust(v.metrics_age, options_.metrics_staleness);
     if (v.has_metrics) {
       v.waiting = m.waiting_requests;
       v.running = m.running_requests;
@@ -264,7 +274,7 @@ void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) 
       v.kv_capacity_tokens = 0;
       v.prefix_caching = true;
     }
-    v.load = EstimateLoad(m, v.has_metrics, *v.ledger, mean_prompt);
+    v.load = EstimateLoad(m, v.has_metrics, *v.ledger, mean_prompt, v.trust);
     v.prefix_blocks = 0;
     v.prefix_occupancy = 0;
     v.kv_outlook = nullptr;
@@ -650,8 +660,10 @@ void Scheduler::Pick(const RequestInfo& request, PickResult* out) {
 
   const bool needs_metrics = (pipeline_->needs() & kNeedsMetrics) != 0;
   candidates_.clear();
+  // Late metrics do not drop an endpoint (their age discounts them in the estimates);
+  // only an endpoint that cannot be reached, or was never scraped, is left out.
   for (const EndpointView& v : views_) {
-    if (!needs_metrics || v.fresh) candidates_.push_back(&v);
+    if (!needs_metrics || IsCandidate(v)) candidates_.push_back(&v);
   }
   if (candidates_.empty()) {
     if (options_.failure_mode == FailureMode::kFailClose) {
@@ -797,7 +809,9 @@ void Scheduler::ApplyRemoteSession(std::string_view session_key, std::string_vie
 }
 
 bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
-  const bool ok = ledger_.FirstToken(handle, clock_->Now());
+  const TimeNs now = clock_->Now();
+  RecordContact(handle, now);  // a response is flowing: the endpoint is up
+  const bool ok = ledger_.FirstToken(handle, now);
   if (ok && sink_ != nullptr && !ledger_.IsRemote(handle)) sink_->OnLocalFirstToken(handle);
   return ok;
 }
@@ -825,6 +839,7 @@ bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage
       prefix_.Age(*slot, static_cast<std::size_t>(blocks));
     }
   }
+  RecordContact(handle, clock_->Now());
   const bool local = sink_ != nullptr && !ledger_.IsRemote(handle);
   const bool ok = ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
   if (ok && local) sink_->OnLocalFinish(handle, usage, false);
@@ -845,12 +860,19 @@ bool Scheduler::IsSaturated() {
 
 bool Scheduler::ShouldHold(const RequestInfo& request) { return Hold(request, false); }
 
+bool Scheduler::HasReachableEndpoint() {
+  for (const auto& ep : slots_) {
+    if (ep && ep->ready && ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
+  }
+  return false;
+}
+
 bool Scheduler::Hold(const RequestInfo& request, bool admission_only) {
   const TimeNs now = clock_->Now();
   BuildViews(now);
   candidates_.clear();
   for (const EndpointView& v : views_) {
-    if (v.fresh) candidates_.push_back(&v);
+    if (IsCandidate(v)) candidates_.push_back(&v);
   }
   if (candidates_.empty()) return true;
   if (!pipeline_->has_hold_rule()) return saturation_.IsSaturated(views_);
@@ -902,6 +924,7 @@ PoolStatus Scheduler::Summary() {
   s.endpoints = summary.endpoints();
   s.ready = summary.ready();
   s.fresh = summary.fresh();
+  s.reachable = summary.reachable();
   s.average_kv_usage = summary.average_kv_usage();
   s.average_queue = summary.average_queue();
   s.inflight = ledger_.inflight();
@@ -923,12 +946,17 @@ std::vector<EndpointStatus> Scheduler::Endpoints() {
     st.fresh = ep->scrape.IsFresh(now, options_.metrics_staleness);
     st.metrics_age = ep->scrape.Age(now);
     st.consecutive_failures = ep->scrape.consecutive_failures();
+    st.reachable = ep->scrape.IsReachable();
+    for (int k = 0; k < kScrapeFailureKinds; ++k) {
+      st.scrape_failures[k] = ep->scrape.failures(static_cast<ScrapeFailure>(k));
+    }
     st.waiting = m.waiting_requests;
     st.running = m.running_requests;
     st.kv_usage = m.kv_usage;
     st.kv_capacity_tokens = m.kv_capacity_tokens;
     st.ledger = ledger_.Counts(slot);
-    st.load = EstimateLoad(m, ep->scrape.has_metrics(), st.ledger, ledger_.mean_prompt_tokens());
+    st.load = EstimateLoad(m, ep->scrape.has_metrics(), st.ledger, ledger_.mean_prompt_tokens(),
+                           MetricsTrust(st.metrics_age, options_.metrics_staleness));
     st.prefix_entries = prefix_.EndpointEntries(slot);
     out.push_back(std::move(st));
   }

@@ -24,8 +24,16 @@
 //
 // Outcomes of Pick (see PickStatus): kPicked; kShed (429: a Sheddable request while the
 // pool is saturated, or the profile's own shedding; Critical requests are never shed);
-// kUnavailable (503: no ready endpoint, no candidate left, or no endpoint with fresh
-// metrics under FailClose; under FailOpen the last case picks any ready endpoint).
+// kUnavailable (503: no ready endpoint, no candidate left, or, under FailClose, no endpoint
+// that can be reached and has metrics; under FailOpen the last case picks any ready
+// endpoint).
+//
+// Late is not down (datalayer/scrape_state.h): an endpoint whose metrics page is late or
+// failed but which accepts connections or answers our requests stays a candidate of
+// metric-driven profiles; its scraped values weigh less as they age and the ledger
+// carries what was sent since (EstimateLoad, MetricsTrust in endpoint_view.h). Only an
+// endpoint that cannot be reached (or was never scraped) is left out; responses seen by
+// OnFirstToken and OnComplete count as contact.
 //
 // Thread-safety: NOT synchronised. The gateway's event-loop threads share one Scheduler
 // per pool behind one mutex; Pick takes a few microseconds (bench/scheduler_bench.cc).
@@ -75,8 +83,9 @@ struct SchedulerOptions {
   std::string scheduling_profile;
 
   FailureMode failure_mode = FailureMode::kFailClose;
-  // Metrics older than this make an endpoint stale: not a candidate for metric-driven
-  // profiles and left out of pool averages.
+  // Metrics older than this make an endpoint stale: left out of pool averages, and its
+  // scraped values discounted by their age (MetricsTrust halves every this much beyond
+  // it); it stays a candidate while it can be reached.
   TimeNs metrics_staleness = kDefaultMetricsStaleness;
   // Overridden by picker_config's saturationDetector section when present.
   SaturationOptions saturation;
@@ -115,7 +124,8 @@ enum class PickReason : std::uint8_t {
   kSaturated,       // shed: Sheddable request, pool saturated
   kShedByProfile,   // shed: a filter of the profile refused it
   kNoEndpoints,     // unavailable: no ready endpoint
-  kNoFreshMetrics,  // unavailable: FailClose and no endpoint with fresh metrics
+  kNoFreshMetrics,  // unavailable: FailClose and no endpoint reachable with metrics (late
+                    // metrics count: only unreachable or never-scraped endpoints do not)
   kNoCandidate,     // unavailable: the profile's filters left no candidate
 };
 std::string_view PickReasonName(PickReason reason);
@@ -153,8 +163,10 @@ struct EndpointStatus {
   std::string id;
   bool ready = false;
   bool fresh = false;
+  bool reachable = false;
   TimeNs metrics_age = kNever;
   int consecutive_failures = 0;
+  std::uint64_t scrape_failures[kScrapeFailureKinds] = {};  // by ScrapeFailure
   double waiting = 0, running = 0, kv_usage = 0;
   std::int64_t kv_capacity_tokens = 0;
   LoadEstimate load;
@@ -166,6 +178,7 @@ struct PoolStatus {
   int endpoints = 0;
   int ready = 0;
   int fresh = 0;
+  int reachable = 0;            // ready, reachable and with metrics (fresh or late): candidates
   double average_kv_usage = 0;  // over fresh endpoints (scraped values)
   double average_queue = 0;     // over fresh endpoints (scraped values)
   std::size_t inflight = 0;     // ledger
@@ -231,7 +244,10 @@ class Scheduler final : private KvOutlookSource {
   Status ReportScrape(std::string_view id, TimeNs at, std::string_view body);
   // Records metrics extracted by the caller. False when the endpoint is unknown.
   bool ReportMetrics(std::string_view id, TimeNs at, EndpointMetrics metrics);
-  bool ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error);
+  // `kind` says whether the endpoint still counts as reachable (kTimeout, kBadResponse) or
+  // not (kUnreachable at once, kConnectTimeout when repeated).
+  bool ReportScrapeFailure(std::string_view id, TimeNs at, std::string_view error,
+                           ScrapeFailure kind = ScrapeFailure::kUnreachable);
 
   // --- Decisions ---------------------------------------------------------------------
   // Decides for `request` into *out (reusing its buffers). Does not change the ledger.
@@ -271,6 +287,10 @@ class Scheduler final : private KvOutlookSource {
   // admit it soon. Other profiles answer IsSaturated(), GIE's pool-level rule. True
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
+  // True when some ready endpoint can be reached and has metrics (fresh or late): the
+  // scheduler has something to decide with, so admission may hold requests; when false,
+  // the failure mode decides at once (FailOpen routes, FailClose answers 503).
+  bool HasReachableEndpoint();
   // Re-dispatch (`serve --redirect-after`, `simulate --redirect-after`): should `request`,
   // dispatched as `handle` and still awaiting its first token, be aborted where it is and
   // sent elsewhere? Yes only when it is the oldest of the gateway's requests awaiting in
@@ -317,6 +337,10 @@ class Scheduler final : private KvOutlookSource {
             PrefixIndexOptions prefix, bool shed, bool prefix_from_kv);
 
   Endpoint* Find(std::string_view id, std::uint32_t* slot);
+  // A candidate of metric-driven profiles: reachable and scraped at least once.
+  static bool IsCandidate(const EndpointView& v) { return v.reachable && v.has_metrics; }
+  // A response from the handle's endpoint arrived at `now`.
+  void RecordContact(TokenLedger::Handle handle, TimeNs now);
   // ShouldHold; with admission_only, the hold rule asks only whether some endpoint can
   // admit the request now (ShouldRedirect).
   bool Hold(const RequestInfo& request, bool admission_only);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "cluster/cluster_simulation.h"
 #include "cluster/experiment.h"
@@ -224,6 +225,50 @@ TEST(ScrapeStaleness, SlowerScrapesHurtAMetricsOnlyPolicyOnBurstyTraffic) {
   const double fresh = GieDefaultMeanTtft(Ms(50));
   const double stale = GieDefaultMeanTtft(Ms(1000));
   EXPECT_GT(stale, 1.1 * fresh) << "50 ms: " << fresh << " ms, 1 s: " << stale << " ms";
+}
+
+}  // namespace
+}  // namespace infergate::cluster
+
+namespace infergate::cluster {
+namespace {
+
+// llama.cpp-like stalls in virtual time: pages made between steps, prefills far longer
+// than the scrape timeout, a FailClose pool (the default). Late endpoints stay candidates,
+// so no request is rejected although every page is late for most of the run.
+TEST(StallingMetrics, LatePagesRejectNoRequest) {
+  ClusterOptions o;
+  o.engines.assign(3, Load("tiny"));
+  for (sim::Profile& p : o.engines) {
+    p.timing.linear.prefill_per_token_ms = 3;  // a 900-token prompt: one ~2.7 s step
+    p.engine.max_num_seqs = 4;
+  }
+  o.max_concurrency = 6;
+  o.scrape_interval = Ms(50);
+  o.scrape_latency = Ms(1);
+  o.metrics_stall_timeout = Ms(1000);
+  int late = 0;
+  o.on_scrape = [&](TimeNs, std::span<const EngineScrape> s) {
+    for (const EngineScrape& e : s) late += e.late ? 1 : 0;
+  };
+  std::vector<WorkloadRequest> w;
+  for (std::uint32_t i = 0; i < 18; ++i) w.push_back(Request(900, 16, i + 1));
+  SchedulerRouterOptions ro;
+  ro.scheduler.profile = "infergate";
+  ro.late_binding = true;
+  ASSERT_EQ(ro.scheduler.failure_mode, FailureMode::kFailClose);
+  auto router = SchedulerRouter::Create(ro, o.engines);
+  ASSERT_TRUE(router.ok());
+  auto res = RunCluster(o, w, **router);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_GT(late, 100);  // the scenario happened: many scrapes were late
+  int ok = 0;
+  for (const RequestRecord& r : res->requests) ok += r.success ? 1 : 0;
+  EXPECT_EQ(ok, 18);
+  // All three engines were used.
+  std::set<int> used;
+  for (const RequestRecord& r : res->requests) used.insert(r.engine);
+  EXPECT_EQ(used.size(), 3u);
 }
 
 }  // namespace

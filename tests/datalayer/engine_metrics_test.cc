@@ -118,9 +118,42 @@ TEST(EngineMetrics, LlamacppPage) {
   EXPECT_EQ(m.engine, EngineKind::kLlamacpp);
   EXPECT_EQ(m.waiting_requests, 1.0);
   EXPECT_EQ(m.running_requests, 2.0);
-  EXPECT_DOUBLE_EQ(m.kv_usage, 0.43);
+  // kv_cache_usage_ratio (0.43 on the page) is not load: finished slots keep their cache.
+  EXPECT_EQ(m.kv_usage, 0.0);
   EXPECT_EQ(m.kv_capacity_tokens, 0);
-  EXPECT_EQ(m.present, kFieldWaiting | kFieldRunning | kFieldKvUsage);
+  EXPECT_EQ(m.present, kFieldWaiting | kFieldRunning);
+}
+
+TEST(EngineMetrics, LlamacppLoadIsBusySlotsWhenTheSlotCountIsKnown) {
+  Result<EndpointMetrics> r = ExtractEndpointMetrics(ReadTestdata("llamacpp.txt"));
+  ASSERT_TRUE(r.ok());
+  EndpointMetrics m = *r;
+  ApplyLlamacppSlots(m, 4);
+  EXPECT_EQ(m.slots, 4);
+  EXPECT_DOUBLE_EQ(m.kv_usage, 0.5);  // 2 processing of 4 slots
+  EXPECT_TRUE(m.Has(kFieldKvUsage));
+  // An idle server with a full-looking cache is idle.
+  Result<EndpointMetrics> idle = ExtractEndpointMetrics(
+      "llamacpp:kv_cache_usage_ratio 0.97\nllamacpp:requests_processing 0\n"
+      "llamacpp:requests_deferred 0\n");
+  ASSERT_TRUE(idle.ok());
+  EndpointMetrics i = *idle;
+  ApplyLlamacppSlots(i, 4);
+  EXPECT_EQ(i.kv_usage, 0.0);
+  // Other engines are left alone.
+  Result<EndpointMetrics> v = ExtractEndpointMetrics(ReadTestdata("vllm_v0.txt"));
+  ASSERT_TRUE(v.ok());
+  EndpointMetrics vm = *v;
+  ApplyLlamacppSlots(vm, 4);
+  EXPECT_EQ(vm.kv_usage, v->kv_usage);
+}
+
+TEST(EngineMetrics, LlamacppSlotCountFromPropsOrSlots) {
+  EXPECT_EQ(*ParseLlamacppSlots(R"({"total_slots":4,"default_generation_settings":{}})"), 4);
+  EXPECT_EQ(*ParseLlamacppSlots(R"([{"id":0},{"id":1},{"id":2}])"), 3);
+  EXPECT_FALSE(ParseLlamacppSlots(R"({"total_slots":-1})").ok());
+  EXPECT_FALSE(ParseLlamacppSlots("<html>").ok());
+  EXPECT_FALSE(ParseLlamacppSlots("[]").ok());
 }
 
 TEST(EngineMetrics, CrlfPagesGiveTheSameValues) {

@@ -92,3 +92,72 @@ TEST(PoolScrapeSummary, AveragesOverFreshReadyEndpoints) {
 
 }  // namespace
 }  // namespace infergate
+
+namespace infergate {
+namespace {
+
+constexpr TimeNs kMsR = kNanosPerMilli;
+
+EndpointMetrics SomeMetrics() {
+  EndpointMetrics m;
+  m.waiting_requests = 1;
+  return m;
+}
+
+TEST(EndpointScrapeStateReachability, UnknownUntilContactedThenLateIsStillReachable) {
+  EndpointScrapeState s;
+  EXPECT_FALSE(s.IsReachable());  // never contacted
+  s.RecordMetrics(0, SomeMetrics());
+  EXPECT_TRUE(s.IsReachable());
+  // A late page (connected, timed out) and a bad page leave it reachable, though stale.
+  s.RecordFailure(50 * kMsR, "timed out waiting for the page", ScrapeFailure::kTimeout);
+  s.RecordFailure(100 * kMsR, "HTTP 500", ScrapeFailure::kBadResponse);
+  EXPECT_TRUE(s.IsReachable());
+  EXPECT_FALSE(s.IsFresh(100 * kMsR));
+  EXPECT_EQ(s.failures(ScrapeFailure::kTimeout), 1u);
+  EXPECT_EQ(s.failures(ScrapeFailure::kBadResponse), 1u);
+  EXPECT_EQ(s.failures(ScrapeFailure::kUnreachable), 0u);
+}
+
+TEST(EndpointScrapeStateReachability, RefusedIsDownAtOnceUntilANewerContact) {
+  EndpointScrapeState s;
+  s.RecordMetrics(0, SomeMetrics());
+  s.RecordFailure(50 * kMsR, "connect: Connection refused", ScrapeFailure::kUnreachable);
+  EXPECT_FALSE(s.IsReachable());
+  s.RecordContact(40 * kMsR);  // a response byte from before the refusal proves nothing
+  EXPECT_FALSE(s.IsReachable());
+  s.RecordContact(60 * kMsR);  // a response after it does
+  EXPECT_TRUE(s.IsReachable());
+  EXPECT_EQ(s.last_contact(), 60 * kMsR);
+}
+
+TEST(EndpointScrapeStateReachability, ConnectTimeoutsCountOnlyWhenRepeated) {
+  EndpointScrapeState s;
+  s.RecordMetrics(0, SomeMetrics());
+  s.RecordFailure(50 * kMsR, "timed out connecting", ScrapeFailure::kConnectTimeout);
+  EXPECT_TRUE(s.IsReachable());
+  s.RecordFailure(100 * kMsR, "timed out connecting", ScrapeFailure::kConnectTimeout);
+  EXPECT_FALSE(s.IsReachable());
+  // Contact resets the run: one more unanswered attempt is not enough again.
+  s.RecordMetrics(150 * kMsR, SomeMetrics());
+  s.RecordFailure(200 * kMsR, "timed out connecting", ScrapeFailure::kConnectTimeout);
+  EXPECT_TRUE(s.IsReachable());
+}
+
+TEST(PoolScrapeSummaryReachability, LateEndpointsAreReachableButNotFresh) {
+  EndpointScrapeState late, down, fresh;
+  late.RecordMetrics(0, SomeMetrics());
+  late.RecordFailure(10 * kMsR, "timed out", ScrapeFailure::kTimeout);
+  down.RecordMetrics(0, SomeMetrics());
+  down.RecordFailure(10 * kMsR, "refused", ScrapeFailure::kUnreachable);
+  fresh.RecordMetrics(10 * kMsR, SomeMetrics());
+  PoolScrapeSummary sum(20 * kMsR);
+  sum.Add(late, true);
+  sum.Add(down, true);
+  sum.Add(fresh, true);
+  EXPECT_EQ(sum.fresh(), 1);
+  EXPECT_EQ(sum.reachable(), 2);
+}
+
+}  // namespace
+}  // namespace infergate

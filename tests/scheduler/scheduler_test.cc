@@ -355,15 +355,87 @@ TEST(SchedulerFailureMode, FailOpenPicksAnyReadyEndpoint) {
   EXPECT_EQ(seen.size(), 4u);
 }
 
-TEST(SchedulerFailureMode, StaleOrFailedScrapesCountAsNoMetrics) {
+// Slow is not dead: late or failed pages leave an endpoint a candidate; only an endpoint
+// that cannot be reached is dropped, and FailClose answers 503 only when none can be.
+TEST(SchedulerFailureMode, LateEndpointsStayCandidatesAndOnlyUnreachableOnesAreDropped) {
   SchedulerHarness h("gie-default");
   auto ids = h.AddMany(2);
   h.ScrapeAll(ids, Load{0, 0, 0.1});
   EXPECT_TRUE(h.s().Pick(Request("x")).picked());
-  h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "timeout");
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
-  h.Advance(kDefaultMetricsStaleness + 1);
-  EXPECT_EQ(h.s().Pick(Request("x")).reason, PickReason::kNoFreshMetrics);
+  // Both pages late, far past the staleness bound: still routed, by the ledger.
+  h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "timed out", ScrapeFailure::kTimeout);
+  h.s().ReportScrapeFailure(ids[1], h.clock().Now(), "HTTP 500", ScrapeFailure::kBadResponse);
+  h.Advance(5 * kDefaultMetricsStaleness);
+  std::set<std::string> seen;
+  for (int i = 0; i < 8; ++i) {
+    const std::string to = h.PickAndDispatch(Request("x"));
+    ASSERT_FALSE(to.empty());
+    seen.insert(to);
+  }
+  EXPECT_EQ(seen.size(), 2u);  // the ledger spreads what the old pages cannot
+  EXPECT_TRUE(h.s().HasReachableEndpoint());
+  EXPECT_EQ(h.s().Summary().fresh, 0);
+  EXPECT_EQ(h.s().Summary().reachable, 2);
+  // A refused connection drops that endpoint at once.
+  h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "refused", ScrapeFailure::kUnreachable);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
+  h.s().ReportScrapeFailure(ids[1], h.clock().Now(), "refused", ScrapeFailure::kUnreachable);
+  EXPECT_FALSE(h.s().HasReachableEndpoint());
+  const PickResult p = h.s().Pick(Request("x"));
+  EXPECT_EQ(p.reason, PickReason::kNoFreshMetrics);
+  EXPECT_EQ(p.http_status(), 503);
+}
+
+TEST(SchedulerFailureMode, ResponsesAreProofOfLife) {
+  SchedulerHarness h("gie-default");
+  auto ids = h.AddMany(1);
+  h.ScrapeAll(ids, Load{0, 0, 0.1});
+  TokenLedger::Handle handle = 0;
+  ASSERT_EQ(h.PickAndDispatch(Request("x"), &handle), ids[0]);
+  h.Advance(kNanosPerMilli);
+  h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "reset", ScrapeFailure::kUnreachable);
+  EXPECT_FALSE(h.s().Pick(Request("x")).picked());
+  // The endpoint answers the request sent before: it is up after all.
+  h.Advance(kNanosPerMilli);
+  EXPECT_TRUE(h.s().OnFirstToken(handle));
+  EXPECT_TRUE(h.s().Pick(Request("x")).picked());
+}
+
+TEST(SchedulerLateMetrics, TrustHalvesEveryStalenessBoundBeyondIt) {
+  const TimeNs s = kDefaultMetricsStaleness;
+  EXPECT_EQ(MetricsTrust(0, s), 1.0);
+  EXPECT_EQ(MetricsTrust(s, s), 1.0);
+  EXPECT_DOUBLE_EQ(MetricsTrust(2 * s, s), 0.5);
+  EXPECT_DOUBLE_EQ(MetricsTrust(3 * s, s), 0.25);
+  EXPECT_EQ(MetricsTrust(kNever, s), 0.0);
+  EXPECT_EQ(MetricsTrust(1000 * s, s), 0.0);
+}
+
+TEST(SchedulerLateMetrics, EstimatesMoveFromTheScrapeToTheLedgerAsTheScrapeAges) {
+  EndpointMetrics m;
+  m.waiting_requests = 10;  // foreign load the ledger did not send
+  m.running_requests = 6;
+  m.kv_usage = 0.5;
+  m.kv_capacity_tokens = 10'000;
+  LedgerCounts c;
+  c.awaiting = 2;
+  c.new_awaiting = 2;
+  c.awaiting_tokens = 1'000;
+  c.new_awaiting_tokens = 1'000;
+  c.decoding = 1;
+  c.decoding_tokens = 500;
+  const LoadEstimate full = EstimateLoad(m, true, c, 100, 1.0);
+  EXPECT_EQ(full.waiting_est, 12);
+  EXPECT_EQ(full.running_est, 6);
+  const LoadEstimate none = EstimateLoad(m, true, c, 100, 0.0);
+  EXPECT_EQ(none.waiting_est, 2);  // only what this gateway sent
+  EXPECT_EQ(none.running_est, 1);
+  EXPECT_EQ(none.kv_tokens_est, 500);
+  EXPECT_DOUBLE_EQ(none.kv_usage_est, 0.15);
+  EXPECT_EQ(none.foreign_waiting, 0);
+  const LoadEstimate half = EstimateLoad(m, true, c, 100, 0.5);
+  EXPECT_DOUBLE_EQ(half.waiting_est, 7);
+  EXPECT_DOUBLE_EQ(half.foreign_waiting, full.foreign_waiting / 2);
 }
 
 TEST(SchedulerFailureMode, NoReadyEndpointIs503) {
@@ -394,15 +466,19 @@ TEST(SchedulerSaturation, SheddableIsShedCriticalAndStandardAreNot) {
   }
 }
 
-TEST(SchedulerSaturation, KvAboveThresholdAndOldMetricsSaturate) {
+TEST(SchedulerSaturation, KvAboveThresholdAndUnreachableEndpointsSaturateLateOnesDoNot) {
   SchedulerHarness h("infergate");
   auto ids = h.AddMany(2);
   h.ScrapeAll(ids, Load{0, 4, 0.85, kCapacity});
   EXPECT_TRUE(h.s().IsSaturated());
   h.Scrape(ids[1], Load{0, 4, 0.5, kCapacity});
   EXPECT_FALSE(h.s().IsSaturated());
-  // Metrics older than 200 ms count as saturated (though still fresh for routing).
+  // Late metrics are not "full": with the ledger (the default) the estimates still count,
+  // so a server answering its page late does not shed Sheddable requests by that fact.
   h.Advance(201 * kMs);
+  EXPECT_FALSE(h.s().IsSaturated());
+  // An endpoint that cannot be reached has no room.
+  h.s().ReportScrapeFailure(ids[1], h.clock().Now(), "refused", ScrapeFailure::kUnreachable);
   EXPECT_TRUE(h.s().IsSaturated());
   EXPECT_EQ(h.s().Pick(Request("x", Criticality::kSheddable)).status, PickStatus::kShed);
   EXPECT_TRUE(h.s().Pick(Request("x")).picked());

@@ -20,8 +20,9 @@ struct ViewFixture {
   ViewFixture() {
     view.metrics = &metrics;
     view.ledger = &ledger;
-    view.has_metrics = view.scrape_ok = view.fresh = true;
+    view.has_metrics = view.scrape_ok = view.fresh = view.reachable = true;
     view.metrics_age = 0;
+    view.trust = 1;
   }
 };
 
@@ -275,7 +276,13 @@ TEST(SaturationDetector, GieRuleWithLedgerAndStaleness) {
   SaturationOptions scraped_only;
   scraped_only.use_ledger = false;
   EXPECT_DOUBLE_EQ(SaturationDetector(scraped_only).Utilisation(f.view), 0.8);
+  // Old metrics: GIE's rule (no ledger) reads them as saturated; with the ledger the
+  // estimates (discounted by age in EstimateLoad) still count: late is not full.
   f.view.metrics_age = 201 * kNanosPerMilli;
+  EXPECT_TRUE(std::isinf(SaturationDetector(scraped_only).Utilisation(f.view)));
+  EXPECT_DOUBLE_EQ(d.Utilisation(f.view), 1.2);
+  // An endpoint that cannot be reached has no room either way.
+  f.view.reachable = false;
   EXPECT_TRUE(std::isinf(d.Utilisation(f.view)));
   EXPECT_TRUE(d.IsSaturated({}));  // no endpoint has room
   ViewFixture g;

@@ -183,11 +183,22 @@ asio::awaitable<bool> Replica::Handle(tcp::socket& socket, beast::flat_buffer& b
   } else if (target == "/v1/models") {
     if (get) {
       std::string body;
-      AppendModelList(body, shared_.cards, static_cast<std::int64_t>(std::time(nullptr)));
+      AppendEngineModelList(body, shared_.options.engine_api, shared_.cards,
+                            static_cast<std::int64_t>(std::time(nullptr)));
       res = SizedResponse(200, kJson, body, keep_alive);
     } else {
       res = SizedResponse(405, kJson, R"({"detail":"Method Not Allowed"})", keep_alive);
     }
+  } else if (shared_.options.engine_api == EngineApi::kLlamacpp && get &&
+             (target == "/props" || target == "/slots")) {
+    std::string body;
+    if (target == "/props") {
+      AppendLlamacppProps(body, shared_.served.front(), engine_->config());
+    } else {
+      Pump();
+      AppendLlamacppSlots(body, engine_->config(), engine_->Stats());
+    }
+    res = SizedResponse(200, kJson, body, keep_alive);
   } else if (target == "/sim/stats" && get) {
     res = SizedResponse(200, kJson, StatsJson(), keep_alive);
     // ?reset=1 starts a new measurement (e.g. after a warm-up).
@@ -290,7 +301,17 @@ std::string Replica::MetricsPage() {
   lora_history_.Update(stats, unix_time);
   std::string page;
   page.reserve(16 * 1024);
-  AppendVllmMetrics(page, page_info_, engine_->config(), stats, requests_, lora_history_);
+  switch (shared_.options.engine_api) {
+    case EngineApi::kVllm:
+      AppendVllmMetrics(page, page_info_, engine_->config(), stats, requests_, lora_history_);
+      break;
+    case EngineApi::kLlamacpp:
+      AppendLlamacppMetrics(page, engine_->config(), stats, kv_high_water_);
+      break;
+    case EngineApi::kSglang:
+      AppendSglangMetrics(page, page_info_.model_name, engine_->config(), stats);
+      break;
+  }
   return page;
 }
 
@@ -373,6 +394,20 @@ asio::awaitable<bool> Replica::Metrics(tcp::socket& socket, beast::flat_buffer& 
   if (f.metrics_delay_ms > 0) {
     asio::steady_timer delay(loop_, std::chrono::milliseconds(f.metrics_delay_ms));
     std::tie(ec) = co_await delay.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  if (shared_.options.metrics_in_engine_loop && !shutting_down_) {
+    // As llama.cpp's server loop: the page is made between steps, so a scrape arriving
+    // during a step (a long prefill) waits for that step's end.
+    Pump();
+    const TimeNs next = engine_->NextEventTime();
+    const EngineStats s = engine_->Stats();
+    if (next != kNever && (s.num_running > 0 || s.num_waiting > 0)) {
+      const TimeNs wall = shared_.clock.ToWall(next);
+      if (wall > WallNow()) {
+        asio::steady_timer step_end(loop_, ToTimePoint(wall));
+        std::tie(ec) = co_await step_end.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+    }
   }
   std::string res;
   switch (f.metrics_mode) {

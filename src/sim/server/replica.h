@@ -156,6 +156,7 @@ class Replica {
   RequestMetrics requests_;
   LoraInfoHistory lora_history_;
   MetricsPageInfo page_info_;
+  LlamacppKvHighWater kv_high_water_;
   LatenessRecorder lateness_;
   std::unordered_map<RequestId, Exchange*> live_;
   std::vector<Exchange*> dirty_;  // exchanges with output to flush, from dirty_head_ on

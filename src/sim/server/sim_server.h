@@ -42,6 +42,10 @@
 // answer 500, unparsable text, or never (until the client closes); refuse_connections
 // resets every connection right after accepting it.
 //
+// Other engines (engine_api): llama.cpp's and SGLang's /metrics and /v1/models, and
+// llama.cpp's GET /props and /slots (engine_api.h); metrics_in_engine_loop answers
+// /metrics only between engine steps, as llama.cpp's server loop does.
+//
 // Shutdown (Shutdown(), or SIGTERM/SIGINT after HandleSignals): listeners stop,
 // streams in progress end with a vLLM error event and [DONE], other requests get a 503,
 // idle connections close; Run returns once every connection has ended (or after 3 s).
@@ -57,6 +61,7 @@
 
 #include "core/status.h"
 #include "sim/engine/profile.h"
+#include "sim/server/engine_api.h"
 #include "sim/server/vllm_metrics.h"
 
 namespace infergate::sim {
@@ -88,6 +93,12 @@ struct SimServerOptions {
   std::vector<std::string> served_model_names;
   std::vector<LoraModule> lora_modules;
   MetricsVersion metrics_version = MetricsVersion::kV0;
+  // Whose API to present: vLLM's, or llama.cpp's / SGLang's metric names and model list
+  // (engine_api.h). Generation requests are served the same way for all three.
+  EngineApi engine_api = EngineApi::kVllm;
+  // Answer /metrics from the engine loop, as llama.cpp does: a scrape that arrives during
+  // a step is answered when the step ends, so it stalls for as long as a long prefill.
+  bool metrics_in_engine_loop = false;
   FaultOptions faults;
 };
 

@@ -2,11 +2,13 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "cli/commands.h"
 #include "gateway/gateway.h"
 #include "gateway/replica_sync.h"
+#include "kube/provider.h"
 
 namespace infergate::cli {
 namespace {
@@ -26,6 +28,59 @@ bool SplitHostPort(const std::string& s, std::string& host, int& port) {
   } catch (...) {
     return false;
   }
+}
+
+struct KubeFlags {
+  bool in_cluster;
+  std::string kubeconfig;
+  std::string context;
+  std::vector<std::string> namespaces;
+  std::string controller_name;
+  std::vector<std::string> status_addresses;
+};
+
+// serve --kubernetes / --kubeconfig: the first snapshot from the API server starts the
+// gateway; later ones are applied as they come (and their status written back).
+int ServeFromKubernetes(const KubeFlags& k, gateway::GatewayOptions o) {
+  auto access =
+      k.in_cluster ? kube::InClusterAccess() : kube::KubeconfigAccess(k.kubeconfig, k.context);
+  if (!access.ok()) {
+    std::fprintf(stderr, "infergate serve: %s\n", access.error().message.c_str());
+    return kExitUsage;
+  }
+  kube::ProviderOptions po;
+  po.access = *access;
+  po.namespaces = k.namespaces;
+  po.controller_name = k.controller_name;
+  po.status_addresses = k.status_addresses;
+  if (po.status_addresses.empty()) {
+    if (const char* ip = std::getenv("POD_IP"); ip && *ip) po.status_addresses.push_back(ip);
+  }
+  auto provider = kube::KubernetesProvider::Create(po);
+  if (!provider.ok()) {
+    std::fprintf(stderr, "infergate serve: %s\n", provider.error().message.c_str());
+    return kExitUsage;
+  }
+  o.reload_poll_interval = 0;
+  gateway::Gateway gw(o);
+  gw.HandleSignals();
+  auto first = (*provider)->Start();
+  if (!first.ok()) {
+    std::fprintf(stderr, "infergate serve: %s\n", first.error().message.c_str());
+    (*provider)->Stop();
+    return kExitRuntime;
+  }
+  if (auto st = gw.Start(*first); !st.ok()) {
+    std::fprintf(stderr, "infergate serve: %s\n", st.error().message.c_str());
+    (*provider)->Stop();
+    return st.error().message.rfind("listen:", 0) == 0 ? kExitRuntime : kExitUsage;
+  }
+  (*provider)->Follow([&gw](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+    return gw.Apply(std::move(snapshot));
+  });
+  int code = gw.Wait();
+  (*provider)->Stop();
+  return code;
 }
 
 }  // namespace
@@ -76,6 +131,13 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double read_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.request_read_timeout);
     double idle_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.idle_timeout);
     std::string replica_sync;
+    // Kubernetes mode.
+    bool in_cluster = false;
+    std::string kubeconfig;
+    std::string kube_context;
+    std::vector<std::string> namespaces;
+    std::string controller_name = std::string(kube::kDefaultControllerName);
+    std::vector<std::string> status_addresses;
   };
   auto flags = std::make_shared<Flags>();
   auto* cmd = root.add_subcommand(
@@ -85,10 +147,27 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       "endpoints from Pods. SIGHUP or an edited file reloads the configuration (a bad one is\n"
       "rejected and the running one keeps serving); SIGTERM drains and exits 0.\n"
       "Prints 'listening <gateway>/<listener> <address>:<port>' per listener on stdout.");
-  cmd->add_option("-f,--filename", flags->options.config_paths,
-                  "YAML file or directory of Kubernetes objects (repeatable)")
-      ->required()
-      ->check(CLI::ExistingPath);
+  auto* filename = cmd->add_option("-f,--filename", flags->options.config_paths,
+                                   "YAML file or directory of Kubernetes objects (repeatable)")
+                       ->check(CLI::ExistingPath);
+  auto* in_cluster =
+      cmd->add_flag("--kubernetes", flags->in_cluster,
+                    "Configuration from the Kubernetes API server, as the pod's service account");
+  auto* kubeconfig = cmd->add_option(
+      "--kubeconfig", flags->kubeconfig,
+      "Configuration from the API server of this kubeconfig's current context (without -f "
+      "and --kubernetes, $KUBECONFIG is used when set)");
+  filename->excludes(in_cluster)->excludes(kubeconfig);
+  in_cluster->excludes(kubeconfig);
+  cmd->add_option("--context", flags->kube_context, "kubeconfig context (default: current)");
+  cmd->add_option("--namespace", flags->namespaces,
+                  "Kubernetes mode: watch only this namespace (repeatable; default: all)");
+  cmd->add_option("--controller-name", flags->controller_name,
+                  "Kubernetes mode: serve the Gateways whose GatewayClass names this controller")
+      ->capture_default_str();
+  cmd->add_option("--status-address", flags->status_addresses,
+                  "Kubernetes mode: address written to Gateways' status.addresses (repeatable; "
+                  "default: $POD_IP when set)");
   cmd->add_option("--workers", flags->options.workers, "Event loop threads (0: one per core)")
       ->capture_default_str();
   cmd->add_option("--admin-address", flags->admin,
@@ -199,6 +278,22 @@ void AddServeCommand(CLI::App& root, Runner& run) {
           return kExitUsage;
         }
         o.replica_sync_urls = std::move(*urls);
+      }
+      const char* env_kubeconfig = std::getenv("KUBECONFIG");
+      if (o.config_paths.empty() && !flags->in_cluster && flags->kubeconfig.empty()) {
+        if (env_kubeconfig && *env_kubeconfig) {
+          flags->kubeconfig = env_kubeconfig;
+        } else {
+          std::fprintf(stderr,
+                       "infergate serve: give the configuration: -f FILE, --kubernetes or "
+                       "--kubeconfig PATH\n");
+          return kExitUsage;
+        }
+      }
+      if (o.config_paths.empty()) {
+        KubeFlags k{flags->in_cluster, flags->kubeconfig,      flags->kube_context,
+                    flags->namespaces, flags->controller_name, flags->status_addresses};
+        return ServeFromKubernetes(k, o);
       }
       gateway::Gateway gw(o);
       gw.HandleSignals();

@@ -74,7 +74,12 @@ std::string ConfigSignature(const std::vector<std::string>& paths) {
 Result<std::shared_ptr<const Runtime>> Gateway::Impl::LoadRuntime() {
   auto snapshot = config::LoadConfig(opts.config_paths);
   if (!snapshot.ok()) return snapshot.error();
-  auto rt = Runtime::Build(*snapshot);
+  return BuildRuntime(*snapshot);
+}
+
+Result<std::shared_ptr<const Runtime>> Gateway::Impl::BuildRuntime(
+    std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  auto rt = Runtime::Build(std::move(snapshot));
   if (!rt.ok()) return rt.error();
   Runtime& r = **rt;
   for (const auto& lr : r.listeners()) {
@@ -154,8 +159,8 @@ Status Gateway::Impl::ReconcileListeners(const Runtime& rt) {
   return Ok();
 }
 
-Status Gateway::Impl::Start() {
-  auto rt = LoadRuntime();
+Status Gateway::Impl::Start(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  auto rt = snapshot ? BuildRuntime(std::move(snapshot)) : LoadRuntime();
   if (!rt.ok()) return rt.error();
   config_signature_ = ConfigSignature(opts.config_paths);
   if (!opts.replica_sync_urls.empty()) {
@@ -203,7 +208,19 @@ Status Gateway::Impl::Start() {
 }
 
 Status Gateway::Impl::Reload() {
-  auto rt = LoadRuntime();
+  if (opts.config_paths.empty()) {
+    spdlog::info("no configuration files to reload: the configuration comes from a provider");
+    return Ok();
+  }
+  return Swap(LoadRuntime(), fmt::format("{} file(s)", opts.config_paths.size()));
+}
+
+Status Gateway::Impl::Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  if (!started_) return Error{"the gateway is not started"};
+  return Swap(BuildRuntime(std::move(snapshot)), "the provider");
+}
+
+Status Gateway::Impl::Swap(Result<std::shared_ptr<const Runtime>> rt, const std::string& what) {
   std::lock_guard lock(reload_mu_);
   if (!rt.ok()) {
     metrics.reloads.With({"failure"}).Inc();
@@ -222,7 +239,7 @@ Status Gateway::Impl::Reload() {
   Publish(*rt);
   metrics.reloads.With({"success"}).Inc();
   metrics.config_ok.Set(1);
-  spdlog::info("configuration reloaded from {} file(s)", (*rt)->snapshot().files.size());
+  spdlog::info("configuration reloaded from {}", what);
   return Ok();
 }
 
@@ -659,7 +676,15 @@ Gateway::~Gateway() {
 }
 Status Gateway::Start() { return impl_->Start(); }
 int Gateway::Wait() { return impl_->Wait(); }
+Status Gateway::Start(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  if (!snapshot) return Error{"no configuration snapshot"};
+  return impl_->Start(std::move(snapshot));
+}
 Status Gateway::Reload() { return impl_->Reload(); }
+Status Gateway::Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  if (!snapshot) return Error{"no configuration snapshot"};
+  return impl_->Apply(std::move(snapshot));
+}
 void Gateway::Shutdown() { impl_->Shutdown(); }
 void Gateway::HandleSignals() { impl_->HandleSignals(); }
 

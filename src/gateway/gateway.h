@@ -15,7 +15,12 @@
 //   listening <gateway-ns>/<gateway>/<listener> <address>:<port>
 //   admin <address>:<port>
 //
-// Thread-safety: Start, Wait, Reload and Shutdown may be called from any thread.
+// Configuration from a provider (the Kubernetes API server) instead of files: Start(snapshot)
+// serves a snapshot built elsewhere, and Apply(snapshot) swaps in a new one exactly as
+// Reload does (listeners reconciled, pools kept while their settings are unchanged, one
+// atomic publish). config_paths is then empty and SIGHUP / file polling do nothing.
+//
+// Thread-safety: Start, Wait, Reload, Apply and Shutdown may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -26,6 +31,10 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+
+namespace infergate::config {
+struct ConfigSnapshot;
+}
 
 namespace infergate::gateway {
 
@@ -92,10 +101,15 @@ class Gateway {
   // whose message lists every problem (the CLI exits 2); a bind failure returns an Error
   // starting with "listen:" (exit 1).
   Status Start();
+  // Starts serving a snapshot produced by a provider (requires empty config_paths).
+  Status Start(std::shared_ptr<const config::ConfigSnapshot> snapshot);
   // Blocks until Shutdown has drained (or the loops stopped). Returns the exit code: 0.
   int Wait();
   // Loads the configuration again and swaps it in if valid. Returns the error otherwise.
   Status Reload();
+  // Swaps in a provider's snapshot if the gateway can serve it (as Reload, without files).
+  // Returns the error otherwise; the running configuration keeps serving.
+  Status Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot);
   // Begins a graceful shutdown. Safe to call more than once and from a signal handler's
   // loop.
   void Shutdown();

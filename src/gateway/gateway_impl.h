@@ -223,8 +223,9 @@ class Gateway::Impl {
     }
   }
 
-  Status Start();
+  Status Start(std::shared_ptr<const config::ConfigSnapshot> snapshot = nullptr);
   Status Reload();
+  Status Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot);
   void Shutdown();
   int Wait();
   void HandleSignals();
@@ -237,6 +238,11 @@ class Gateway::Impl {
   using Clock = SteadyClock;
 
   Result<std::shared_ptr<const Runtime>> LoadRuntime();
+  // The runtime of a snapshot (LoadRuntime without the file loading).
+  Result<std::shared_ptr<const Runtime>> BuildRuntime(
+      std::shared_ptr<const config::ConfigSnapshot> snapshot);
+  // Swaps rt in (Reload's second half). `what` names the source for the log.
+  Status Swap(Result<std::shared_ptr<const Runtime>> rt, const std::string& what);
   // Binds listeners the runtime has and the current set lacks; closes the ones it no
   // longer has. Requires reload_mu_ held.
   Status ReconcileListeners(const Runtime& rt);

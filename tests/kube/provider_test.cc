@@ -160,12 +160,16 @@ TEST_F(ProviderTest, GoneRelistsBothAsErrorEventAndAsHttpStatus) {
     api_.SetGoneAsHttp(as_http);
     int lists = api_.count("list pods");
     int gone = api_.count("gone pods");
+    int watches = api_.count("watch pods");
     api_.CutWatches();
     api_.Compact();  // the version the reflector resumes from is now too old
     api_.Apply(
         PodObject(as_http ? "pod-6" : "pod-5", as_http ? "10.0.0.7" : "10.0.0.6", true, 8000));
     ASSERT_TRUE(Eventually([&] { return api_.count("gone pods") > gone; }));
     ASSERT_TRUE(Eventually([&] { return api_.count("list pods") > lists; }));
+    // The relist is over (its pages all read) once a new watch starts from it: the
+    // watch that got 410, then this one.
+    ASSERT_TRUE(Eventually([&] { return api_.count("watch pods") >= watches + 2; }));
   }
   auto want = kAllFive;
   want.push_back("10.0.0.6:8000");
@@ -248,9 +252,12 @@ TEST_F(ProviderTest, InvalidObjectsAreReportedOnStatusAndTheRestServes) {
   EXPECT_EQ(gw["addresses"][0]["value"], "192.0.2.10");
   EXPECT_EQ(Condition(gw["conditions"], "Programmed")["status"], "True");
   EXPECT_EQ(gw["listeners"][0]["attachedRoutes"], 1);
-  json pool =
-      api_.Get("inference.networking.k8s.io/v1", "InferencePool", "default", "pool")["status"];
-  ASSERT_TRUE(pool["parents"].is_array());
+  auto pool_status = [&] {
+    return api_.Get("inference.networking.k8s.io/v1", "InferencePool", "default", "pool")["status"];
+  };
+  // Pools are patched after routes.
+  ASSERT_TRUE(Eventually([&] { return pool_status()["parents"].is_array(); }));
+  json pool = pool_status();
   EXPECT_EQ(pool["parents"][0]["parentRef"]["name"], "gw");
   EXPECT_EQ(Condition(pool["parents"][0]["conditions"], "Accepted")["status"], "True");
   EXPECT_EQ(Condition(pool["parents"][0]["conditions"], "ResolvedRefs")["status"], "True");

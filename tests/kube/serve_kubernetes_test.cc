@@ -61,8 +61,9 @@ TEST(ServeKubernetesTest, EndpointsFollowTheClusterUnderLoadAndStatusIsWritten) 
   std::vector<std::unique_ptr<ChildProcess>> sims;
   for (int i = 0; i < 4; ++i) {
     auto s = std::make_unique<ChildProcess>();
-    ASSERT_TRUE(s->Start({INFERGATE_BIN, "sim", "--host", addr[i], "--port", std::to_string(port),
-                          "--model", "base", "--time-scale", "50", "--workers", "1"}));
+    ASSERT_TRUE(
+        s->Start({INFERGATE_BIN, "sim", "--host", addr[i], "--port", std::to_string(port),
+                  "--profile", "tiny", "--model", "base", "--time-scale", "50", "--workers", "1"}));
     ASSERT_TRUE(s->WaitForLine("listening", 10s).has_value());
     sims.push_back(std::move(s));
   }
@@ -120,6 +121,15 @@ TEST(ServeKubernetesTest, EndpointsFollowTheClusterUnderLoadAndStatusIsWritten) 
         << gateway.output();
   }
 
+  // Until the first scrape of its endpoints a pool has no fresh metrics and its failure
+  // mode (FailClose) answers 503: the count starts once every endpoint has served.
+  ok = 0;
+  failed = 0;
+  {
+    std::lock_guard lock(failure_mu);
+    first_failure.clear();
+  }
+
   // 1. pod-2 goes unready: nothing reaches it 1 s later.
   api.Apply(PodObject("pod-2", addr[2], false, port));
   std::this_thread::sleep_for(1s);
@@ -141,11 +151,13 @@ TEST(ServeKubernetesTest, EndpointsFollowTheClusterUnderLoadAndStatusIsWritten) 
   api.CutWatches();
   api.Delete("v1", "Pod", "default", "pod-2");
   api.Apply(PodObject("pod-3", addr[3], true, port));
+  // pod-0 moves once pod-3 serves (a rollout keeps a scraped endpoint in the pool).
+  ASSERT_TRUE(Eventually([&] { return Finished(addr[3], port) > 0; }, 5s));
   api.Apply(PodObject("pod-0", addr[2], true, port));
   std::this_thread::sleep_for(1s);
   const long moved_at = Finished(addr[0], port);
   const long new_ip_at = Finished(addr[2], port);
-  const long scaled_at = Finished(addr[3], port);
+  const long scaled_at = Finished(addr[3], port);  // pod-3 keeps getting requests
   std::this_thread::sleep_for(1500ms);
   stop_load();
 
@@ -175,6 +187,7 @@ TEST(ServeKubernetesTest, EndpointsFollowTheClusterUnderLoadAndStatusIsWritten) 
 
   gateway.Signal(SIGTERM);
   EXPECT_EQ(gateway.Wait(15s), 0);
+  gateway.Drain(500ms);
   const std::string out = gateway.output();
   EXPECT_NE(out.find("cannot list inferencemodels.inference.networking.x-k8s.io in all "
                      "namespaces: 403 Forbidden"),

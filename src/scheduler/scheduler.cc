@@ -845,6 +845,14 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
   return queued == 0;
 }
 
+bool Scheduler::CanHold() const {
+  const TimeNs now = clock_->Now();
+  for (const auto& ep : slots_) {
+    if (ep && ep->ready && ep->scrape.IsFresh(now, options_.metrics_staleness)) return true;
+  }
+  return false;
+}
+
 PoolStatus Scheduler::Summary() {
   const TimeNs now = clock_->Now();
   PoolScrapeSummary summary(now, options_.metrics_staleness);

@@ -80,7 +80,7 @@ Result<PolicySpec> ParsePolicy(std::string_view text) {
   p.profile = std::string(name);
   p.name = std::string(text);
   if (mode.empty()) {
-    p.late_binding = name == "infergate";
+    p.late_binding = named->late_binding;
   } else if (mode == "queue") {
     p.late_binding = true;
   } else if (mode == "direct") {

@@ -41,6 +41,9 @@ struct EngineScrape {
   // The page did not arrive within the scrape timeout (ClusterOptions::
   // metrics_stall_timeout): the router sees a late scrape, and `stats` must not be read.
   bool late = false;
+  // The connection was refused (the engine is down): the router sees an unreachable
+  // endpoint until its next answer; `stats` must not be read.
+  bool down = false;
 };
 
 struct RouteRequest {

@@ -73,9 +73,16 @@ Result<std::unique_ptr<SchedulerRouter>> SchedulerRouter::Create(
     spec.labels[std::string(kEngineTypeLabel)] = "vllm";
     if (Status st = router->scheduler_->UpsertEndpoint(spec); !st.ok()) return st.error();
   }
-  if (router->options_.late_binding) {
-    router->queue_ = std::make_unique<FlowController>(router->options_.queue);
-  }
+  router->admission_ = std::make_unique<AdmissionController>(
+      AdmissionOptions{.late_binding = router->options_.late_binding,
+                       .queue = router->options_.queue},
+      router->scheduler_.get());
+  router->on_decided_ = [r = router.get()](QueueItemId id, const AdmissionDecision& d) {
+    auto it = r->held_.find(id);
+    if (it == r->held_.end()) return;
+    r->decided_.push_back(ReleasedRequest{id, r->Apply(it->second.request, d, r->now_, true)});
+    r->held_.erase(it);
+  };
   return router;
 }
 
@@ -116,74 +123,68 @@ void SchedulerRouter::CountRefusal(PickReason reason) {
   refusals_.emplace_back(std::string(name), 1);
 }
 
-RouteDecision SchedulerRouter::PickAndDispatch(const RouteRequest& request, TimeNs now) {
-  clock_.Set(std::max(clock_.Now(), now));
-  const RequestInfo info = Describe(request);
-  scheduler_->Pick(info, &pick_);
-  if (!pick_.picked()) {
-    CountRefusal(pick_.reason);
-    return RouteDecision::Reject(std::to_string(pick_.http_status()) + " " +
-                                 std::string(PickReasonName(pick_.reason)));
+RouteDecision SchedulerRouter::Apply(const RouteRequest& request, const AdmissionDecision& d,
+                                     TimeNs now, bool from_queue) {
+  switch (d.reason) {
+    case AdmissionReason::kExpired:
+      ++queue_stats_.expired;
+      return RouteDecision::Reject("503 gateway queue TTL expired");
+    case AdmissionReason::kQueueFull:
+      ++queue_stats_.rejected;
+      return RouteDecision::Reject("429 gateway queue full");
+    case AdmissionReason::kDuplicateId:
+      ++queue_stats_.rejected;
+      return RouteDecision::Reject("500 duplicate queue item");
+    case AdmissionReason::kHeld:
+      return RouteDecision::Hold();
+    case AdmissionReason::kPickRefused:
+      if (from_queue) ++queue_stats_.dropped;
+      CountRefusal(d.pick.reason);
+      return RouteDecision::Reject(std::to_string(d.pick.http_status()) + " " +
+                                   std::string(PickReasonName(d.pick.reason)));
+    case AdmissionReason::kPicked:
+      break;
   }
-  const std::string& id = pick_.endpoints.front();
-  const int engine = EngineOf(id);
+  if (from_queue) ++queue_stats_.dispatched;
   if (handles_.size() <= request.index) handles_.resize(request.index + 1);
-  handles_[request.index] = scheduler_->Dispatch(info, pick_, id);
+  handles_[request.index] = d.handle;
   if (options_.redirect_after > 0) awaiting_[request.index] = Awaiting{request, now, false};
-  return RouteDecision::To(engine);
+  return RouteDecision::To(EngineOf(d.pick.endpoints.front()));
 }
 
 RouteDecision SchedulerRouter::Route(const RouteRequest& request, std::span<const EngineScrape>,
                                      TimeNs now) {
   clock_.Set(std::max(clock_.Now(), now));
-  if (!queue_) return PickAndDispatch(request, now);
-  const RequestInfo info = Describe(request);
-  const EnqueueResult r = queue_->Enqueue(request.index, info.priority, info.fairness_id, now, 0,
-                                          static_cast<std::uint64_t>(request.prompt.size()));
-  if (r != EnqueueResult::kQueued) {
+  now_ = now;
+  auto [it, inserted] = held_.try_emplace(request.index, Held{request, Describe(request)});
+  if (!inserted) {
     ++queue_stats_.rejected;
-    return RouteDecision::Reject(r == EnqueueResult::kRejectedCapacity
-                                     ? "429 gateway queue full"
-                                     : "500 duplicate queue item");
+    return RouteDecision::Reject("500 duplicate queue item");
   }
-  ++queue_stats_.queued;
-  if (queued_.size() <= request.index) queued_.resize(request.index + 1);
-  queued_[request.index] = request;
-  queue_stats_.max_length = std::max(queue_stats_.max_length, queue_->size());
-  return RouteDecision::Hold();
+  const AdmissionDecision d =
+      admission_->Admit(request.index, it->second.info, now, 0, true, on_decided_);
+  if (d.verdict == AdmissionVerdict::kHold || !held_.count(request.index)) {
+    // It entered the gateway queue: held, or decided by the pass its arrival started
+    // (the simulation gets that decision from the Release that follows at this instant).
+    ++queue_stats_.queued;
+    queue_stats_.max_length = admission_->max_queued();
+    return RouteDecision::Hold();
+  }
+  held_.erase(request.index);
+  return Apply(request, d, now, false);
 }
 
 void SchedulerRouter::Release(std::span<const EngineScrape>, TimeNs now,
                               std::vector<ReleasedRequest>* out) {
-  if (!queue_) return;
+  if (!options_.late_binding) return;
   clock_.Set(std::max(clock_.Now(), now));
-  expired_.clear();
-  queue_->Dispatch(
-      now,
-      [&](const QueuedRequest& item) {
-        const RouteRequest& request = *queued_[item.id];
-        const RequestInfo info = Describe(request);
-        if (scheduler_->ShouldHold(info)) return DispatchAction::kStop;
-        RouteDecision d = PickAndDispatch(request, now);
-        const bool sent = d.kind == RouteDecision::Kind::kEngine;
-        out->push_back(ReleasedRequest{item.id, std::move(d)});
-        queued_[item.id].reset();
-        if (sent) {
-          ++queue_stats_.dispatched;
-          return DispatchAction::kDispatched;
-        }
-        ++queue_stats_.dropped;
-        return DispatchAction::kDropped;
-      },
-      &expired_);
-  for (QueueItemId id : expired_) {
-    ++queue_stats_.expired;
-    queued_[id].reset();
-    out->push_back(ReleasedRequest{id, RouteDecision::Reject("503 gateway queue TTL expired")});
-  }
+  now_ = now;
+  admission_->Pump(now, false, on_decided_);
+  for (ReleasedRequest& r : decided_) out->push_back(std::move(r));
+  decided_.clear();
 }
 
-TimeNs SchedulerRouter::NextWakeup() const { return queue_ ? queue_->NextDeadline() : kNever; }
+TimeNs SchedulerRouter::NextWakeup() const { return admission_->NextDeadline(); }
 
 void SchedulerRouter::Redirect(TimeNs now, std::vector<ReleasedRequest>* out) {
   if (options_.redirect_after <= 0) return;
@@ -226,6 +227,11 @@ void SchedulerRouter::OnScrape(std::span<const EngineScrape> engines, TimeNs now
   for (const EngineScrape& s : engines) {
     if (s.taken_at < 0 || s.engine < 0 || s.engine >= static_cast<int>(ids_.size())) continue;
     const auto e = static_cast<std::size_t>(s.engine);
+    if (s.down) {
+      scheduler_->ReportScrapeFailure(ids_[e], s.taken_at, "connection refused",
+                                      ScrapeFailure::kUnreachable);
+      continue;
+    }
     if (s.late) {
       // Connected, page late: the endpoint stays reachable (scheduler.h).
       scheduler_->ReportScrapeFailure(ids_[e], s.taken_at, "timed out", ScrapeFailure::kTimeout);

@@ -19,13 +19,15 @@
 // Pipeline parallelism: a V0 engine with pp stages runs pp virtual engines; the scheduler
 // is told that number (as a pool setting) so its ledger can mirror vLLM's assignment.
 //
-// Late binding (late_binding = true): every request enters a FlowController (priority
-// bands, fair flows, FCFS, TTL, capacity) and Route answers Hold. Release offers the
-// queue's items in the queue's order: each is picked and dispatched unless
-// Scheduler::ShouldHold says it should wait (the infergate profile: no endpoint can admit
-// it now; other profiles: the pool is saturated), in which case the queue stops until the
-// next event that may free capacity (a scrape, a first token, a completion). Expired items
-// are answered 503, a full queue 429.
+// Admission is the gateway's own AdmissionController (flowcontrol/admission.h), the one
+// the live pool runs: with late binding (late_binding = true) a request enters its queue
+// (priority bands, fair flows, FCFS, TTL, capacity) and Route answers Hold, or 429 when
+// the queue is full; the decisions that request's pass over the queue makes (usually its
+// own pick) are handed out by the Release that follows at the same instant, and every
+// later Release (a scrape, a first token, a completion) pumps the queue again. Expired
+// requests are answered 503. Sheddable requests are never held (picked at once, shed
+// when the pool is saturated); nothing is held while no endpoint has fresh metrics.
+// Without late binding every request is picked at once.
 //
 // Thread-safety: as Router (one thread).
 #pragma once
@@ -37,13 +39,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cluster/router.h"
 #include "core/clock.h"
 #include "core/status.h"
 #include "datalayer/engine_metrics.h"
-#include "flowcontrol/flow_controller.h"
+#include "flowcontrol/admission.h"
 #include "scheduler/scheduler.h"
 #include "sim/engine/engine_config.h"
 #include "sim/engine/profile.h"
@@ -123,8 +126,10 @@ class SchedulerRouter final : public Router {
 
   // The RequestInfo of a routed request (views into the workload; valid while it lives).
   RequestInfo Describe(const RouteRequest& request) const;
-  // Picks and dispatches; returns the decision for the simulation.
-  RouteDecision PickAndDispatch(const RouteRequest& request, TimeNs now);
+  // The simulation's form of an admission decision for request `index`; records the
+  // dispatch (handle, re-dispatch watch) or the refusal.
+  RouteDecision Apply(const RouteRequest& request, const AdmissionDecision& decision, TimeNs now,
+                      bool from_queue);
   // The engine index of an endpoint id.
   int EngineOf(std::string_view id) const;
   void CountRefusal(PickReason reason);
@@ -134,7 +139,18 @@ class SchedulerRouter final : public Router {
   std::vector<std::string> ids_;
   ManualClock clock_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<FlowController> queue_;
+  std::unique_ptr<AdmissionController> admission_;
+  // Requests held by admission_, by workload index (node-stable: admission_ points at
+  // their RequestInfo).
+  struct Held {
+    RouteRequest request;
+    RequestInfo info;
+  };
+  std::unordered_map<std::size_t, Held> held_;
+  // Decisions of queued requests not yet handed to the simulation (Release does).
+  std::vector<ReleasedRequest> decided_;
+  TimeNs now_ = 0;  // the time of the call that pumps the queue
+  AdmissionController::DecidedFn on_decided_;
 
   // Per workload index: the ledger handle and, while queued, the request.
   std::vector<TokenLedger::Handle> handles_;
@@ -145,9 +161,7 @@ class SchedulerRouter final : public Router {
     bool redirected = false;  // at most once
   };
   std::map<std::size_t, Awaiting> awaiting_;
-  std::vector<std::optional<RouteRequest>> queued_;
   PickResult pick_;
-  std::vector<QueueItemId> expired_;
   GatewayQueueStats queue_stats_;
   std::vector<std::pair<std::string, std::uint64_t>> refusals_;
 };

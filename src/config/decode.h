@@ -20,6 +20,8 @@ namespace infergate::config {
 inline constexpr std::string_view kGatewayApiGroup = "gateway.networking.k8s.io";
 inline constexpr std::string_view kInferenceAlphaGroup = "inference.networking.x-k8s.io";
 inline constexpr std::string_view kInferenceGroup = "inference.networking.k8s.io";
+// llm-d's group for InferenceObjective and InferenceModelRewrite (they left GIE in 2026).
+inline constexpr std::string_view kLlmdGroup = "llm-d.ai";
 
 // Annotations infergate reads.
 inline constexpr std::string_view kBindAddressAnnotation = "infergate.io/bind-address";
@@ -54,6 +56,10 @@ void DecodeEndpointSlice(const YamlField& root, ObjectContext* ctx, DecodeSink* 
 void DecodeInferencePool(const YamlField& root, std::string_view api_version, ObjectContext* ctx,
                          DecodeSink* sink);
 void DecodeInferenceModel(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+void DecodeInferenceObjective(const YamlField& root, std::string_view api_version,
+                              ObjectContext* ctx, DecodeSink* sink);
+void DecodeInferenceModelRewrite(const YamlField& root, std::string_view api_version,
+                                 ObjectContext* ctx, DecodeSink* sink);
 void DecodeEndpointPickerConfig(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeSecret(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 

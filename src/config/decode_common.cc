@@ -34,6 +34,9 @@ const std::vector<KnownKind>& KnownKinds() {
         "inference.networking.k8s.io/v1"}},
       {"InferenceModel",
        {"inference.networking.x-k8s.io/v1alpha1", "inference.networking.x-k8s.io/v1alpha2"}},
+      {"InferenceObjective", {"llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"}},
+      {"InferenceModelRewrite",
+       {"llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"}},
       {"EndpointPickerConfig",
        {"inference.networking.x-k8s.io/v1alpha1",
         "config.apix.gateway-api-inference-extension.sigs.k8s.io/v1alpha1"}},
@@ -249,6 +252,10 @@ void DecodeObject(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
     DecodeInferencePool(root, *api_version, ctx, sink);
   } else if (k == "InferenceModel") {
     DecodeInferenceModel(root, ctx, sink);
+  } else if (k == "InferenceObjective") {
+    DecodeInferenceObjective(root, *api_version, ctx, sink);
+  } else if (k == "InferenceModelRewrite") {
+    DecodeInferenceModelRewrite(root, *api_version, ctx, sink);
   } else if (k == "EndpointPickerConfig") {
     DecodeEndpointPickerConfig(root, ctx, sink);
   } else if (k == "BackendTrafficPolicy") {

@@ -1,5 +1,7 @@
 // Gateway API Inference Extension objects: InferencePool (v1alpha1, v1alpha2, v1),
-// InferenceModel (v1alpha1, v1alpha2) and EndpointPickerConfig.
+// InferenceModel (v1alpha1, v1alpha2), EndpointPickerConfig, and llm-d's
+// InferenceObjective and InferenceModelRewrite (llm-d.ai/v1alpha2, or the older
+// inference.networking.x-k8s.io/v1alpha2).
 #include <fmt/format.h>
 
 #include <charconv>
@@ -88,6 +90,34 @@ void FlattenParameters(const YAML::Node& node, const std::string& prefix,
   } else {
     (*out)[prefix] = "";
   }
+}
+
+// spec.poolRef {group, kind, name}: an InferencePool of either group, `default_group`
+// when the group is left out.
+void DecodePoolRef(const YamlField& pool_ref, std::string_view default_group, PoolRef* out) {
+  if (!pool_ref.present()) {
+    pool_ref.Error("is required");
+    return;
+  }
+  if (!pool_ref.ExpectMap()) return;
+  out->origin = {pool_ref.path(), pool_ref.line()};
+  out->group = pool_ref["group"].String().value_or(std::string(default_group));
+  out->kind = pool_ref["kind"].String().value_or("InferencePool");
+  if (out->kind != "InferencePool") {
+    pool_ref["kind"].Error(fmt::format("must be InferencePool, got {}", Quote(out->kind)));
+  }
+  if (out->group != kInferenceAlphaGroup && out->group != kInferenceGroup) {
+    pool_ref["group"].Error(fmt::format("must be {} or {}, got {}", kInferenceAlphaGroup,
+                                        kInferenceGroup, Quote(out->group)));
+  }
+  if (auto name = pool_ref["name"].RequiredString()) {
+    if (ValidateObjectName(pool_ref["name"], *name)) out->name = *name;
+  }
+}
+
+// The group a poolRef without one means: the InferencePool group of the object's era.
+std::string_view DefaultPoolGroup(std::string_view api_version) {
+  return api_version.starts_with(kLlmdGroup) ? kInferenceGroup : kInferenceAlphaGroup;
 }
 
 }  // namespace
@@ -248,28 +278,117 @@ void DecodeInferenceModel(const YamlField& root, ObjectContext* ctx, DecodeSink*
                     with_weight, targets.size()));
   }
 
-  YamlField pool_ref = spec["poolRef"];
-  if (!pool_ref.present()) {
-    pool_ref.Error("is required");
-  } else if (pool_ref.ExpectMap()) {
-    model.pool_ref.origin = {pool_ref.path(), pool_ref.line()};
-    model.pool_ref.group = pool_ref["group"].String().value_or(std::string(kInferenceAlphaGroup));
-    model.pool_ref.kind = pool_ref["kind"].String().value_or("InferencePool");
-    if (model.pool_ref.kind != "InferencePool") {
-      pool_ref["kind"].Error(
-          fmt::format("must be InferencePool, got {}", Quote(model.pool_ref.kind)));
-    }
-    if (model.pool_ref.group != kInferenceAlphaGroup && model.pool_ref.group != kInferenceGroup) {
-      pool_ref["group"].Error(fmt::format("must be {} or {}, got {}", kInferenceAlphaGroup,
-                                          kInferenceGroup, Quote(model.pool_ref.group)));
-    }
-    if (auto name = pool_ref["name"].RequiredString()) {
-      if (ValidateObjectName(pool_ref["name"], *name)) model.pool_ref.name = *name;
-    }
-  }
+  DecodePoolRef(spec["poolRef"], kInferenceAlphaGroup, &model.pool_ref);
   if (!named) return;
   if (ctx->failed()) sink->incomplete->insert(IncompleteKey("InferenceModel", model.meta));
   sink->objects->models.push_back(std::move(model));
+}
+
+void DecodeInferenceObjective(const YamlField& root, std::string_view api_version,
+                              ObjectContext* ctx, DecodeSink* sink) {
+  InferenceObjective objective;
+  bool named = DecodeMeta(root, "InferenceObjective", ctx, &objective.meta);
+  YamlField spec = root["spec"];
+  if (!spec.present()) {
+    spec.Error("is required");
+  } else {
+    spec.ExpectMap();
+  }
+  if (auto priority = spec["priority"].Integer(INT32_MIN, INT32_MAX)) {
+    objective.priority = static_cast<int>(*priority);
+  }
+  DecodePoolRef(spec["poolRef"], DefaultPoolGroup(api_version), &objective.pool_ref);
+  if (!named) return;
+  if (ctx->failed()) {
+    sink->incomplete->insert(IncompleteKey("InferenceObjective", objective.meta));
+  }
+  sink->objects->objectives.push_back(std::move(objective));
+}
+
+void DecodeInferenceModelRewrite(const YamlField& root, std::string_view api_version,
+                                 ObjectContext* ctx, DecodeSink* sink) {
+  InferenceModelRewrite rewrite;
+  bool named = DecodeMeta(root, "InferenceModelRewrite", ctx, &rewrite.meta);
+  YamlField spec = root["spec"];
+  if (!spec.present()) {
+    spec.Error("is required");
+  } else {
+    spec.ExpectMap();
+  }
+  DecodePoolRef(spec["poolRef"], DefaultPoolGroup(api_version), &rewrite.pool_ref);
+  YamlField rules = spec["rules"];
+  if (!rules.present() || rules.size() == 0) rules.Error("must list at least one rule");
+  std::size_t fallbacks = 0;
+  rules.ForEach([&](const YamlField& r) {
+    if (!r.ExpectMap()) return;
+    ModelRewriteRule rule;
+    rule.origin = {r.path(), r.line()};
+    r["matches"].ForEach([&](const YamlField& m) {
+      if (!m.ExpectMap()) return;
+      YamlField model = m["model"];
+      if (!model.present()) {
+        model.Error("is required");
+        return;
+      }
+      if (!model.ExpectMap()) return;
+      if (model["type"].present()) {
+        if (!model["type"].OneOf({"Exact"})) return;
+      }
+      auto value = model["value"].RequiredString();
+      if (!value) return;
+      if (value->empty()) {
+        model["value"].Error("must not be empty");
+        return;
+      }
+      rule.models.push_back(*value);
+    });
+    // A rule without matches applies to every request no other rule matched.
+    const bool fallback = r["matches"].size() == 0;
+    if (fallback && ++fallbacks > 1) {
+      r["matches"].Error(
+          "a second rule without matches: only one rule may apply to every other request");
+    }
+    YamlField targets = r["targets"];
+    if (!targets.present() || targets.size() == 0) {
+      targets.Error("must list at least one target");
+    }
+    if (targets.size() > kMaxTargetModels) {
+      targets.Error(
+          fmt::format("must list at most {} targets, got {}", kMaxTargetModels, targets.size()));
+    }
+    std::size_t with_weight = 0;
+    std::set<std::string> names;
+    targets.ForEach([&](const YamlField& t) {
+      if (!t.ExpectMap()) return;
+      ModelRewriteTarget target;
+      auto name = t["modelRewrite"].RequiredString();
+      if (!name) return;
+      if (name->empty()) {
+        t["modelRewrite"].Error("must not be empty");
+        return;
+      }
+      target.model = *name;
+      if (!names.insert(*name).second) {
+        t["modelRewrite"].Error(fmt::format("target {} is listed twice", Quote(*name)));
+      }
+      if (t["weight"].present()) {
+        ++with_weight;
+        target.weight =
+            static_cast<std::uint32_t>(t["weight"].Integer(1, kMaxModelWeight).value_or(1));
+      }
+      rule.targets.push_back(std::move(target));
+    });
+    if (with_weight != 0 && with_weight != targets.size()) {
+      targets.Error(fmt::format("weights must be set on all targets or on none ({} of {} have one)",
+                                with_weight, targets.size()));
+    }
+    rewrite.rules.push_back(std::move(rule));
+  });
+  if (!named) return;
+  if (ctx->failed()) {
+    sink->incomplete->insert(IncompleteKey("InferenceModelRewrite", rewrite.meta));
+  }
+  sink->objects->rewrites.push_back(std::move(rewrite));
 }
 
 void DecodeEndpointPickerConfig(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {

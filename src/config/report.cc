@@ -159,7 +159,9 @@ void DescribePool(const Backend& b, std::string* out) {
   for (const auto& e : b.endpoints) ready += e.ready ? 1 : 0;
   *out += fmt::format("  endpoints {} ({} ready)\n", b.endpoints.size(), ready);
   DescribeEndpoints(b, "    ", out);
-  if (p.models.empty()) *out += "  models: none (requests keep their model name)\n";
+  if (p.models.empty() && p.rewrites.empty()) {
+    *out += "  models: none (requests keep their model name)\n";
+  }
   for (const auto& m : p.models) {
     std::string priority = m.priority ? fmt::format(", priority {}", *m.priority) : "";
     *out += fmt::format("  model {}  {}{}  (InferenceModel {})\n", m.model_name,
@@ -168,6 +170,20 @@ void DescribePool(const Backend& b, std::string* out) {
       *out += fmt::format("    target {}  weight {} ({})\n", t.name, t.weight,
                           Percent(t.weight, m.total_weight));
     }
+  }
+  for (const auto& r : p.rewrites) {
+    std::string models;
+    for (const auto& m : r.models) models += (models.empty() ? "" : ", ") + m;
+    *out += fmt::format("  rewrite {}  (InferenceModelRewrite {} rules[{}])\n",
+                        models.empty() ? "every other model" : models, r.object, r.rule);
+    for (const auto& t : r.targets) {
+      *out += fmt::format("    target {}  weight {} ({})\n", t.name, t.weight,
+                          Percent(t.weight, r.total_weight));
+    }
+  }
+  for (const auto& o : p.objectives) {
+    *out += fmt::format("  objective {}  priority {}{}  (InferenceObjective {})\n", o.name,
+                        o.priority, o.priority < 0 ? " (sheddable)" : "", o.object);
   }
 }
 
@@ -213,6 +229,17 @@ json PoolJson(const Backend& b) {
     if (m.priority) model["priority"] = *m.priority;
     models.push_back(std::move(model));
   }
+  json objectives = json::array();
+  for (const auto& o : p.objectives) {
+    objectives.push_back({{"name", o.name}, {"object", o.object}, {"priority", o.priority}});
+  }
+  json rewrites = json::array();
+  for (const auto& r : p.rewrites) {
+    json targets = json::array();
+    for (const auto& t : r.targets) targets.push_back({{"model", t.name}, {"weight", t.weight}});
+    rewrites.push_back(
+        {{"object", r.object}, {"rule", r.rule}, {"models", r.models}, {"targets", targets}});
+  }
   json picker = nullptr;
   if (p.endpoint_picker.present) {
     picker = {{"group", p.endpoint_picker.group},
@@ -233,7 +260,9 @@ json PoolJson(const Backend& b) {
           {"annotations", p.annotations},
           {"endpoints", EndpointsJson(b)},
           {"unavailable", UnavailableJson(b)},
-          {"models", models}};
+          {"models", models},
+          {"objectives", objectives},
+          {"rewrites", rewrites}};
 }
 
 json RuleJson(const RouteRule& rule) {

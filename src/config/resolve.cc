@@ -58,6 +58,8 @@ class Resolver {
     ApplyPolicies();
     BuildPools();
     AttachModels();
+    AttachObjectives();
+    AttachRewrites();
     AttachRoutes();
     AttachPoolsByAnnotation();
     CheckProfiles();
@@ -104,6 +106,8 @@ class Resolver {
     pools_ = Index(objects_.pools, "InferencePool");
     models_ = Index(objects_.models, "InferenceModel");
     secrets_ = Index(objects_.secrets, "Secret");
+    objectives_ = Index(objects_.objectives, "InferenceObjective");
+    rewrites_ = Index(objects_.rewrites, "InferenceModelRewrite");
     configs_ = Index(objects_.picker_configs, "EndpointPickerConfig", /*by_name_only=*/true);
     Index(objects_.backend_policies, "BackendTrafficPolicy");
     Index(objects_.client_policies, "ClientTrafficPolicy");
@@ -391,6 +395,79 @@ class Resolver {
       std::sort(models.begin(), models.end(), [](const ModelRoute& a, const ModelRoute& b) {
         return a.model_name < b.model_name;
       });
+    }
+  }
+
+  // The pool an object's poolRef names (in the object's namespace), or nullptr after
+  // reporting it missing.
+  Backend* PoolOf(const ObjectMeta& meta, std::string_view kind, const PoolRef& ref) {
+    auto it = pool_backends_.find(meta.namespace_name + "/" + ref.name);
+    if (it != pool_backends_.end()) return std::const_pointer_cast<Backend>(it->second).get();
+    Error(meta, kind, ref.origin.path + ".name", ref.origin.line,
+          fmt::format("InferencePool {} not found in namespace {}", Quote(ref.name),
+                      Quote(meta.namespace_name)));
+    return nullptr;
+  }
+
+  void AttachObjectives() {
+    for (const auto& objective : objectives_) {
+      const InferenceObjective& o = *objective.second;
+      if (o.pool_ref.name.empty() || Incomplete("InferenceObjective", o.meta)) continue;
+      Backend* pool = PoolOf(o.meta, "InferenceObjective", o.pool_ref);
+      if (!pool) continue;
+      pool->pool.objectives.push_back({o.meta.Key(), o.meta.name, o.priority.value_or(0)});
+    }
+    for (auto& [key, backend] : pool_backends_) {
+      (void)key;
+      auto& objectives = backend->pool.objectives;
+      std::sort(objectives.begin(), objectives.end(),
+                [](const ObjectiveRoute& a, const ObjectiveRoute& b) { return a.name < b.name; });
+    }
+  }
+
+  void AttachRewrites() {
+    // Per pool: which rule claimed each exact model name, and the fallback rule.
+    std::map<std::pair<std::string, std::string>, std::string> claimed;
+    std::map<std::string, std::string> fallback;
+    for (const auto& entry : rewrites_) {
+      const InferenceModelRewrite& rw = *entry.second;
+      if (rw.pool_ref.name.empty() || Incomplete("InferenceModelRewrite", rw.meta)) continue;
+      Backend* pool = PoolOf(rw.meta, "InferenceModelRewrite", rw.pool_ref);
+      if (!pool) continue;
+      for (std::size_t i = 0; i < rw.rules.size(); ++i) {
+        const ModelRewriteRule& rule = rw.rules[i];
+        if (rule.targets.empty()) continue;
+        const std::string where = fmt::format("{} rules[{}]", rw.meta.Key(), i);
+        bool clash = false;
+        if (rule.models.empty()) {
+          auto [it, inserted] = fallback.emplace(pool->id, where);
+          if (!inserted) {
+            Error(rw.meta, "InferenceModelRewrite", rule.origin.path + ".matches", rule.origin.line,
+                  fmt::format("InferencePool {} already has a rule for every other model ({})",
+                              Quote(pool->id), it->second));
+            clash = true;
+          }
+        }
+        for (const auto& model : rule.models) {
+          auto [it, inserted] = claimed.emplace(std::make_pair(pool->id, model), where);
+          if (!inserted) {
+            Error(rw.meta, "InferenceModelRewrite", rule.origin.path + ".matches", rule.origin.line,
+                  fmt::format("model {} is already rewritten in InferencePool {} by {}",
+                              Quote(model), Quote(pool->id), it->second));
+            clash = true;
+          }
+        }
+        if (clash) continue;
+        RewriteRoute route;
+        route.object = rw.meta.Key();
+        route.rule = i;
+        route.models = rule.models;
+        for (const auto& t : rule.targets) {
+          route.targets.push_back({t.model, t.weight});
+          route.total_weight += t.weight;
+        }
+        pool->pool.rewrites.push_back(std::move(route));
+      }
     }
   }
 
@@ -785,6 +862,8 @@ class Resolver {
   std::map<std::string, const Pod*> pods_;
   std::map<std::string, const InferencePool*> pools_;
   std::map<std::string, const InferenceModel*> models_;
+  std::map<std::string, const InferenceObjective*> objectives_;
+  std::map<std::string, const InferenceModelRewrite*> rewrites_;
   std::map<std::string, const EndpointPickerConfig*> configs_;
   std::map<std::string, const Secret*> secrets_;
 

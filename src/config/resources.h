@@ -339,6 +339,37 @@ struct InferenceModel {
   std::optional<int> priority;  // InferenceObjective-style spec.priority, when given
 };
 
+// InferenceObjective (llm-d.ai/v1alpha2, or the older inference.networking.x-k8s.io/
+// v1alpha2): a named priority for a pool's requests, chosen per request by the header
+// x-llm-d-inference-objective (or x-gateway-inference-objective).
+struct InferenceObjective {
+  ObjectMeta meta;
+  std::optional<int> priority;  // spec.priority; unset: 0. < 0 is sheddable
+  PoolRef pool_ref;
+};
+
+// One target of an InferenceModelRewrite rule: the model the request is sent as.
+struct ModelRewriteTarget {
+  std::string model;         // modelRewrite
+  std::uint32_t weight = 1;  // 1..1,000,000; 1 for every target when none was given
+};
+
+struct ModelRewriteRule {
+  // matches[].model.value (type Exact); empty: the rule applies to every request of the
+  // pool that no other rule matched (a fallback).
+  std::vector<std::string> models;
+  std::vector<ModelRewriteTarget> targets;  // at least one
+  FieldOrigin origin;
+};
+
+// InferenceModelRewrite (llm-d.ai/v1alpha2): aliasing and canary splits of model names
+// within one pool; the request's body is rewritten to the chosen target.
+struct InferenceModelRewrite {
+  ObjectMeta meta;
+  PoolRef pool_ref;
+  std::vector<ModelRewriteRule> rules;
+};
+
 // A generic endpoint-picker plugin configuration (GIE's EndpointPickerConfig). The
 // scheduler turns it into pipelines; here it is only parsed and cross-checked.
 struct PluginSpec {

@@ -14,6 +14,26 @@ const ModelRoute* PoolInfo::FindModel(std::string_view model_name) const {
   return &*it;
 }
 
+const ObjectiveRoute* PoolInfo::FindObjective(std::string_view name) const {
+  auto it =
+      std::lower_bound(objectives.begin(), objectives.end(), name,
+                       [](const ObjectiveRoute& o, std::string_view n) { return o.name < n; });
+  if (it == objectives.end() || it->name != name) return nullptr;
+  return &*it;
+}
+
+const RewriteRoute* PoolInfo::FindRewrite(std::string_view model) const {
+  const RewriteRoute* fallback = nullptr;
+  for (const RewriteRoute& r : rewrites) {
+    if (r.models.empty()) {
+      if (!fallback) fallback = &r;
+      continue;
+    }
+    if (std::find(r.models.begin(), r.models.end(), model) != r.models.end()) return &r;
+  }
+  return fallback;
+}
+
 std::string RouteRule::Id() const { return fmt::format("{}/rules[{}]", route, rule_index); }
 
 const ResolvedGateway* ConfigSnapshot::FindGateway(std::string_view namespace_name,

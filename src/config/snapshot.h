@@ -60,6 +60,22 @@ struct ModelRoute {
   std::uint64_t total_weight = 0;  // sum of targets' weights
 };
 
+// An InferenceObjective as the pool it names sees it.
+struct ObjectiveRoute {
+  std::string object;  // "namespace/name"
+  std::string name;    // what the objective header carries
+  int priority = 0;
+};
+
+// One InferenceModelRewrite rule as the pool it names sees it.
+struct RewriteRoute {
+  std::string object;                // "namespace/name" of the InferenceModelRewrite
+  std::size_t rule = 0;              // its index in spec.rules
+  std::vector<std::string> models;   // exact model names; empty: the fallback rule
+  std::vector<TargetModel> targets;  // never empty; name = modelRewrite
+  std::uint64_t total_weight = 0;
+};
+
 // What an InferencePool backend adds to a Backend.
 struct PoolInfo {
   std::string api_version;
@@ -71,10 +87,18 @@ struct PoolInfo {
   std::optional<bool> flow_control;                    // the annotation, when present
   std::optional<int> pipeline_parallel_size;           // the annotation, when present
   Labels annotations;
-  std::vector<ModelRoute> models;  // sorted by model_name
+  std::vector<ModelRoute> models;          // sorted by model_name
+  std::vector<ObjectiveRoute> objectives;  // sorted by name
+  // In (object, rule) order; at most one fallback rule per pool.
+  std::vector<RewriteRoute> rewrites;
 
   // The model clients call model_name, or nullptr.
   const ModelRoute* FindModel(std::string_view model_name) const;
+  // The objective called `name`, or nullptr.
+  const ObjectiveRoute* FindObjective(std::string_view name) const;
+  // The rewrite rule for a request for `model`: the first rule that names it exactly,
+  // else the fallback rule, else nullptr.
+  const RewriteRoute* FindRewrite(std::string_view model) const;
 };
 
 // Where a rule sends requests: a Service port or an InferencePool, with its endpoints.
@@ -194,6 +218,8 @@ struct LoadedObjects {
   std::vector<Pod> pods;
   std::vector<InferencePool> pools;
   std::vector<InferenceModel> models;
+  std::vector<InferenceObjective> objectives;
+  std::vector<InferenceModelRewrite> rewrites;
   std::vector<EndpointPickerConfig> picker_configs;
   std::vector<BackendTrafficPolicy> backend_policies;
   std::vector<ClientTrafficPolicy> client_policies;

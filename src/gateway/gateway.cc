@@ -489,11 +489,15 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
   const unsigned version = req.version();
   const RequestHeaderGetter<http::Request> header{&req};
   const routing::RequestView view = MakeRequestView(req, header);
-  if (!lr.models_json.empty() && view.path == "/v1/models" && req.method() == bhttp::verb::get) {
-    // The models this listener's pools serve under their InferenceModel names.
+  if (!lr.pools.empty() && view.path == "/v1/models" && req.method() == bhttp::verb::get) {
+    // The models this listener's pools serve: the names their configuration gives and
+    // the ones their servers list.
     bhttp::response<bhttp::string_body> res{bhttp::status::ok, version};
     res.set(bhttp::field::content_type, "application/json");
-    res.body() = lr.models_json;
+    res.body() = ModelsJson(lr.pools, [&rt](const config::Backend* pool) {
+      const PoolState* state = rt.FindPool(pool);
+      return state ? state->ServedModels() : std::vector<std::string>{};
+    });
     res.keep_alive(client_keep);
     res.prepare_payload();
     auto [ec, n] = co_await bhttp::async_write(socket, res, asio::as_tuple(asio::use_awaitable));
@@ -564,6 +568,28 @@ asio::awaitable<bool> Gateway::Impl::HandleRequest(tcp::socket& socket, http::Re
   co_return co_await ProxyPlain(socket, req, rt, lr, rule, *backend, arrival, client_ip);
 }
 
+http::ExchangeOptions Gateway::Impl::ExchangeOptionsFor(const Runtime& rt,
+                                                       const ListenerRuntime& lr,
+                                                       const config::RouteRule& rule,
+                                                       const std::string& client_ip,
+                                                       bool client_keep) const {
+  http::ExchangeOptions xo;
+  // Hop-by-hop fields, client framing and client-sent x-gateway-* / x-llm-d-* routing
+  // headers are dropped on the way out (never obeyed); the rule's header filter applies.
+  xo.edits.forwarded_for = client_ip;
+  const RuleEdits* edits = rt.FindEdits(&rule);
+  if (edits) {
+    xo.edits.set = edits->set;
+    xo.edits.add = edits->add;
+    xo.edits.remove = edits->remove;
+  }
+  xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
+  ApplyRuleToExchange(rule, edits, &xo);  // backendRequest, ResponseHeaderModifier
+  xo.max_attempts = opts.max_attempts;
+  xo.client_keep_alive = client_keep;
+  return xo;
+}
+
 asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Request& req,
                                                 const Runtime& rt, const ListenerRuntime& lr,
                                                 const config::RouteRule& rule,
@@ -581,20 +607,7 @@ asio::awaitable<bool> Gateway::Impl::ProxyPlain(tcp::socket& socket, http::Reque
                std::span(candidate_storage.data(), static_cast<std::size_t>(opts.max_attempts)))
          : 0);
 
-  http::ExchangeOptions xo;
-  // Hop-by-hop fields, client framing and client-sent x-gateway-* routing headers are
-  // dropped on the way out (never obeyed); the rule's header filter applies.
-  const RuleEdits* edits = rt.FindEdits(&rule);
-  xo.edits.forwarded_for = client_ip;
-  if (edits) {
-    xo.edits.set = edits->set;
-    xo.edits.add = edits->add;
-    xo.edits.remove = edits->remove;
-  }
-  xo.timeout = rule.timeouts.request.value_or(lr.listener->request_timeout);
-  ApplyRuleToExchange(rule, edits, &xo);  // backendRequest, ResponseHeaderModifier
-  xo.max_attempts = opts.max_attempts;
-  xo.client_keep_alive = client_keep;
+  const http::ExchangeOptions xo = ExchangeOptionsFor(rt, lr, rule, client_ip, client_keep);
   // One pointer of capture keeps the hook inside std::function's inline storage.
   struct AttemptLog {
     GatewayMetrics* metrics;

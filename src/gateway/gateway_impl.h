@@ -1,6 +1,6 @@
 // Internals of the gateway shared by its source files (gateway.cc: life cycle, sessions,
-// the Service path and the admin listener; inference_path.cc: InferencePool requests,
-// scraping and mirroring). Not part of the public interface.
+// the Service path and the admin listener; inference_path.cc: pool states, scraping and
+// mirroring; pool_request.cc: InferencePool requests). Not part of the public interface.
 #pragma once
 
 #include <algorithm>
@@ -289,12 +289,36 @@ class Gateway::Impl {
   void CommitPools(const Runtime& rt);
   asio::awaitable<void> ScrapeLoop(std::shared_ptr<PoolState> pool,
                                    std::shared_ptr<ScrapeTarget> target);
-  // Handles a request routed to an InferencePool backend.
+  // --- the pool request path (pool_request.cc) ---
+  // Handles a request routed to an InferencePool backend: parse → classify → admit →
+  // proxy → record, each step below.
   asio::awaitable<bool> HandlePoolRequest(tcp::socket& socket, http::Request& req,
                                           const Runtime& rt, const ListenerRuntime& lr,
                                           const config::RouteRule& rule,
                                           const config::Backend& backend, TimeNs arrival,
                                           const std::string& client_ip);
+  struct PoolCall;  // one request's state through the steps
+  // Answers the request with a JSON error (and x-llm-d-request-dropped-reason when the
+  // gateway dropped it; Retry-After: 1 when asked); returns whether to keep the connection.
+  asio::awaitable<bool> ReplyToPoolCall(PoolCall& c, int status, std::string message,
+                                        std::string_view dropped_reason = {},
+                                        bool retry_after = false);
+  // Classifies the request (gateway/classify.h) and describes it to the scheduler; the
+  // body's model is rewritten to the target. False: the pool does not serve the model.
+  bool ClassifyPoolCall(PoolCall& c);
+  // Admission (PoolState::PickOrQueue), waiting while queued. True: picked; false: the
+  // request was answered (or its client left), *keep says whether the connection stays.
+  asio::awaitable<bool> AdmitPoolCall(PoolCall& c, bool* keep);
+  // Proxies a picked request with the ledger kept in step, then records it.
+  asio::awaitable<bool> ProxyPoolCall(PoolCall& c);
+  void RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out,
+                      const std::string& dispatched, TimeNs dispatched_at,
+                      const std::optional<Usage>& reported);
+  // The exchange options of a request of `rule` (both routes): header edits, timeout,
+  // attempts, keep-alive.
+  http::ExchangeOptions ExchangeOptionsFor(const Runtime& rt, const ListenerRuntime& lr,
+                                           const config::RouteRule& rule,
+                                           const std::string& client_ip, bool client_keep) const;
   // Sends copies of a request to the rule's RequestMirror backends, if their fraction
   // says so; never waits for them.
   // `ex` is the calling loop's executor (the copies use that loop's connection pool).

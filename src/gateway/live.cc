@@ -33,9 +33,9 @@ constexpr std::int64_t kReferenceOutputTokens = 200;
 
 }  // namespace
 
-std::string ModelLabel(const config::ModelRoute* route, const PoolState* pool,
+std::string ModelLabel(bool configured, const PoolState* pool,
                        std::string_view name) {
-  if (route || (pool && pool->Lists(name))) return std::string(name);
+  if (configured || (pool && pool->Lists(name))) return std::string(name);
   return "other";
 }
 

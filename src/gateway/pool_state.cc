@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include "scheduler/profiles.h"
+
 namespace infergate::gateway {
 
 bool PoolSettings::operator==(const PoolSettings& o) const {
@@ -33,6 +35,9 @@ bool PoolSettings::operator==(const PoolSettings& o) const {
   return profile == o.profile && scheduling_profile == o.scheduling_profile &&
          flow_control == o.flow_control && failure_mode == o.failure_mode &&
          pipeline_parallel_size == o.pipeline_parallel_size &&
+         queue.max_queued == o.queue.max_queued &&
+         queue.max_queued_per_band == o.queue.max_queued_per_band &&
+         queue.default_ttl == o.queue.default_ttl && queue.fairness == o.queue.fairness &&
          same_config(picker_config, o.picker_config);
 }
 
@@ -42,11 +47,17 @@ Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
   PoolSettings s;
   s.pipeline_parallel_size =
       pool.pool.pipeline_parallel_size.value_or(default_pipeline_parallel_size);
-  // The gateway queue is part of the infergate policy; the GIE profiles model GIE as
-  // deployed (no queue). The annotation overrides either way.
+  // Whether the gateway queues is the profile's (NamedProfile::late_binding: the
+  // infergate policy does, the GIE profiles model GIE as deployed, without a queue); an
+  // EndpointPickerConfig does not unless annotated. The annotation overrides either way.
   const std::string& profile_annotation = pool.pool.scheduling_profile;
-  s.flow_control = pool.pool.flow_control.value_or(profile_annotation.empty() ||
-                                                   profile_annotation == "infergate");
+  bool profile_late_binding = false;
+  if (profile_annotation.find('/') == std::string::npos) {
+    const Result<NamedProfile> named =
+        FindNamedProfile(profile_annotation.empty() ? s.profile : profile_annotation);
+    profile_late_binding = named.ok() && named->late_binding;  // unknown: Create reports it
+  }
+  s.flow_control = pool.pool.flow_control.value_or(profile_late_binding);
   s.failure_mode = pool.pool.failure_mode == config::FailureMode::kFailOpen
                        ? FailureMode::kFailOpen
                        : FailureMode::kFailClose;
@@ -96,6 +107,13 @@ Result<std::shared_ptr<PoolState>> PoolState::Create(std::string id, PoolSetting
   state->scheduler_ = std::move(*scheduler);
   state->clock_ = clock;
   state->prefix_options_ = state->scheduler_->prefix_options();
+  state->admission_ = std::make_unique<AdmissionController>(
+      AdmissionOptions{.late_binding = state->settings_.flow_control,
+                       .queue = state->settings_.queue},
+      state->scheduler_.get());
+  state->on_decided_ = [raw = state.get()](QueueItemId id, const AdmissionDecision& d) {
+    raw->OnDecided(id, d);
+  };
   return state;
 }
 
@@ -106,63 +124,43 @@ void PoolState::Wake(QueueWaiter& w) {
              [timer = w.wake] { timer->expires_at(asio::steady_timer::time_point::min()); });
 }
 
-Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
-  std::lock_guard lock(mu_);
-  const RequestInfo& info = *w.info;
-  // Sheddable requests are never held: a pool with no room sheds them (Pick says so).
-  // Nor is anything held while no endpoint can be reached: then the pool's failure
-  // mode decides (FailOpen routes, FailClose answers 503), not a wait of unknown length.
-  if (!queueing || info.IsSheddable() ||
-      (queue_.empty() && !(scheduler_->ShouldHold(info) && scheduler_->HasReachableEndpoint()))) {
-    scheduler_->Pick(info, &w.pick);
-    if (w.pick.picked()) w.handle = scheduler_->Dispatch(info, w.pick, w.pick.endpoints[0]);
-    w.done = true;
-    return Admission::kPicked;
-  }
-  w.id = next_item_++;
-  const auto cost = static_cast<std::uint64_t>(std::max<std::int64_t>(1, info.PromptTokens()));
-  if (queue_.Enqueue(w.id, info.priority, info.fairness_id, clock_->Now(), ttl, cost) !=
-      EnqueueResult::kQueued) {
-    return Admission::kQueueFull;
-  }
-  waiters_[w.id] = &w;
-  // It may be placeable right away (e.g. the scheduler holds only the head of the line).
-  PumpLocked(clock_->Now(), false);
-  return Admission::kQueued;
+void PoolState::OnDecided(QueueItemId id, const AdmissionDecision& d) {
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return;
+  QueueWaiter& w = *it->second;
+  w.pick = d.pick;
+  w.handle = d.handle;
+  w.expired = d.reason == AdmissionReason::kExpired;
+  w.done = true;
+  waiters_.erase(it);
+  Wake(w);
 }
 
-void PoolState::PumpLocked(TimeNs now, bool force) {
-  if (queue_.empty()) return;
-  // Nothing is held while no endpoint can be reached (the failure mode decides then).
-  const bool can_hold = !force && scheduler_->HasReachableEndpoint();
-  std::vector<QueueItemId> expired;
-  queue_.Dispatch(
-      now,
-      [&](const QueuedRequest& item) {
-        auto it = waiters_.find(item.id);
-        if (it == waiters_.end()) return DispatchAction::kDropped;
-        QueueWaiter& w = *it->second;
-        if (can_hold && scheduler_->ShouldHold(*w.info)) {
-          return DispatchAction::kStop;
-        }
-        scheduler_->Pick(*w.info, &w.pick);
-        if (w.pick.picked()) w.handle = scheduler_->Dispatch(*w.info, w.pick, w.pick.endpoints[0]);
-        w.done = true;
-        waiters_.erase(it);
-        Wake(w);
-        return w.pick.picked() ? DispatchAction::kDispatched : DispatchAction::kDropped;
-      },
-      &expired);
-  for (QueueItemId id : expired) {
-    auto it = waiters_.find(id);
-    if (it == waiters_.end()) continue;
-    QueueWaiter& w = *it->second;
-    w.done = true;
-    w.expired = true;
-    waiters_.erase(it);
-    Wake(w);
+Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
+  std::lock_guard lock(mu_);
+  w.id = next_item_++;
+  AdmissionDecision d = admission_->Admit(w.id, *w.info, clock_->Now(), ttl, queueing, on_decided_);
+  switch (d.reason) {
+    case AdmissionReason::kHeld:
+      waiters_[w.id] = &w;
+      return Admission::kQueued;
+    case AdmissionReason::kQueueFull:
+    case AdmissionReason::kDuplicateId:
+      return Admission::kQueueFull;
+    case AdmissionReason::kExpired:
+      w.expired = true;
+      break;
+    case AdmissionReason::kPicked:
+    case AdmissionReason::kPickRefused:
+      break;
   }
+  w.pick = std::move(d.pick);
+  w.handle = d.handle;
+  w.done = true;
+  return Admission::kPicked;
 }
+
+void PoolState::PumpLocked(TimeNs now, bool force) { admission_->Pump(now, force, on_decided_); }
 
 void PoolState::ReleaseQueue() {
   std::lock_guard lock(mu_);
@@ -177,7 +175,7 @@ bool PoolState::Decided(const QueueWaiter& w) const {
 bool PoolState::CancelQueued(QueueWaiter& w) {
   std::lock_guard lock(mu_);
   if (w.done) return false;
-  queue_.Cancel(w.id);
+  admission_->Cancel(w.id);
   waiters_.erase(w.id);
   w.done = true;
   return true;
@@ -185,13 +183,13 @@ bool PoolState::CancelQueued(QueueWaiter& w) {
 
 std::size_t PoolState::queued() const {
   std::lock_guard lock(mu_);
-  return queue_.size();
+  return admission_->queued();
 }
 
 void PoolState::ForEachQueuedFlow(
     const std::function<void(int, std::string_view, std::size_t)>& fn) {
   std::lock_guard lock(mu_);
-  queue_.ForEachFlow(fn);
+  admission_->ForEachQueuedFlow(fn);
 }
 
 std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config::Backend& pool) {
@@ -269,6 +267,15 @@ bool PoolState::Lists(std::string_view model) const {
     if (std::find(models.begin(), models.end(), model) != models.end()) return true;
   }
   return false;
+}
+
+std::vector<std::string> PoolState::ServedModels() const {
+  std::set<std::string> all;
+  {
+    std::lock_guard lock(models_mu_);
+    for (const auto& [id, models] : served_) all.insert(models.begin(), models.end());
+  }
+  return {all.begin(), all.end()};
 }
 
 }  // namespace infergate::gateway

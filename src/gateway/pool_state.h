@@ -1,5 +1,8 @@
-// The live state of one InferencePool: its Scheduler (behind the lock every caller must
-// hold), the models its servers say they serve, and the endpoints to scrape.
+// The live state of one InferencePool: its Scheduler and AdmissionController (behind the
+// lock every caller must hold), the models its servers say they serve, and the endpoints
+// to scrape. The admission rule itself (pick now, hold, reject) is the pure
+// AdmissionController's (flowcontrol/admission.h), the same the cluster simulation runs;
+// this class adds only the lock, the waiting requests and their wake-ups.
 //
 // A PoolState outlives configuration reloads as long as the pool's scheduling settings
 // (profile, EndpointPickerConfig, failure mode) stay the same, so the ledger, prefix
@@ -21,7 +24,7 @@
 
 #include "config/snapshot.h"
 #include "core/clock.h"
-#include "flowcontrol/flow_controller.h"
+#include "flowcontrol/admission.h"
 #include "http/beast.h"
 #include "scheduler/scheduler.h"
 
@@ -36,13 +39,19 @@ struct PoolSettings {
   FailureMode failure_mode = FailureMode::kFailClose;
   // The servers' pipeline-parallel size (vLLM V0 virtual engines); see SchedulerOptions.
   int pipeline_parallel_size = 1;
+  // The gateway queue's bounds and fairness (a request's own ttl overrides default_ttl).
+  FlowControlOptions queue{.max_queued = 10'000,
+                           .max_queued_per_band = 0,
+                           .default_ttl = 3600 * kNanosPerSecond,
+                           .fairness = FairnessPolicy::kRoundRobin};
   bool operator==(const PoolSettings& o) const;
 };
 
 // The scheduling settings of a pool as configured: the profile annotation (a builtin
 // name, or "<EndpointPickerConfig name>/<profile name>"), the failure mode, and whether
 // the gateway queues its requests (annotation infergate.io/flow-control "true"/"false";
-// default: only for the infergate profile). Errors name
+// default: the named profile's NamedProfile::late_binding, off for an
+// EndpointPickerConfig). Errors name
 // the pool and the annotation.
 Result<PoolSettings> SettingsForPool(const config::ConfigSnapshot& snapshot,
                                      const config::Backend& pool,
@@ -105,8 +114,10 @@ class PoolState {
   // Immutable after creation: usable without the lock (ComputeBlockHashes).
   const PrefixIndexOptions& prefix_options() const { return prefix_options_; }
 
-  // Late binding. Picks now unless requests are queued ahead of this one or the scheduler
-  // says to hold it; otherwise queues it (priority band, fairness flow, FCFS, ttl).
+  // Late binding: AdmissionController::Admit under the pool's lock. kPicked: decided at
+  // once (waiter.pick, picked or not, and waiter.handle are set); kQueued: held, decided
+  // later by a pump (then woken); kQueueFull: the queue is at capacity (429). `queueing`
+  // false picks at once.
   Admission PickOrQueue(QueueWaiter& waiter, TimeNs ttl, bool queueing);
   // Decides every queued request now, holding none (the pool is retired, the gateway is
   // draining, or nothing is left to scrape): picked, or answered by the failure mode.
@@ -134,6 +145,8 @@ class PoolState {
   bool MayServe(std::string_view model) const;
   // True only when an endpoint lists `model` (for bounded metric labels).
   bool Lists(std::string_view model) const;
+  // Every model some endpoint listed, sorted, each once.
+  std::vector<std::string> ServedModels() const;
 
  private:
   PoolState() = default;
@@ -142,15 +155,15 @@ class PoolState {
   PoolSettings settings_;
   PrefixIndexOptions prefix_options_;
   void PumpLocked(TimeNs now, bool force);
+  // A held request was decided: fill its waiter and wake it.
+  void OnDecided(QueueItemId id, const AdmissionDecision& decision);
   static void Wake(QueueWaiter& w);
 
   mutable std::mutex mu_;
   const Clock* clock_ = nullptr;
   std::unique_ptr<Scheduler> scheduler_;
-  FlowController queue_{FlowControlOptions{.max_queued = 10'000,
-                                           .max_queued_per_band = 0,
-                                           .default_ttl = 3600 * kNanosPerSecond,
-                                           .fairness = FairnessPolicy::kRoundRobin}};
+  std::unique_ptr<AdmissionController> admission_;  // uses *scheduler_
+  AdmissionController::DecidedFn on_decided_;
   std::unordered_map<QueueItemId, QueueWaiter*> waiters_;
   QueueItemId next_item_ = 1;
   std::mutex targets_mu_;

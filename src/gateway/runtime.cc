@@ -26,27 +26,35 @@ const http::UpstreamCandidate* BackendRuntime::FindEndpoint(std::string_view id)
 
 namespace {
 // OpenAI's model list for the InferenceModels of `pools`.
-std::string ModelsJson(const std::vector<const config::Backend*>& pools) {
+}  // namespace
+
+std::string ModelsJson(
+    const std::vector<const config::Backend*>& pools,
+    const std::function<std::vector<std::string>(const config::Backend*)>& served) {
   std::string out = R"({"object":"list","data":[)";
-  bool first = true;
   std::vector<std::string> seen;
+  auto add = [&](std::string_view id, const config::Backend& pool) {
+    if (id.empty() || std::find(seen.begin(), seen.end(), id) != seen.end()) return;
+    if (!seen.empty()) out += ',';
+    seen.emplace_back(id);
+    out += R"({"id":")";
+    http::AppendJsonEscaped(out, id);
+    out += R"(","object":"model","created":0,"owned_by":")";
+    http::AppendJsonEscaped(out, pool.id);
+    out += R"("})";
+  };
   for (const auto* pool : pools) {
-    for (const auto& m : pool->pool.models) {
-      if (std::find(seen.begin(), seen.end(), m.model_name) != seen.end()) continue;
-      seen.push_back(m.model_name);
-      if (!first) out += ',';
-      first = false;
-      out += R"({"id":")";
-      http::AppendJsonEscaped(out, m.model_name);
-      out += R"(","object":"model","created":0,"owned_by":")";
-      http::AppendJsonEscaped(out, pool->id);
-      out += R"("})";
+    for (const auto& m : pool->pool.models) add(m.model_name, *pool);
+    for (const auto& r : pool->pool.rewrites) {
+      for (const auto& m : r.models) add(m, *pool);
+    }
+    if (served) {
+      for (const auto& m : served(pool)) add(m, *pool);
     }
   }
   out += "]}";
   return out;
 }
-}  // namespace
 
 Result<std::shared_ptr<Runtime>> Runtime::Build(
     std::shared_ptr<const config::ConfigSnapshot> snapshot) {
@@ -124,7 +132,7 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
           if (auto st = add_backend(m.backend); !st.ok()) return st.error();
         }
       }
-      if (!listener_pools.empty()) lr->models_json = ModelsJson(listener_pools);
+      lr->pools = std::move(listener_pools);
       rt->listeners_.push_back(std::move(lr));
     }
   }
@@ -139,6 +147,11 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
       std::vector<std::uint32_t> weights;
       for (const auto& t : m.targets) weights.push_back(t.weight);
       rt->target_choosers_[&m] = std::make_unique<routing::WeightedChooser>(std::move(weights));
+    }
+    for (const auto& r : pool->pool.rewrites) {
+      std::vector<std::uint32_t> weights;
+      for (const auto& t : r.targets) weights.push_back(t.weight);
+      rt->target_choosers_[&r] = std::make_unique<routing::WeightedChooser>(std::move(weights));
     }
   }
   return rt;

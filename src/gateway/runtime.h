@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,10 +62,16 @@ struct ListenerRuntime {
   const config::ResolvedListener* listener = nullptr;
   std::string key;  // "gateway-namespace/gateway-name/listener-name"
   routing::RouteTable routes;
-  // GET /v1/models on this listener: the InferenceModels of the pools it routes to, in
-  // OpenAI's list shape; empty when the listener reaches no pool.
-  std::string models_json;
+  // The InferencePools this listener routes to (GET /v1/models lists their models).
+  std::vector<const config::Backend*> pools;
 };
+
+// GET /v1/models on a listener, in OpenAI's list shape: the names `pools` configure
+// (InferenceModel names, InferenceModelRewrite exact matches) and the models their
+// servers list (`served(pool)`: PoolState::ServedModels), each once, owned by its pool.
+std::string ModelsJson(
+    const std::vector<const config::Backend*>& pools,
+    const std::function<std::vector<std::string>(const config::Backend*)>& served);
 
 class Runtime {
  public:
@@ -95,8 +102,10 @@ class Runtime {
 
   // Picks the target model of an InferenceModel by its weights (never null for a model of
   // this configuration's pools).
-  const routing::WeightedChooser* FindTargetChooser(const config::ModelRoute* model) const {
-    auto it = target_choosers_.find(model);
+  // `owner` is a config::ModelRoute or config::RewriteRoute of this configuration's pools
+  // (Classify's ChooseTarget owner).
+  const routing::WeightedChooser* FindTargetChooser(const void* owner) const {
+    auto it = target_choosers_.find(owner);
     return it == target_choosers_.end() ? nullptr : it->second.get();
   }
 
@@ -132,7 +141,7 @@ class Runtime {
   std::map<const config::Backend*, std::unique_ptr<BackendRuntime>> backends_;
   std::map<const config::RouteRule*, RuleEdits> edits_;
   std::map<std::string, TlsPortRuntime> tls_ports_;
-  std::map<const config::ModelRoute*, std::unique_ptr<routing::WeightedChooser>> target_choosers_;
+  std::map<const void*, std::unique_ptr<routing::WeightedChooser>> target_choosers_;
   std::map<const config::ResolvedMirror*, std::unique_ptr<std::atomic<std::uint64_t>>>
       mirror_counters_;
 };

@@ -34,9 +34,10 @@ class PoolState;
 // The live page (admin `/`): one HTML document with its script and style inline.
 extern const std::string_view kLivePageHtml;
 
-// The label value for a requested model name: itself when `route` (its InferenceModel) is
-// set or an endpoint of the pool lists it, otherwise "other".
-std::string ModelLabel(const config::ModelRoute* route, const PoolState* pool,
+// The label value for a requested model name: itself when the pool's configuration names
+// it (`configured`: an InferenceModel or a rewrite) or an endpoint of the pool lists it,
+// otherwise "other".
+std::string ModelLabel(bool configured, const PoolState* pool,
                        std::string_view name);
 
 struct VisibilityMetrics {

@@ -79,6 +79,9 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
     const std::string_view name = f.name_string();
     if (id == bhttp::field::unknown) {
       if (!edits.drop_prefix.empty() && StartsWithNoCase(name, edits.drop_prefix)) continue;
+      // llm-d's request headers (x-llm-d-inference-objective, ...) are read by the
+      // gateway, never passed on or obeyed as routing outputs, as x-gateway-* are.
+      if (!edits.drop_prefix.empty() && StartsWithNoCase(name, "x-llm-d-")) continue;
       if (listed.count && listed.Contains(name)) continue;
     } else if (listed.count && listed.Contains(name)) {
       continue;

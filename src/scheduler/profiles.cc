@@ -47,11 +47,9 @@ NamedProfile GieDefault(bool ledger) {
 }
 
 NamedProfile Infergate() {
-  NamedProfile p{"infergate",
-                 "session affinity, KV headroom, predicted-TTFT cost model in tokens",
-                 {},
-                 true,
-                 true};
+  NamedProfile p{"infergate", "session affinity, KV headroom, predicted-TTFT cost model in tokens",
+                 {},          true,
+                 true,        true};
   p.config = Single({{"session-affinity-filter", "", {}},
                      {"kv-headroom-filter", "", {}},
                      {"predicted-ttft-scorer", "", {}},

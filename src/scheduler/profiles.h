@@ -13,7 +13,7 @@
 //                model (scheduler/ttft_model.h), max-score picker
 //
 // Each comes as an EndpointPickerConfig (the same structure a YAML config produces) plus
-// the admission settings that go with it.
+// the admission settings that go with it (shedding, late binding).
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -34,6 +34,10 @@ struct NamedProfile {
   bool shed_when_saturated = true;
   // Size each endpoint's prefix-index LRU from its scraped KV capacity.
   bool prefix_lru_from_kv_capacity = false;
+  // Late binding: hold requests in the gateway queue while the scheduler says to
+  // (AdmissionController), rather than pick each at once. The infergate policy does; the
+  // GIE profiles model GIE as deployed, without a queue.
+  bool late_binding = false;
 };
 
 // The profile called `name`, or an error listing the known names.

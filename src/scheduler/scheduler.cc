@@ -860,13 +860,6 @@ bool Scheduler::IsSaturated() {
 
 bool Scheduler::ShouldHold(const RequestInfo& request) { return Hold(request, false); }
 
-bool Scheduler::HasReachableEndpoint() {
-  for (const auto& ep : slots_) {
-    if (ep && ep->ready && ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
-  }
-  return false;
-}
-
 bool Scheduler::Hold(const RequestInfo& request, bool admission_only) {
   const TimeNs now = clock_->Now();
   BuildViews(now);
@@ -912,6 +905,13 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
     if (r.first_token == kNever && r.virtual_engine == target_ve) ++queued;
   });
   return queued == 0;
+}
+
+bool Scheduler::CanHold() const {
+  for (const auto& ep : slots_) {
+    if (ep && ep->ready && ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
+  }
+  return false;
 }
 
 PoolStatus Scheduler::Summary() {

@@ -287,10 +287,13 @@ class Scheduler final : private KvOutlookSource {
   // admit it soon. Other profiles answer IsSaturated(), GIE's pool-level rule. True
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
-  // True when some ready endpoint can be reached and has metrics (fresh or late): the
-  // scheduler has something to decide with, so admission may hold requests; when false,
-  // the failure mode decides at once (FailOpen routes, FailClose answers 503).
-  bool HasReachableEndpoint();
+  // Late binding: may a request be held at all? True when some ready endpoint can be
+  // reached and has metrics (fresh or late: slow is not dead), so a hold ends at the next
+  // event that frees capacity (a scrape, a first token, a completion); false otherwise,
+  // and then the failure mode decides at once (Pick: FailOpen routes, FailClose answers
+  // 503) rather than a wait of unknown length. The one place that says which endpoints a
+  // hold can count on (AdmissionController asks it before ShouldHold).
+  bool CanHold() const;
   // Re-dispatch (`serve --redirect-after`, `simulate --redirect-after`): should `request`,
   // dispatched as `handle` and still awaiting its first token, be aborted where it is and
   // sent elsewhere? Yes only when it is the oldest of the gateway's requests awaiting in

@@ -192,7 +192,7 @@ TEST_F(ConfigSeedExample, LoadingLogsOneInfoLinePerSkippedObject) {
   EXPECT_THAT(lines[1], HasSubstr("skipped leaderworkerset.x-k8s.io/v1/LeaderWorkerSet"));
 }
 
-TEST(ConfigQuickstartExample, OneListenerOnePoolTwoServersOneModel) {
+TEST(ConfigQuickstartExample, OneListenerOnePoolTwoServersTodaysApis) {
   auto snap = LoadPaths({kExamples + "/quickstart/quickstart.yaml"});
   ASSERT_TRUE(snap);
   ASSERT_THAT(snap->gateways, SizeIs(1));
@@ -204,7 +204,14 @@ TEST(ConfigQuickstartExample, OneListenerOnePoolTwoServersOneModel) {
   const Backend& pool = *l.rules[0].backends.at(0).backend;
   EXPECT_EQ(pool.id, "default/servers");
   EXPECT_THAT(EndpointIds(pool), ElementsAre("127.0.0.2:8000", "127.0.0.3:8000"));
-  ASSERT_TRUE(pool.pool.FindModel("qwq"));
+  // Today's API form: objectives and an alias, no InferenceModel.
+  EXPECT_EQ(pool.pool.api_version, "inference.networking.k8s.io/v1");
+  ASSERT_TRUE(pool.pool.FindObjective("interactive"));
+  EXPECT_EQ(pool.pool.FindObjective("interactive")->priority, 10);
+  EXPECT_EQ(pool.pool.FindObjective("batch")->priority, -1);
+  ASSERT_TRUE(pool.pool.FindRewrite("qwq-latest"));
+  EXPECT_EQ(pool.pool.FindRewrite("qwq-latest")->targets.at(0).name, "qwq");
+  EXPECT_EQ(pool.pool.FindRewrite("qwq"), nullptr);  // no fallback rule: qwq goes as is
   EXPECT_TRUE(snap->skipped.empty());
   EXPECT_TRUE(snap->warnings.empty());
 }

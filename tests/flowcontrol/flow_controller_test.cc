@@ -5,8 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "flowcontrol/pool_dispatch.h"
-
 namespace infergate {
 namespace {
 
@@ -202,48 +200,6 @@ TEST(FlowController, QueueLengthsForMetrics) {
   const QueuedRequest* head = q.Peek();
   EXPECT_EQ(head->priority, 1);
   EXPECT_EQ(head->flow, "a");
-}
-
-// Late binding against a real scheduler: items are released only while the pool has room.
-TEST(FlowController, ReleasesOnlyWhileThePoolIsNotSaturated) {
-  ManualClock clock(1000 * kMs);
-  SchedulerOptions so;
-  so.profile = "infergate";
-  auto sched = Scheduler::Create(so, &clock);
-  ASSERT_TRUE(sched.ok());
-  Scheduler& s = **sched;
-  for (const char* id : {"a:1", "b:1"}) {
-    ASSERT_TRUE(s.UpsertEndpoint(EndpointSpec{id, {}, true}).ok());
-    EndpointMetrics m;
-    m.present = kFieldWaiting | kFieldRunning | kFieldKvUsage;
-    s.ReportMetrics(id, clock.Now(), m);
-  }
-  FlowController q;
-  // Distinct prompts: no prefix affinity pulls requests to one endpoint.
-  std::vector<std::string> prompts;
-  for (QueueItemId id = 1; id <= 20; ++id) {
-    q.Enqueue(id, 0, "f", clock.Now());
-    prompts.push_back(std::string(400, static_cast<char>('a' + id)));
-  }
-  std::vector<TokenLedger::Handle> handles;
-  auto place = [&](const QueuedRequest& item) {
-    RequestInfo r;
-    r.target_model = "m";
-    r.prompt = prompts[item.id - 1];
-    PickResult p = s.Pick(r);
-    if (!p.picked()) return DispatchAction::kDropped;
-    handles.push_back(s.Dispatch(r, p, p.endpoints[0]));
-    return DispatchAction::kDispatched;
-  };
-  // Saturation (GIE rule with the ledger) at 5 queued per endpoint: 10 go out.
-  EXPECT_EQ(DispatchWhileUnsaturated(q, s, clock.Now(), place, nullptr), 10u);
-  EXPECT_EQ(q.size(), 10u);
-  EXPECT_EQ(DispatchWhileUnsaturated(q, s, clock.Now(), place, nullptr), 0u);
-  // Two requests start decoding: they leave the queues, two more are released.
-  s.OnFirstToken(handles[0]);
-  s.OnFirstToken(handles[1]);
-  EXPECT_EQ(DispatchWhileUnsaturated(q, s, clock.Now(), place, nullptr), 2u);
-  EXPECT_EQ(q.size(), 8u);
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // The gateway's InferencePool path against model-server stand-ins (tests/support/
 // test_upstream.cc) whose load signals the tests set: InferenceModel target weights and
-// rewriting, shedding, failure modes, unknown models, /v1/models, load-aware picks and
-// RequestMirror.
+// rewriting, InferenceObjective / InferenceModelRewrite, shedding, failure modes, unknown
+// models, /v1/models, load-aware picks and RequestMirror.
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
@@ -240,11 +240,66 @@ TEST_F(InferenceTest, UnknownModelsAre404AndServedOnesPassThrough) {
   auto models = HttpRequest(gw_address_, port_, "GET", "/v1/models");
   EXPECT_EQ(models.status, 200);
   EXPECT_NE(models.body.find("\"id\":\"chat\""), std::string::npos) << models.body;
+  // And the models the pool's servers list, each once.
+  EXPECT_NE(models.body.find("\"id\":\"adapter-a\""), std::string::npos) << models.body;
+  EXPECT_EQ(models.body.find("\"id\":\"base\""), models.body.rfind("\"id\":\"base\""));
+  EXPECT_NE(models.body.find("\"id\":\"base\""), std::string::npos) << models.body;
 
   std::string bad = R"({"model": )";
   auto r = HttpRequest(gw_address_, port_, "POST", "/v1/completions", bad);
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("invalid JSON"), std::string::npos) << r.body;
+}
+
+// Today's API forms (llm-d.ai/v1alpha2): an InferenceObjective chosen by header sets the
+// priority (< 0: sheddable), an InferenceModelRewrite aliases a model (its fallback rule
+// takes any other name), and a refused request says why in x-llm-d-request-dropped-reason.
+TEST_F(InferenceTest, ObjectivesRewritesAndTheDroppedReasonHeader) {
+  StartServers(3, "base,base-v2");
+  const std::string docs =
+      "---\napiVersion: llm-d.ai/v1alpha2\nkind: InferenceObjective\nmetadata:\n  name: batch\n"
+      "spec:\n  priority: -1\n  poolRef:\n    name: pool\n"
+      "---\napiVersion: llm-d.ai/v1alpha2\nkind: InferenceObjective\nmetadata:\n"
+      "  name: interactive\nspec:\n  priority: 10\n  poolRef:\n    name: pool\n"
+      "---\napiVersion: llm-d.ai/v1alpha2\nkind: InferenceModelRewrite\nmetadata:\n"
+      "  name: alias\nspec:\n  poolRef:\n    name: pool\n  rules:\n  - matches:\n"
+      "    - model: {type: Exact, value: latest}\n    targets:\n    - modelRewrite: base-v2\n"
+      "  - targets:\n    - modelRewrite: base\n";
+  WriteConfig(docs, "    infergate.io/scheduling-profile: gie-default\n");
+  StartGateway();
+  // The alias: the server gets base-v2, the client sees the name it asked for.
+  auto latest = Complete("latest");
+  ASSERT_EQ(latest.status, 200) << latest.body;
+  EXPECT_NE(latest.body.find("\"model\":\"latest\""), std::string::npos) << latest.body;
+  // Any other name falls back to base (no 404: the rule without matches takes it).
+  auto other = Complete("whatever");
+  EXPECT_EQ(other.status, 200) << other.body;
+  const std::string m = Metrics();
+  EXPECT_NE(m.find("inference_model_request_total{model_name=\"latest\",target_model_name=\""
+                   "base-v2\"} 1"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("inference_model_request_total{model_name=\"whatever\",target_model_name="
+                   "\"base\"} 1"),
+            std::string::npos);
+
+  // Every endpoint full (GIE's published case): the batch objective is shed, by either
+  // header name, and says why; the interactive one is served.
+  servers_[0]->Control("waiting=6&kv=0.2");
+  servers_[1]->Control("waiting=0&kv=0.85");
+  servers_[2]->Control("waiting=10&kv=0.9");
+  std::this_thread::sleep_for(200ms);
+  for (const char* header : {"x-llm-d-inference-objective", "x-gateway-inference-objective"}) {
+    auto shed = Complete("latest", false, {{header, "batch"}});
+    EXPECT_EQ(shed.status, 429) << header << ": " << shed.body;
+    EXPECT_EQ(shed.headers["x-llm-d-request-dropped-reason"], "saturated") << header;
+    EXPECT_EQ(shed.headers["retry-after"], "1");
+  }
+  auto vip = Complete("latest", false,
+                      {{"x-llm-d-inference-objective", "interactive"},
+                       {"x-llm-d-inference-fairness-id", "tenant-a"}});
+  EXPECT_EQ(vip.status, 200) << vip.body;
+  EXPECT_TRUE(vip.headers.find("x-llm-d-request-dropped-reason") == vip.headers.end());
 }
 
 TEST_F(InferenceTest, RequestsAvoidTheLoadedEndpoint) {
@@ -562,6 +617,55 @@ TEST_F(InferenceTest, SimulatedServersNewRequestsAvoidThePreloadedOne) {
   EXPECT_GT(picks(0), 0);
   EXPECT_GT(picks(2), 0);
   for (int fd : backlog) ::close(fd);
+}
+
+// Today's API forms against simulated vLLM servers: an alias by InferenceModelRewrite, a
+// priority by InferenceObjective, and /v1/models listing the alias and what the servers
+// serve.
+TEST_F(InferenceTest, SimulatedServersAnswerAnAliasAndListTheirModels) {
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 2; ++i) addresses.push_back(UniqueLoopbackAddress());
+  const int port = FreePort(addresses[0]);
+  for (int i = 0; i < 2; ++i) {
+    auto s = std::make_unique<Server>();
+    s->address = addresses[i];
+    s->port = port;
+    ASSERT_TRUE(s->process.Start({INFERGATE_BIN, "sim", "--host", addresses[i], "--port",
+                                  std::to_string(port), "--profile", "qwq-32b-tp2pp2", "--model",
+                                  "base", "--time-scale", "10"}));
+    ASSERT_TRUE(s->process.WaitForLine("listening", 10s).has_value());
+    servers_.push_back(std::move(s));
+  }
+  WriteConfig(
+      "---\napiVersion: llm-d.ai/v1alpha2\nkind: InferenceModelRewrite\nmetadata:\n"
+      "  name: alias\nspec:\n  poolRef:\n    group: inference.networking.k8s.io\n"
+      "    name: pool\n  rules:\n  - matches:\n    - model:\n        type: Exact\n"
+      "        value: base-latest\n    targets:\n    - modelRewrite: base\n"
+      "---\napiVersion: llm-d.ai/v1alpha2\nkind: InferenceObjective\nmetadata:\n"
+      "  name: interactive\nspec:\n  priority: 10\n  poolRef:\n    name: pool\n");
+  StartGateway();
+  const std::string body = R"({"model":"base-latest","prompt":"hello there","max_tokens":4})";
+  auto r = HttpRequest(gw_address_, port_, "POST", "/v1/completions", body,
+                       {{"x-llm-d-inference-objective", "interactive"}}, 20s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"model\":\"base-latest\""), std::string::npos) << r.body;
+  EXPECT_NE(Metrics().find("inference_model_request_total{model_name=\"base-latest\","
+                           "target_model_name=\"base\"} 1"),
+            std::string::npos);
+  // Both the alias and the servers' own model, after the servers' model lists were read.
+  std::string listed;
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline) {
+    listed = HttpRequest(gw_address_, port_, "GET", "/v1/models").body;
+    if (listed.find("\"id\":\"base\"") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(listed.find("\"id\":\"base-latest\""), std::string::npos) << listed;
+  EXPECT_NE(listed.find("\"id\":\"base\""), std::string::npos) << listed;
+  // Not configured and not served: 404.
+  auto unknown = HttpRequest(gw_address_, port_, "POST", "/v1/completions",
+                             R"({"model":"other","prompt":"x","max_tokens":1})");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
 }
 
 }  // namespace

@@ -373,14 +373,14 @@ TEST(SchedulerFailureMode, LateEndpointsStayCandidatesAndOnlyUnreachableOnesAreD
     seen.insert(to);
   }
   EXPECT_EQ(seen.size(), 2u);  // the ledger spreads what the old pages cannot
-  EXPECT_TRUE(h.s().HasReachableEndpoint());
+  EXPECT_TRUE(h.s().CanHold());
   EXPECT_EQ(h.s().Summary().fresh, 0);
   EXPECT_EQ(h.s().Summary().reachable, 2);
   // A refused connection drops that endpoint at once.
   h.s().ReportScrapeFailure(ids[0], h.clock().Now(), "refused", ScrapeFailure::kUnreachable);
   for (int i = 0; i < 10; ++i) EXPECT_EQ(h.s().Pick(Request("x")).endpoints.at(0), ids[1]);
   h.s().ReportScrapeFailure(ids[1], h.clock().Now(), "refused", ScrapeFailure::kUnreachable);
-  EXPECT_FALSE(h.s().HasReachableEndpoint());
+  EXPECT_FALSE(h.s().CanHold());
   const PickResult p = h.s().Pick(Request("x"));
   EXPECT_EQ(p.reason, PickReason::kNoFreshMetrics);
   EXPECT_EQ(p.http_status(), 503);

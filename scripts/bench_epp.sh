@@ -16,6 +16,9 @@ ENDPOINTS=${ENDPOINTS:-4}
 REQUESTS=${REQUESTS:-300}
 CONCURRENCY=${CONCURRENCY:-4}
 CPU=${CPU:-0}            # the core the picker is pinned to
+# The stand-ins report a small KV cache: with the gateway queue, the infergate profile
+# holds prompts larger than it (late binding) and they would wait forever.
+EPP_FLAGS=${EPP_FLAGS:---no-flow-control}
 ADDR=127.0.0.1
 for b in "$BIN" "$LOAD" "$UPSTREAM"; do [[ -x $b ]] || { echo "missing $b (build it)"; exit 1; }; done
 work=$(mktemp -d)
@@ -42,7 +45,7 @@ done
 sed -i "s/PORT/$port/" "$work/pool.yaml"
 
 taskset -c "$CPU" "$BIN" --log-level warn epp -f "$work/pool.yaml" --workers 1 \
-  --grpc-address $ADDR --grpc-port 0 --grpc-health-port 0 --metrics-address $ADDR:0 \
+  --grpc-address $ADDR --grpc-port 0 --grpc-health-port 0 --metrics-address $ADDR:0 $EPP_FLAGS \
   >"$work/epp.out" &
 EPP=$!
 pids+=($EPP)

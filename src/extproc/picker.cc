@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 
+#include "gateway/classify.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/openai_request.h"
 #include "gateway/response_rewrite.h"
@@ -14,29 +15,6 @@ namespace infergate::extproc {
 namespace {
 
 using gateway::PoolState;
-
-constexpr std::string_view kObjectiveHeader = "x-gateway-inference-objective";
-constexpr std::string_view kFairnessHeader = "x-gateway-inference-fairness-id";
-
-Criticality FromConfig(config::Criticality c) {
-  switch (c) {
-    case config::Criticality::kCritical:
-      return Criticality::kCritical;
-    case config::Criticality::kSheddable:
-      return Criticality::kSheddable;
-    default:
-      return Criticality::kStandard;
-  }
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 const config::Backend* FindPoolBackend(const gateway::Runtime& rt, const std::string& id) {
   for (const auto& p : rt.snapshot().pools) {
@@ -149,41 +127,28 @@ void PoolTicket::Start(const PickerOptions& options, std::uint64_t loop_index) {
   if (!parsed.ok()) return Refuse(400, "bad_request", parsed.error().message);
   parsed_ = std::move(*parsed);
 
-  // Classification, as on serve's path: the InferenceModel's target and criticality,
-  // then the objective header.
-  const config::ModelRoute* model = backend_->pool.FindModel(parsed_.model);
-  target_ = parsed_.model;
-  Criticality criticality = Criticality::kStandard;
-  int priority = 0;
-  if (model) {
-    const auto* chooser = rt_->FindTargetChooser(model);
-    const int i = chooser ? chooser->Next() : 0;
-    target_ = model->targets[i >= 0 ? i : 0].name;
-    criticality = FromConfig(model->criticality);
-    priority = model->priority.value_or(PriorityOf(criticality));
-  } else if (!pool_->MayServe(parsed_.model)) {
-    m_.model_errors.With({parsed_.model, parsed_.model, "404"}).Inc();
+  // Classification: the request path's own step (gateway/classify.h).
+  auto header = [this](std::string_view name,
+                       std::string_view legacy) -> std::optional<std::string_view> {
+    if (auto v = head_.Find(name)) return v;
+    return head_.Find(legacy);
+  };
+  const gateway::ClassifyInput in{
+      parsed_.model, header(gateway::kObjectiveHeader, gateway::kLegacyObjectiveHeader),
+      header(gateway::kFairnessHeader, gateway::kLegacyFairnessHeader)};
+  const gateway::RequestClass cls =
+      gateway::Classify(in, backend_->pool,
+                        [&](const void* owner, std::span<const std::uint32_t>) -> std::size_t {
+                          const auto* chooser = rt_->FindTargetChooser(owner);
+                          const int i = chooser ? chooser->Next() : 0;
+                          return i >= 0 ? static_cast<std::size_t>(i) : 0;
+                        });
+  if (!cls.known() && !pool_->MayServe(parsed_.model)) {
+    m_.model_errors.With({"other", "other", "404"}).Inc();
     return Refuse(404, "model_not_found", "The model `" + parsed_.model + "` does not exist.");
   }
-  if (const auto objective = head_.Find(kObjectiveHeader)) {
-    const std::string_view v = *objective;
-    int n = 0;
-    auto r = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (r.ec == std::errc() && r.ptr == v.data() + v.size()) {
-      priority = n;
-      criticality = n > 0 ? Criticality::kCritical : CriticalityOf(n);
-    } else if (IEquals(v, "Critical")) {
-      criticality = Criticality::kCritical;
-      priority = PriorityOf(criticality);
-    } else if (IEquals(v, "Sheddable")) {
-      criticality = Criticality::kSheddable;
-      priority = PriorityOf(criticality);
-    } else if (IEquals(v, "Standard")) {
-      criticality = Criticality::kStandard;
-      priority = 0;
-    }
-  }
-  if (target_ != parsed_.model) {
+  target_ = cls.target;
+  if (cls.rewritten(parsed_.model)) {
     gateway::SpliceModel(body_, parsed_, target_);
     rewriter_.emplace(target_, parsed_.model);
   }
@@ -192,11 +157,11 @@ void PoolTicket::Start(const PickerOptions& options, std::uint64_t loop_index) {
   info_.prompt = parsed_.prompt;
   info_.prompt_tokens = parsed_.prompt_tokens;
   info_.max_tokens = parsed_.max_tokens;
-  info_.criticality = criticality;
-  info_.priority = priority;
-  if (model && target_ != model->model_name) info_.lora_adapter = target_;
+  info_.criticality = cls.criticality;
+  info_.priority = cls.priority;
+  if (cls.lora) info_.lora_adapter = target_;
   if (auto v = head_.Find(options.session_header)) info_.session_key = *v;
-  if (auto v = head_.Find(kFairnessHeader)) info_.fairness_id = *v;
+  info_.fairness_id = cls.fairness_id;
 
   decide_start_ = gw_.clock().Now();
   ComputeBlockHashes(target_, info_.prompt, pool_->prefix_options(), &hashes_);

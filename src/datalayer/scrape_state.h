@@ -80,6 +80,9 @@ class EndpointScrapeState {
 
   // Contacted, and not refused (nor kUnreachableAfter connect timeouts in a row) since.
   bool IsReachable() const { return last_contact_ != kNoTime && !unreachable_; }
+  // No scrape has answered or failed yet: the first one is under way (a new endpoint,
+  // a gateway that just started).
+  bool AwaitingFirstScrape() const { return last_report_ == kNoTime && !unreachable_; }
   // Time of the last contact; kNoTime when there was none.
   TimeNs last_contact() const { return last_contact_; }
   // Failed scrapes of `kind` so far.

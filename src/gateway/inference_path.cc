@@ -217,14 +217,15 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
         ok_count.Inc();
         ok = true;
       } else {
-        pool->WithScheduler([&](Scheduler& s) {
+        pool->UpdateScheduler([&](Scheduler& s) {
           return s.ReportScrapeFailure(target->id, started, parsed.error().message,
                                        ScrapeFailure::kBadResponse);
         });
         failed_count.Inc();
       }
     } else {
-      pool->WithScheduler([&](Scheduler& s) {
+      // A failure may leave nothing reachable: queued requests are then decided at once.
+      pool->UpdateScheduler([&](Scheduler& s) {
         return s.ReportScrapeFailure(target->id, started, body.error().message, kind);
       });
       failed_count.Inc();

@@ -909,7 +909,9 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
 
 bool Scheduler::CanHold() const {
   for (const auto& ep : slots_) {
-    if (ep && ep->ready && ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
+    if (!ep || !ep->ready) continue;
+    if (ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
+    if (ep->scrape.AwaitingFirstScrape()) return true;  // its first scrape decides soon
   }
   return false;
 }

@@ -6,6 +6,9 @@
 #     probes on the admin port, and a termination grace period longer than preStop +
 #     --shutdown-grace + --drain-timeout;
 #   - the seed example resolves to its two listeners and routes.
+# deploy/epp (the endpoint picker and its Envoy Gateway configuration) has its own check
+# (tests/extproc, deploy_epp_kustomize); deploy/replicas builds on deploy/base and must
+# also run a NATS server and give every replica --replica-sync.
 # Usage: kustomize_check.sh INFERGATE_BIN SOURCE_DIR
 set -euo pipefail
 bin=$1
@@ -29,6 +32,7 @@ count=0
 while IFS= read -r k; do
   dir=$(dirname "$k")
   name=${dir#"$root"/}
+  case "$name" in deploy/epp | deploy/epp/*) continue ;; esac
   out="$tmp/$(echo "$name" | tr / _)"
   if ! kubectl kustomize "$dir" >"$out.yaml" 2>"$out.err"; then
     cat "$out.err"
@@ -76,6 +80,10 @@ PY
     fail "$name: shutdown values missing (grace '$grace' drain '$drain' preStop '$prestop' period '$period')"
   elif [ "$period" -le $((prestop + grace + drain)) ]; then
     fail "$name: terminationGracePeriodSeconds $period <= preStop $prestop + grace $grace + drain $drain"
+  fi
+  if [ "$name" = deploy/replicas ]; then
+    expect "$out.yaml" "image: nats" "$name"
+    expect "$out.yaml" "--replica-sync" "$name"
   fi
   count=$((count + 1))
 done < <(find "$root/deploy" -name kustomization.yaml | sort)

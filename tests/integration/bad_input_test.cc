@@ -277,7 +277,9 @@ TEST_F(BadInputTest, EveryCaseGetsNginxsStatusAndConnectionHandling) {
     const Outcome out = Exchange(address_, port_, c.bytes, c.stall_for);
     EXPECT_EQ(out.statuses, c.statuses) << out.bytes.substr(0, 400);
     EXPECT_EQ(out.closed, c.closes) << out.bytes.substr(0, 400);
-    if (!c.closes) EXPECT_TRUE(out.serves_next) << "connection left open but not serving";
+    if (!c.closes) {
+      EXPECT_TRUE(out.serves_next) << "connection left open but not serving";
+    }
     if (c.json_error) {
       EXPECT_NE(out.bytes.find("{\"error\":{"), std::string::npos) << out.bytes.substr(0, 400);
     }

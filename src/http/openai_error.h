@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/json_escape.h"
+
 namespace infergate::http {
 
 // The `type` string used for an HTTP status (e.g. 404 -> "not_found_error").
@@ -15,6 +17,6 @@ std::string OpenAIErrorBody(int status, std::string_view message);
 // `data: {"error":{...}}\n\ndata: [DONE]\n\n`, for a stream that fails after it began.
 std::string OpenAIErrorEvent(int status, std::string_view message);
 // Appends `s` as the contents of a JSON string (without quotes).
-void AppendJsonEscaped(std::string& out, std::string_view s);
+using ::infergate::AppendJsonEscaped;  // core/json_escape.h
 
 }  // namespace infergate::http

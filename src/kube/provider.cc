@@ -62,6 +62,8 @@ std::vector<ResourceType> WatchedResourceTypes() {
       {"", "v1", "services", "Service", true},
       {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true},
       {"", "v1", "pods", "Pod", true},
+      // The certificates of HTTPS listeners (kubernetes.io/tls Secrets, tls.certificateRefs).
+      {"", "v1", "secrets", "Secret", true},
       {"inference.networking.k8s.io", "v1", "inferencepools", "InferencePool", true},
       {"inference.networking.x-k8s.io", "v1alpha2", "inferencepools", "InferencePool", true},
       {"llm-d.ai", "v1alpha2", "inferenceobjectives", "InferenceObjective", true},

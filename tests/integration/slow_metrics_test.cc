@@ -217,7 +217,7 @@ TEST_F(SlowMetricsTest, StallingLlamacppMetricsFailNoRequestAndRoutingHoldsUpToR
   // 1. Requests arriving on their own (Poisson, 0.45/s, about what the three servers
   // take): one often comes while every server is in a long prefill and every page is
   // late. The older gateway, for which one timed-out scrape made an endpoint stale,
-  // answered 503 (no-fresh-metrics) to 5 of these 14 (in each of two runs).
+  // answered 503 (no-fresh-metrics) to 5 of these 14 (in each of three runs).
   const json open = Bench(false, "open_loop", 14, 14, 1500, 0.45);
   ASSERT_TRUE(open.contains("completed")) << open.dump();
   ASSERT_EQ(open["completed"], 14) << open["errors"].dump();

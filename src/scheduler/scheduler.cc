@@ -908,10 +908,14 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
 }
 
 bool Scheduler::CanHold() const {
+  const TimeNs now = clock_->Now();
+  // An endpoint that has not given metrics yet, but is not known to be down, may give them
+  // soon: hold for it for up to twice the staleness bound from its first scrape outcome.
+  const TimeNs first_metrics_grace = 2 * options_.metrics_staleness;
   for (const auto& ep : slots_) {
     if (!ep || !ep->ready) continue;
     if (ep->scrape.IsReachable() && ep->scrape.has_metrics()) return true;
-    if (ep->scrape.AwaitingFirstScrape()) return true;  // its first scrape decides soon
+    if (ep->scrape.AwaitingFirstMetrics(now, first_metrics_grace)) return true;
   }
   return false;
 }

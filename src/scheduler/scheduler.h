@@ -288,8 +288,10 @@ class Scheduler final : private KvOutlookSource {
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
   // Late binding: may a request be held at all? True when some ready endpoint can be
-  // reached and has metrics (fresh or late: slow is not dead), or has its first scrape
-  // still under way (a new endpoint, a gateway just started), so a hold ends at the next
+  // reached and has metrics (fresh or late: slow is not dead), or has not given metrics
+  // yet while nothing says it is down (a new endpoint, a gateway just started, a server
+  // whose first pages are late), for up to twice the staleness bound after its first
+  // scrape outcome (datalayer/scrape_state.h AwaitingFirstMetrics), so a hold ends at the next
   // event that frees capacity (a scrape, a first token, a completion); false otherwise,
   // and then the failure mode decides at once (Pick: FailOpen routes, FailClose answers
   // 503) rather than a wait of unknown length. The one place that says which endpoints a

@@ -1,4 +1,4 @@
-#include "sim/engine/scheduler.h"
+#include "sim/engine/virtual_scheduler.h"
 
 #include <algorithm>
 #include <cassert>

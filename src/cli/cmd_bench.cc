@@ -13,15 +13,15 @@
 
 #include <fmt/format.h>
 
-#include "bench/arrivals.h"
-#include "bench/compare.h"
-#include "bench/dataset.h"
-#include "bench/html_report.h"
-#include "bench/load_client.h"
-#include "bench/report.h"
-#include "bench/request.h"
-#include "bench/result.h"
 #include "cli/commands.h"
+#include "loadgen/arrivals.h"
+#include "loadgen/compare.h"
+#include "loadgen/dataset.h"
+#include "loadgen/html_report.h"
+#include "loadgen/load_client.h"
+#include "loadgen/report.h"
+#include "loadgen/request.h"
+#include "loadgen/result.h"
 
 namespace infergate::cli {
 namespace {

@@ -17,12 +17,12 @@
 
 #include <fmt/format.h>
 
-#include "bench/compare.h"
-#include "bench/html_report.h"
-#include "bench/report.h"
-#include "bench/statistics.h"
 #include "cli/commands.h"
 #include "cluster/experiment.h"
+#include "loadgen/compare.h"
+#include "loadgen/html_report.h"
+#include "loadgen/report.h"
+#include "loadgen/statistics.h"
 
 namespace infergate::cli {
 namespace {

@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "bench/arrivals.h"
-#include "bench/numpy_random.h"
-#include "bench/statistics.h"
+#include "loadgen/arrivals.h"
+#include "loadgen/numpy_random.h"
+#include "loadgen/statistics.h"
 #include "scheduler/profiles.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/output_model.h"

@@ -28,13 +28,13 @@
 #include <utility>
 #include <vector>
 
-#include "bench/dataset.h"
-#include "bench/result.h"
 #include "cluster/cluster_simulation.h"
 #include "cluster/replica_router.h"
 #include "cluster/scheduler_router.h"
 #include "cluster/workload.h"
 #include "core/status.h"
+#include "loadgen/dataset.h"
+#include "loadgen/result.h"
 #include "sim/engine/profile.h"
 
 namespace infergate::cluster {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/report.h"
+#include "loadgen/report.h"
 #include "sim/engine/output_model.h"
 
 namespace infergate::cluster {

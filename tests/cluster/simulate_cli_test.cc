@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/compare.h"
-#include "bench/report.h"
+#include "loadgen/compare.h"
+#include "loadgen/report.h"
 #include "tests/support/process.h"
 
 namespace infergate::cluster {

@@ -31,11 +31,11 @@
 #include <string>
 #include <vector>
 
-#include "bench/dataset.h"
-#include "bench/load_client.h"
-#include "bench/request.h"
-#include "bench/statistics.h"
 #include "core/tokenizer.h"
+#include "loadgen/dataset.h"
+#include "loadgen/load_client.h"
+#include "loadgen/request.h"
+#include "loadgen/statistics.h"
 #include "sim/engine/output_model.h"
 #include "tests/support/process.h"
 

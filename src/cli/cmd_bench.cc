@@ -26,7 +26,7 @@
 namespace infergate::cli {
 namespace {
 
-using namespace infergate::bench;
+using namespace infergate::loadgen;
 
 struct BenchFlags {
   std::string backend;

@@ -115,7 +115,7 @@ Result<Preset> FindPreset(const std::string& name) {
     p.workload.random.input_len = 4000;
     p.workload.random.output_len = 3000;
     p.workload.random.range_ratio = 0.2;
-    p.workload.random.semantics = bench::RandomLengthSemantics::kV07;
+    p.workload.random.semantics = loadgen::RandomLengthSemantics::kV07;
     p.workload.max_concurrency = 30;
     p.profile = "qwq-32b-tp2pp2";
     p.servers = 3;
@@ -154,8 +154,8 @@ Result<Preset> FindPreset(const std::string& name) {
     // benchmark_serving's random dataset with its defaults, on the seed's cluster.
     p.workload.dataset = cluster::DatasetKind::kRandom;
     p.workload.random.num_prompts = 1000;
-    p.workload.random.semantics = bench::RandomLengthSemantics::kV07;
-    p.workload.random.range_ratio = bench::DefaultRangeRatio(p.workload.random.semantics);
+    p.workload.random.semantics = loadgen::RandomLengthSemantics::kV07;
+    p.workload.random.range_ratio = loadgen::DefaultRangeRatio(p.workload.random.semantics);
     p.profile = "qwq-32b-tp2pp2";
     p.servers = 3;
     p.model_id = "qwq";
@@ -258,7 +258,7 @@ struct Experiment {
   std::vector<PolicySpec> policies;
   std::vector<std::uint32_t> seeds;
   std::vector<double> sweep_rates;  // empty: one run per policy and seed
-  bench::MetricOptions metrics;
+  loadgen::MetricOptions metrics;
   bool model_answers = true;  // shared-prefix histories carry the model's own answers
 };
 
@@ -290,10 +290,10 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
   }
   w.ignore_eos = f.ignore_eos;
   if (!f.random_length_semantics.empty()) {
-    auto s = bench::ParseRandomLengthSemantics(f.random_length_semantics);
+    auto s = loadgen::ParseRandomLengthSemantics(f.random_length_semantics);
     if (!s.ok()) return s.error();
     w.random.semantics = *s;
-    if (f.random_range_ratio < 0) w.random.range_ratio = bench::DefaultRangeRatio(*s);
+    if (f.random_range_ratio < 0) w.random.range_ratio = loadgen::DefaultRangeRatio(*s);
   }
   if (f.random_input_len != -1) w.random.input_len = f.random_input_len;
   if (f.random_output_len != -1) w.random.output_len = f.random_output_len;
@@ -476,10 +476,10 @@ Result<Experiment> Resolve(const SimulateFlags& f) {
     if (auto w = cluster::SampleWorkload(check); !w.ok()) return w.error();
   }
 
-  auto pm = bench::ParsePercentileMetrics(f.percentile_metrics);
+  auto pm = loadgen::ParsePercentileMetrics(f.percentile_metrics);
   if (!pm.ok()) return pm.error();
   x.metrics.percentile_metrics = *pm;
-  auto ps = bench::ParsePercentiles(f.metric_percentiles);
+  auto ps = loadgen::ParsePercentiles(f.metric_percentiles);
   if (!ps.ok()) return ps.error();
   x.metrics.percentiles = *ps;
   return x;
@@ -506,7 +506,7 @@ Result<std::vector<PolicyRun>> RunAll(const Experiment& x, const WorkloadSpec& w
   if (!workload.ok()) return workload.error();
   auto floor = cluster::IdleTtftSeconds(setup, *workload);
   if (!floor.ok()) return floor.error();
-  bench::RunInfo info;
+  loadgen::RunInfo info;
   info.date = date;
   info.backend = "vllm";
   info.model_id = setup.model_id;
@@ -523,18 +523,18 @@ Result<std::vector<PolicyRun>> RunAll(const Experiment& x, const WorkloadSpec& w
 
 // The TTFT percentile p of a run's completed requests, in ms (whatever percentiles the
 // table was asked for).
-double TtftPercentileMs(const bench::BenchmarkResult& r, double p) {
+double TtftPercentileMs(const loadgen::BenchmarkResult& r, double p) {
   std::vector<double> ttfts;
-  for (const bench::RequestOutcome& o : r.requests) {
+  for (const loadgen::RequestOutcome& o : r.requests) {
     if (o.success) ttfts.push_back(o.ttft * 1e3);
   }
   if (ttfts.empty()) return 0;
   std::sort(ttfts.begin(), ttfts.end());
-  return bench::PercentileOfSorted(ttfts, p);
+  return loadgen::PercentileOfSorted(ttfts, p);
 }
 
-std::vector<bench::NamedResult> Named(std::span<const PolicyRun> runs) {
-  std::vector<bench::NamedResult> out;
+std::vector<loadgen::NamedResult> Named(std::span<const PolicyRun> runs) {
+  std::vector<loadgen::NamedResult> out;
   for (const PolicyRun& r : runs) out.push_back({r.policy.name, r.result});
   return out;
 }
@@ -543,7 +543,7 @@ Status SaveJson(const Experiment& x, std::span<const PolicyRun> runs, std::uint3
                 const std::string& dir) {
   for (const PolicyRun& r : runs) {
     auto path =
-        bench::SaveResult(r.result, dir, FileName(x, r.policy, seed, r.result.info.request_rate));
+        loadgen::SaveResult(r.result, dir, FileName(x, r.policy, seed, r.result.info.request_rate));
     if (!path.ok()) return path.error();
     std::fprintf(stderr, "infergate simulate: saved %s\n", path->c_str());
   }
@@ -592,11 +592,11 @@ int RunSingle(const SimulateFlags& f, const Experiment& x) {
       for (const PolicyRun& r : *runs) {
         std::printf("\nPolicy: %s%s\n", r.policy.name.c_str(),
                     r.policy.late_binding ? " (gateway queue)" : "");
-        std::fputs(bench::FormatResultTable(r.result).c_str(), stdout);
+        std::fputs(loadgen::FormatResultTable(r.result).c_str(), stdout);
       }
     }
     std::printf("\nComparison (ratios to %s), seed %u:\n", runs->front().policy.name.c_str(), seed);
-    std::fputs(bench::FormatComparison(Named(*runs), f.markdown).c_str(), stdout);
+    std::fputs(loadgen::FormatComparison(Named(*runs), f.markdown).c_str(), stdout);
     std::printf("\n");
     std::fputs(cluster::FormatRunFacts(*runs).c_str(), stdout);
     std::printf("\n");
@@ -625,8 +625,8 @@ int RunSingle(const SimulateFlags& f, const Experiment& x) {
     for (std::size_t p = 0; p < x.policies.size(); ++p) {
       double ttft = 0, p99 = 0, out = 0, tpot = 0, floor = 0;
       for (const auto& runs : per_seed) {
-        const bench::BenchmarkResult& base = runs.front().result;
-        const bench::BenchmarkResult& r = runs[p].result;
+        const loadgen::BenchmarkResult& base = runs.front().result;
+        const loadgen::BenchmarkResult& r = runs[p].result;
         ttft += r.ttft_ms.mean / base.ttft_ms.mean;
         p99 += TtftPercentileMs(r, 99) / std::max(1e-9, TtftPercentileMs(base, 99));
         out += r.output_throughput / base.output_throughput;
@@ -641,11 +641,11 @@ int RunSingle(const SimulateFlags& f, const Experiment& x) {
   }
 
   if (!f.html.empty()) {
-    bench::HtmlReport report;
+    loadgen::HtmlReport report;
     report.title =
         fmt::format("infergate simulate: {} workload, seed {}", x.workload_name, x.seeds.front());
     report.runs = Named(per_seed.front());
-    if (Status s = bench::WriteHtmlReport(report, f.html); !s.ok()) {
+    if (Status s = loadgen::WriteHtmlReport(report, f.html); !s.ok()) {
       std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
       return kExitRuntime;
     }
@@ -832,23 +832,23 @@ int RunSweep(const SimulateFlags& f, const Experiment& x) {
   std::fputs(FormatKnee(f, x, points).c_str(), stdout);
 
   if (!f.html.empty()) {
-    bench::HtmlReport report;
+    loadgen::HtmlReport report;
     report.title = fmt::format("infergate simulate: {} workload, rate sweep", x.workload_name);
-    bench::SweepChart slo{fmt::format("P{:g} TTFT vs request rate (mean over {} seeds)",
-                                      f.slo_percentile, x.seeds.size()),
-                          "request rate (req/s)",
-                          fmt::format("P{:g} TTFT (ms)", f.slo_percentile),
-                          {},
-                          true};
-    bench::SweepChart tput{
-        "Output throughput vs request rate", "request rate (req/s)", "output tokens/s", {}, false};
-    bench::SweepChart floor{"Mean TTFT over the idle-engine floor",
+    loadgen::SweepChart slo{fmt::format("P{:g} TTFT vs request rate (mean over {} seeds)",
+                                        f.slo_percentile, x.seeds.size()),
                             "request rate (req/s)",
-                            "mean TTFT / floor",
+                            fmt::format("P{:g} TTFT (ms)", f.slo_percentile),
                             {},
                             true};
+    loadgen::SweepChart tput{
+        "Output throughput vs request rate", "request rate (req/s)", "output tokens/s", {}, false};
+    loadgen::SweepChart floor{"Mean TTFT over the idle-engine floor",
+                              "request rate (req/s)",
+                              "mean TTFT / floor",
+                              {},
+                              true};
     for (const PolicySpec& p : x.policies) {
-      bench::SweepSeries a{p.name, {}}, b{p.name, {}}, c{p.name, {}};
+      loadgen::SweepSeries a{p.name, {}}, b{p.name, {}}, c{p.name, {}};
       for (const cluster::SweepPoint& pt : points) {
         if (pt.policy != p.name) continue;
         a.points.emplace_back(pt.rate, pt.slo_ttft_ms);
@@ -859,7 +859,7 @@ int RunSweep(const SimulateFlags& f, const Experiment& x) {
       tput.series.push_back(std::move(b));
       floor.series.push_back(std::move(c));
     }
-    bench::SweepSeries line{fmt::format("SLO {:g} ms", f.slo_ttft_ms), {}};
+    loadgen::SweepSeries line{fmt::format("SLO {:g} ms", f.slo_ttft_ms), {}};
     line.points = {{x.sweep_rates.front(), f.slo_ttft_ms}, {x.sweep_rates.back(), f.slo_ttft_ms}};
     slo.series.push_back(std::move(line));
     report.sweeps = {std::move(slo), std::move(tput), std::move(floor)};
@@ -872,7 +872,7 @@ int RunSweep(const SimulateFlags& f, const Experiment& x) {
             {fmt::format("{} @ {} req/s", r.policy.name, RateWord(sample_rate)), r.result});
       }
     }
-    if (Status s = bench::WriteHtmlReport(report, f.html); !s.ok()) {
+    if (Status s = loadgen::WriteHtmlReport(report, f.html); !s.ok()) {
       std::fprintf(stderr, "infergate simulate: %s\n", s.error().message.c_str());
       return kExitRuntime;
     }

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 Result<std::vector<double>> ArrivalOffsets(int n, double rate, double burstiness,
                                            NumpyRandomState& rng) {
@@ -23,4 +23,4 @@ Result<std::vector<double>> ArrivalOffsets(int n, double rate, double burstiness
   return out;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -15,11 +15,11 @@
 #include "core/status.h"
 #include "loadgen/numpy_random.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 // Send offsets in seconds from the start, non-decreasing, one per request. Requires n >= 0;
 // returns an error if rate <= 0 or burstiness <= 0 (or either is NaN).
 Result<std::vector<double>> ArrivalOffsets(int n, double rate, double burstiness,
                                            NumpyRandomState& rng);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

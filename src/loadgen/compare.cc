@@ -6,7 +6,7 @@
 #include <functional>
 #include <optional>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 struct RowSpec {
@@ -128,4 +128,4 @@ std::string FormatComparison(std::span<const NamedResult> runs, bool markdown) {
   return out;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -13,7 +13,7 @@
 
 #include "loadgen/result.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 struct NamedResult {
   std::string name;  // e.g. the file's stem
@@ -24,4 +24,4 @@ struct NamedResult {
 // one run. A metric a run did not record (e.g. no P99) shows "-".
 std::string FormatComparison(std::span<const NamedResult> runs, bool markdown);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -9,7 +9,7 @@
 
 #include "core/tokenizer.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 // Words for one piece of synthetic text: `count` one-token words chosen by (stream, j), so
@@ -299,4 +299,4 @@ Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions&
   return out;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

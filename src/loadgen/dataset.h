@@ -28,7 +28,7 @@
 #include "core/status.h"
 #include "loadgen/numpy_random.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 struct ChatMessage {
   std::string role;  // "system", "user" or "assistant"
@@ -119,4 +119,4 @@ struct SharedPrefixOptions {
 Result<std::vector<SampleRequest>> SampleSharedPrefix(const SharedPrefixOptions& options,
                                                       NumpyRandomState& rng);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <limits>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 constexpr const char* kPalette[] = {"#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951",
@@ -452,4 +452,4 @@ Status WriteHtmlReport(const HtmlReport& report, const std::string& path) {
   return Ok();
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -20,7 +20,7 @@
 #include "core/status.h"
 #include "loadgen/compare.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 struct SweepSeries {
   std::string name;
@@ -45,4 +45,4 @@ struct HtmlReport {
 std::string RenderHtmlReport(const HtmlReport& report);
 Status WriteHtmlReport(const HtmlReport& report, const std::string& path);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

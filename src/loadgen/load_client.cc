@@ -14,7 +14,7 @@
 #include "http/beast.h"
 #include "loadgen/sse_stream.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 using asio::awaitable;
@@ -474,4 +474,4 @@ long RaiseOpenFileLimit() {
   return static_cast<long>(lim.rlim_cur);
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -34,7 +34,7 @@
 #include "loadgen/request.h"
 #include "loadgen/result.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 struct PreparedRequest {
   std::string body;    // JSON body (RequestBody)
@@ -77,4 +77,4 @@ Result<LoadRun> RunLoad(const LoadOptions& options, std::span<const PreparedRequ
 // Raises RLIMIT_NOFILE's soft limit to the hard limit; returns the new soft limit.
 long RaiseOpenFileLimit();
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 std::int64_t NumpyRandomState::RandInt(std::int64_t low, std::int64_t high) {
   // numpy's legacy randint: range rng = high - 1 - low (inclusive), mask = the smallest
@@ -82,4 +82,4 @@ double NumpyRandomState::StandardGamma(double shape) {
 
 double NumpyRandomState::Gamma(double shape, double scale) { return scale * StandardGamma(shape); }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <random>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 class NumpyRandomState {
  public:
@@ -42,4 +42,4 @@ class NumpyRandomState {
   double gauss_ = 0.0;
 };
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -296,4 +296,4 @@ Result<std::string> SaveResult(const BenchmarkResult& r, const std::string& dir,
   return path.string();
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -22,7 +22,7 @@
 #include "core/status.h"
 #include "loadgen/result.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 std::string FormatResultTable(const BenchmarkResult& r);
 
@@ -42,4 +42,4 @@ std::string DefaultResultFilename(const RunInfo& info);
 Result<std::string> SaveResult(const BenchmarkResult& r, const std::string& dir,
                                const std::string& filename);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 Result<HttpTarget> MakeTarget(std::string_view base_url, std::string_view host, int port,
                               std::string_view endpoint) {
@@ -88,4 +88,4 @@ std::string RequestBody(ApiKind api, std::string_view model, const SampleRequest
   return j.dump();
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -14,7 +14,7 @@
 #include "core/status.h"
 #include "loadgen/dataset.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 enum class ApiKind { kCompletions, kChat };
 
@@ -34,4 +34,4 @@ Result<HttpTarget> MakeTarget(std::string_view base_url, std::string_view host, 
 std::string RequestBody(ApiKind api, std::string_view model, const SampleRequest& request,
                         bool ignore_eos);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -6,7 +6,7 @@
 #include <charconv>
 #include <cmath>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 std::vector<std::string_view> SplitCsv(std::string_view csv) {
@@ -160,4 +160,4 @@ std::vector<RequestOutcome> DropWarmup(std::vector<RequestOutcome> outcomes, std
   return outcomes;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -23,7 +23,7 @@
 #include "core/status.h"
 #include "loadgen/statistics.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 // One request as the client saw it. Times are seconds; `send_time` is from the benchmark's
 // start, the others from the request's send.
@@ -112,4 +112,4 @@ std::vector<RequestOutcome> DropWarmup(std::vector<RequestOutcome> outcomes, std
 BenchmarkResult ComputeResult(RunInfo info, MetricOptions metrics,
                               std::vector<RequestOutcome> outcomes, double duration_s);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -1,6 +1,6 @@
 #include "loadgen/sse_stream.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -103,4 +103,4 @@ void StreamChunkDecoder::Decode(std::string_view data, StreamChunk& out) {
   }
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

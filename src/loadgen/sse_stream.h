@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 class SseParser {
  public:
@@ -112,4 +112,4 @@ void SseParser::Line(std::string_view line, F& on_data) {
   has_data_ = true;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

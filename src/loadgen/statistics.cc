@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 double Mean(std::span<const double> xs) {
   if (xs.empty()) return 0;
@@ -62,4 +62,4 @@ MetricSummary Summarize(std::vector<double> values, std::span<const double> perc
   return s;
 }
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

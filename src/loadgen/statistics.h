@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 
 double Mean(std::span<const double> xs);
 double PopulationStd(std::span<const double> xs);
@@ -36,4 +36,4 @@ struct MetricSummary {
 MetricSummary Summarize(std::vector<double> values, std::span<const double> percentiles,
                         double scale);
 
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -8,7 +8,7 @@
 #include "loadgen/dataset.h"
 #include "loadgen/statistics.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 std::vector<double> Gaps(const std::vector<double>& offsets) {
@@ -77,4 +77,4 @@ TEST(BenchArrivalsTest, RejectsNonPositiveRateOrBurstiness) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

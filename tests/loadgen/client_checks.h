@@ -19,9 +19,9 @@ namespace infergate::testing {
 // Sends a small random workload and expects every request to succeed with exactly the
 // requested number of output tokens (the server must honour max_tokens with ignore_eos)
 // and the prompt token counts the dataset intended.
-inline void ExpectExactCounts(std::uint16_t port, bench::ApiKind api, int num_prompts,
+inline void ExpectExactCounts(std::uint16_t port, loadgen::ApiKind api, int num_prompts,
                               int max_concurrency) {
-  using namespace bench;
+  using namespace loadgen;
   RandomDatasetOptions o;
   o.num_prompts = num_prompts;
   o.input_len = 40;

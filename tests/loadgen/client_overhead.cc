@@ -26,7 +26,7 @@
 #include "tests/loadgen/sse_test_server.h"
 
 using namespace infergate;
-using namespace infergate::bench;
+using namespace infergate::loadgen;
 
 namespace {
 
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     }
   }
   if (levels.empty()) levels = {1, 100, 2000};
-  bench::RaiseOpenFileLimit();
+  loadgen::RaiseOpenFileLimit();
   // max_tokens selects the stream length: 2 tokens for burst runs, `tokens` for steady.
   testing::ScriptedSseServer server([first_ms, interval_ms](const testing::ReceivedRequest&) {
     testing::StreamScript s;

@@ -9,7 +9,7 @@
 #include "loadgen/compare.h"
 #include "loadgen/html_report.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 BenchmarkResult MakeRun(double ttft_scale, int n, bool with_failure) {
@@ -116,4 +116,4 @@ TEST(BenchHtmlReportTest, RunsWithoutPerRequestDataStillRender) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -7,7 +7,7 @@
 
 #include "core/tokenizer.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 RandomDatasetOptions Seed() {
@@ -330,4 +330,4 @@ TEST(BenchSharedPrefixTest, RejectsBadKnobs) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -12,7 +12,7 @@
 #include "tests/loadgen/client_checks.h"
 #include "tests/loadgen/sse_test_server.h"
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 using testing::ReceivedRequest;
@@ -329,4 +329,4 @@ TEST(BenchClientTest, HeadersAreSentAndRefusedConnectionsFail) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

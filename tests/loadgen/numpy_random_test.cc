@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 // Expected values come from numpy 1.24 (python3-numpy), e.g.
@@ -55,4 +55,4 @@ TEST(BenchNumpyRandomTest, GammaMatchesNumpyForEveryShapeBranch) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

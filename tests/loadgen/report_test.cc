@@ -8,7 +8,7 @@
 
 #include <unistd.h>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 // The seed's plain-gateway run (benchmark_serving, vLLM 0.7.2) as a result.
@@ -244,4 +244,4 @@ TEST(BenchResultFileTest, SavesIntoResultDir) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

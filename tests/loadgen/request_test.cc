@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 TEST(BenchMakeTargetTest, BaseUrlOrHostAndPort) {
@@ -66,4 +66,4 @@ TEST(BenchRequestBodyTest, CompletionsAndChatBodiesAreVllms) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 RequestOutcome Ok(double send, double ttft, std::vector<double> itl, int out, int prompt) {
@@ -124,4 +124,4 @@ TEST(BenchParseOptionsTest, AcceptsBenchmarkServingForms) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

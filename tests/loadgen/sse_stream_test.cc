@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 std::vector<std::string> FeedInPieces(const std::string& stream, std::size_t piece) {
@@ -112,4 +112,4 @@ TEST(BenchStreamChunkDecoderTest, ErrorEventsAndGarbage) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

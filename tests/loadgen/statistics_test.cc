@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-namespace infergate::bench {
+namespace infergate::loadgen {
 namespace {
 
 std::vector<double> Sorted(std::vector<double> v) {
@@ -72,4 +72,4 @@ TEST(BenchStatisticsTest, SummarizeScalesAndKeepsRequestedOrder) {
 }
 
 }  // namespace
-}  // namespace infergate::bench
+}  // namespace infergate::loadgen

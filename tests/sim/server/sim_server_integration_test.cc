@@ -710,13 +710,13 @@ TEST(SimServerProcess, ModelWithoutProfileStartsWithADefaultProfile) {
 // The benchmark client's own checks (tests/loadgen/client_checks.h) against the simulator.
 TEST(SimServerBench, ClientCountsExactly) {
   auto s = StartSim({"--profile", "tiny", "--time-scale", "10"}, 1, "127.0.0.1");
-  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), bench::ApiKind::kCompletions, 24, 6);
-  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), bench::ApiKind::kChat, 24, 6);
+  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), loadgen::ApiKind::kCompletions, 24, 6);
+  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), loadgen::ApiKind::kChat, 24, 6);
   // Hundreds of streams decoding together: each step's chunks go out in several slices.
   auto wide = StartSim({"--profile", "tiny", "--time-scale", "10", "--max-num-seqs", "512",
                         "--num-gpu-blocks-override", "2048"},
                        1, "127.0.0.1");
-  ExpectExactCounts(static_cast<std::uint16_t>(wide->port()), bench::ApiKind::kCompletions, 300,
+  ExpectExactCounts(static_cast<std::uint16_t>(wide->port()), loadgen::ApiKind::kCompletions, 300,
                     300);
   const auto page = Get(*wide, "/metrics").body;
   EXPECT_EQ(*Sample(page, "vllm:num_requests_running"), 0);

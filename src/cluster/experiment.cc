@@ -365,6 +365,33 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   return run;
 }
 
+Result<std::vector<PolicyRun>> RunPolicies(ClusterSetup setup, std::span<const PolicySpec> policies,
+                                           const WorkloadSpec& spec, bool model_answers,
+                                           const std::string& workload_name,
+                                           const std::string& date,
+                                           const loadgen::MetricOptions& metrics) {
+  setup.engine_seed = spec.seed;
+  WorkloadSpec drawn = spec;
+  if (model_answers) drawn.answers_from_model = setup.engine_seed;
+  auto workload = SampleWorkload(drawn);
+  if (!workload.ok()) return workload.error();
+  auto floor = IdleTtftSeconds(setup, *workload);
+  if (!floor.ok()) return floor.error();
+  loadgen::RunInfo info;
+  info.date = date;
+  info.backend = "vllm";
+  info.model_id = setup.model_id;
+  info.tokenizer_id = setup.model_id;
+  std::vector<PolicyRun> runs;
+  for (const PolicySpec& p : policies) {
+    auto run = RunPolicy(setup, spec, *workload, *floor, p, info, metrics);
+    if (!run.ok()) return Error{p.name + ": " + run.error().message};
+    run->result.info.metadata.emplace_back("workload", workload_name);
+    runs.push_back(std::move(*run));
+  }
+  return runs;
+}
+
 std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double percentile) {
   std::vector<SweepPoint> out;
   for (const PolicyRun& r : runs) {

@@ -162,6 +162,17 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
                             const loadgen::RunInfo& run_info,
                             const loadgen::MetricOptions& metrics);
 
+// Draws the workload of `spec` and runs every policy on it (RunPolicy), each over fresh
+// engines whose model seed (ClusterSetup::engine_seed) is the workload seed.
+// `model_answers`: a shared-prefix session's history carries the simulated model's own
+// answers (WorkloadSpec::answers_from_model). Results record `date`, backend vllm, the
+// setup's model id and, as metadata "workload", `workload_name`. Errors name the policy.
+Result<std::vector<PolicyRun>> RunPolicies(ClusterSetup setup, std::span<const PolicySpec> policies,
+                                           const WorkloadSpec& spec, bool model_answers,
+                                           const std::string& workload_name,
+                                           const std::string& date,
+                                           const loadgen::MetricOptions& metrics);
+
 // A rate sweep: one point per (policy, rate), averaged over workload seeds.
 struct SweepPoint {
   std::string policy;

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <ctime>
 
 namespace infergate::loadgen {
+
 namespace {
 
 std::vector<std::string_view> SplitCsv(std::string_view csv) {
@@ -158,6 +160,15 @@ std::vector<RequestOutcome> DropWarmup(std::vector<RequestOutcome> outcomes, std
   }
   *window_s = end - start;
   return outcomes;
+}
+
+std::string LocalDate() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return buf;
 }
 
 }  // namespace infergate::loadgen

@@ -74,6 +74,9 @@ struct RunInfo {
   std::vector<std::pair<std::string, std::string>> metadata;  // --metadata K=V
 };
 
+// The local time now as RunInfo::date writes it ("%Y%m%d-%H%M%S").
+std::string LocalDate();
+
 struct BenchmarkResult {
   RunInfo info;
   MetricOptions metrics;

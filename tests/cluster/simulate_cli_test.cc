@@ -142,6 +142,13 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--knee-factor", "1"}, "--knee-factor"},
       {{"--redirect-after", "-1"}, "--redirect-after"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
+      // The workload flags bench shares, with bench's checks.
+      {{"--request-rate", "0"}, "--request-rate"},
+      {{"--request-rate", "fast"}, "--request-rate"},
+      {{"--burstiness", "0"}, "--burstiness"},
+      {{"--max-concurrency", "-1"}, "--max-concurrency"},
+      {{"--seed", "-1"}, "--seed"},
+      {{"--percentile-metrics", "ttft,foo"}, "foo"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

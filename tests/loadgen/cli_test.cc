@@ -163,6 +163,9 @@ TEST_F(BenchCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--endpoint", "v1/completions"}, "--endpoint"},
       {{"--warmup-prompts", "12"}, "--warmup-prompts"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
+      {{"--max-concurrency", "-1"}, "--max-concurrency"},
+      {{"--seed", "4294967296"}, "--seed"},
+      {{"--num-prompts", "0"}, "--num-prompts"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

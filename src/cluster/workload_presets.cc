@@ -5,7 +5,7 @@ namespace infergate::cluster {
 Result<WorkloadPreset> FindWorkloadPreset(std::string_view name) {
   WorkloadPreset p;
   if (name == "seed") {
-    // REFERENCE §1: benchmark_serving (vLLM 0.7.2) --dataset-name random
+    // The seed experiment: benchmark_serving (vLLM 0.7.2) --dataset-name random
     // --random-prefix-len 1000 --random-input-len 4000 --random-output-len 3000
     // --random-range-ratio 0.2 --num-prompts 300 --max-concurrency 30 (rate inf), against
     // three QwQ-32B TP2xPP2 groups.
@@ -23,8 +23,8 @@ Result<WorkloadPreset> FindWorkloadPreset(std::string_view name) {
     return p;
   }
   if (name == "shared-prefix") {
-    // Multi-tenant chat as issue 6 describes it: 150 tenants with 5,500-token system
-    // prompts (within its 4-6k), questions of 50-150 tokens, four-turn sessions, Poisson
+    // Multi-tenant chat that needs prefix-aware routing: 150 tenants with 5,500-token system
+    // prompts (4-6k asked for), questions of 50-150 tokens, four-turn sessions, Poisson
     // arrivals. Eight Llama-3.1-70B servers, each on 8 x H100 with TP8 (vLLM V1: chunked
     // prefill and prefix caching on), their KV cache cut to 9,000 blocks (144k tokens):
     // the pool's 1.15M tokens hold all tenants' system prompts (825k tokens) once, but not

@@ -38,7 +38,8 @@
 //   is that of the virtual engine the ledger's replay says the request lands in, so
 //   kv_wait, peak, pressure and the gate are its; `queue` counts its awaiting prompts and
 //   1/P of the foreign waiting ones, and `balance` its sequences (ours in it, plus 1/P of
-//   the rest). Measured on the seed's workload: docs/benchmarks.md
+//   the rest). Measured on the seed's workload:
+//   docs/experiments/2026-11-25-seed-workload-policy.md
 //   without it (capacity or ledger unknown), a one-shot estimate:
 //     growth   = running_est · (queue + prefill) / tpot   (tokens running sequences add)
 //     demand   = kv_tokens_est + backlog + (prompt − cached) + growth

@@ -11,7 +11,8 @@
 namespace infergate::cluster {
 namespace {
 
-// The seed's plain-gateway (round-robin) row and its GIE row's ratios (REFERENCE §1).
+// The seed's plain-gateway (round-robin) row and its GIE row's ratios (docs/benchmarks.md,
+// "The seed experiment").
 constexpr double kSeedMeanTtftMs = 10909.18;
 constexpr double kSeedMedianTtftMs = 2446.06;
 constexpr double kSeedMeanTpotMs = 114.18;
@@ -133,8 +134,9 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   EXPECT_LT(r[1].p99_ttft, 1.1);
 
   // infergate, as shipped (virtual-engine mirror, prefill pacing, re-dispatch after 7 s):
-  // issue 6's targets on these seeds (it measures 0.299x / 0.122x / 1.043x here;
-  // docs/benchmarks.md has ten seeds and more), and better than both GIE schedulers.
+  // the seed workload's targets in docs/benchmarks.md on these seeds (it measures 0.299x /
+  // 0.122x / 1.043x here; docs/benchmarks.md has ten seeds and more), and better than both GIE
+  // schedulers.
   const Ratios& ig = r[3];
   EXPECT_LE(ig.mean_ttft, 0.30);
   EXPECT_LE(ig.p99_ttft, 0.15);

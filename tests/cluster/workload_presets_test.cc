@@ -12,7 +12,7 @@ namespace infergate::cluster {
 namespace {
 
 TEST(WorkloadPresets, TheSeedPresetIsTheSeedsBenchmark) {
-  // REFERENCE §1: --dataset-name random --random-prefix-len 1000 --random-input-len 4000
+  // The seed experiment: --dataset-name random --random-prefix-len 1000 --random-input-len 4000
   // --random-output-len 3000 --random-range-ratio 0.2 --num-prompts 300 --max-concurrency
   // 30, rate inf, on three QwQ-32B TP2xPP2 groups.
   auto p = FindWorkloadPreset("seed");

@@ -21,7 +21,7 @@
 //
 // Source: infergate; the ideas are llm-d's "sticky until the warm endpoint's estimated
 // TTFT exceeds a cold one's" and Dynamo's prefill-after-overlap + decode cost, counted in
-// tokens and corrected by the ledger between scrapes (REFERENCE §8). Tuned in the cluster
+// tokens and corrected by the ledger between scrapes. Tuned in the cluster
 // simulator (docs/benchmarks.md, docs/scheduling.md).
 // Alternatives: GIE's request-count scorers (gie-default) ignore prompt size and herd
 // between scrapes; SGLang's cache-aware thresholds switch abruptly between affinity and
@@ -74,8 +74,9 @@ namespace {
 constexpr std::int64_t kDefaultHashBlockSize = 64;
 constexpr std::int64_t kDefaultMaxPrefixBlocks = 1024;
 // The server caches the tokens it generates as it does the prompt's: one LRU block aged per
-// block generated keeps the index's eviction horizon the server's (measured in
-// docs/benchmarks.md: without it the index still believed most evicted tenants warm).
+// block generated keeps the index's eviction horizon the server's (measured in docs/experiments/
+// 2026-12-05-shared-prefix-output-aging-and-wait-for-warm.md: without it the index still
+// believed most evicted tenants warm).
 constexpr double kDefaultOutputAging = 1.0;
 
 class PredictedTtftScorer final : public ScorerPlugin {

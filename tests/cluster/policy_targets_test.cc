@@ -76,9 +76,9 @@ std::vector<Ratios> MeanRatios(const ClusterSetup& setup, const std::vector<std:
   std::vector<Ratios> r(policies.size());
   for (std::uint32_t seed : seeds) {
     const std::vector<PolicyRun> runs = RunAll(setup, make(seed), policies);
-    const bench::BenchmarkResult& base = runs[0].result;
+    const loadgen::BenchmarkResult& base = runs[0].result;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      const bench::BenchmarkResult& x = runs[i].result;
+      const loadgen::BenchmarkResult& x = runs[i].result;
       const double n = static_cast<double>(seeds.size());
       r[i].mean_ttft += x.ttft_ms.mean / base.ttft_ms.mean / n;
       r[i].p99_ttft += x.ttft_ms.At(99) / base.ttft_ms.At(99) / n;
@@ -100,7 +100,7 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   double mean = 0, median = 0, tpot = 0, out = 0;
   for (std::uint32_t seed = 0; seed < n; ++seed) {
     const std::vector<PolicyRun> runs = RunAll(SeedCluster(), Seed(seed), policies);
-    const bench::BenchmarkResult& rr = runs[0].result;
+    const loadgen::BenchmarkResult& rr = runs[0].result;
     ASSERT_EQ(rr.completed, 300);
     if (seed == 0) {
       EXPECT_EQ(rr.total_input, 1014085);  // the seed's exact input tokens
@@ -110,7 +110,7 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
     tpot += rr.tpot_ms.mean / n;
     out += rr.output_throughput / n;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      const bench::BenchmarkResult& x = runs[i].result;
+      const loadgen::BenchmarkResult& x = runs[i].result;
       r[i].mean_ttft += x.ttft_ms.mean / rr.ttft_ms.mean / n;
       r[i].p99_ttft += x.ttft_ms.At(99) / rr.ttft_ms.At(99) / n;
       r[i].throughput += x.output_throughput / rr.output_throughput / n;

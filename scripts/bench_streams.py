@@ -136,7 +136,13 @@ def main():
         return (int(re.search(r"VmRSS:\s+(\d+)", text).group(1)),
                 len(os.listdir(f"/proc/{gw.pid}/fd")))
 
+    def cpu_seconds():
+        with open(f"/proc/{gw.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     base_rss, base_fds = status()
+    cpu_before = cpu_seconds()
     peak = {"rss_kb": 0, "fds": 0}
     stop = threading.Event()
 
@@ -157,6 +163,7 @@ def main():
     via = run_client(args.tool, f"{GW_ADDR}:{gw_port}", args.streams, args.ramp, timeout)
     stop.set()
     sampler.join()
+    cpu_via = cpu_seconds() - cpu_before
     time.sleep(2)
     after_rss, after_fds = status()
     direct = None
@@ -186,6 +193,8 @@ def main():
         "gateway_rss_mb": {"idle": round(base_rss / 1024, 1), "peak": round(peak["rss_kb"] / 1024, 1),
                            "after": round(after_rss / 1024, 1)},
         "gateway_fds": {"idle": base_fds, "peak": peak["fds"], "after": after_fds},
+        "gateway_cpu_s": round(cpu_via, 2),
+        "gateway_cpu_us_per_chunk": round(1e6 * cpu_via / max(1, via["chunks"]), 2),
         "gateway_alive": alive,
         "gateway_fd_limit_log": limit_lines,
     }

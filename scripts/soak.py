@@ -228,6 +228,8 @@ def one_request(port, kind, rng, request_id="", timeout=60):
     chat = rng.random() < 0.5
     path = "/v1/chat/completions" if chat else "/v1/completions"
     body = {"model": MODEL, "max_tokens": rng.randint(2, 24), "stream": stream}
+    if kind in ("cancel", "disconnect"):
+        body.update(max_tokens=900, ignore_eos=True)  # still generating when cut
     text = "soak %d " % rng.randint(0, 1 << 30)
     if kind == "large":
         text += "x" * rng.randint(100_000, 400_000)
@@ -314,7 +316,7 @@ def main():
     def start_sim(i):
         p = subprocess.Popen([args.bin, "--log-level", "error", "sim", "--host", ADDR_SIMS[i],
                               "--port", str(sim_port), "--profile", "tiny", "--model", MODEL,
-                              "--time-scale", "20", "--seed", str(i)],
+                              "--time-scale", "20", "--seed", str(i), "--metrics-version", "v1"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = p.stdout.readline()
         if "listening" not in line:
@@ -388,7 +390,17 @@ def main():
     start = time.time()
     end = start + args.duration
     rss_samples = []
-    server_finished = 0.0
+    server_counts = {"finished": 0.0, "aborted": 0.0}
+
+    def read_server_counts(i):
+        """Adds server i's finished and aborted requests (vLLM v1's counters)."""
+        try:
+            text = http_get(ADDR_SIMS[i], sim_port, "/metrics")
+        except OSError:
+            return
+        aborted = metric_sum(text, "vllm:request_success_total", 'finished_reason="abort"')
+        server_counts["finished"] += metric_sum(text, "vllm:request_success_total") - aborted
+        server_counts["aborted"] += aborted
     kills = []  # (addr, t_kill, t_restart, picks_at_detect, picks_at_restart)
     reloads = {"valid": 0, "invalid": 0}
     next_kill = start + args.kill_every
@@ -403,11 +415,7 @@ def main():
             break
         if now >= next_kill:
             i = rng.randrange(len(ADDR_SIMS))
-            try:
-                server_finished += metric_sum(http_get(ADDR_SIMS[i], sim_port, "/metrics"),
-                                              "vllm:request_success_total")
-            except OSError:
-                pass
+            read_server_counts(i)
             sims[i].kill()
             sims[i].wait()
             t_kill = time.time()
@@ -439,11 +447,7 @@ def main():
     time.sleep(3)
     rss_samples.append((time.time(), rss_kb()))
     for i in sims:
-        try:
-            server_finished += metric_sum(http_get(ADDR_SIMS[i], sim_port, "/metrics"),
-                                          "vllm:request_success_total")
-        except OSError:
-            pass
+        read_server_counts(i)
     gw_metrics = http_get(ADDR_GW, admin_port, "/metrics")
     gw_requests = metric_sum(gw_metrics, "infergate_requests_total")
     fd_end = fds()
@@ -481,12 +485,21 @@ def main():
     failures.extend(access_checks.pop("failures"))
     # The servers' own counts: every request a client saw complete with 200 was finished by
     # a server, and no server finished more than the gateway dispatched.
+    server_finished, server_aborted = server_counts["finished"], server_counts["aborted"]
     if server_finished < access_checks["client_complete_200"]:
         failures.append("servers finished %d requests, clients saw %d complete" %
                         (server_finished, access_checks["client_complete_200"]))
-    if server_finished > access_checks["dispatched"]:
-        failures.append("servers finished %d requests, the gateway dispatched %d" %
-                        (server_finished, access_checks["dispatched"]))
+    if server_finished + server_aborted > access_checks["dispatched"]:
+        failures.append("servers finished or aborted %d requests, the gateway dispatched %d" %
+                        (server_finished + server_aborted, access_checks["dispatched"]))
+    # A client that leaves mid-stream must stop its generation: the cut streams ask for
+    # 900 tokens (~0.5 s at this time scale) and leave after the first event, so a server
+    # aborts nearly every one (the rest: cut on a server killed before its count was read).
+    cut = sum(1 for r in rows if r[2] in ("cancel", "disconnect") and r[3] == [200] and
+              r[4] == "cancelled")
+    if server_aborted < 0.9 * cut:
+        failures.append("servers aborted %d requests for %d streams their clients cut: the "
+                        "cancel did not reach them" % (server_aborted, cut))
     # RSS under the same traffic, after warm-up (the second quarter of the run) and at the
     # end (the last quarter), each the median of its one-second samples: allocator arenas
     # and bounded caches fill during the first quarter; a leak keeps climbing after it.
@@ -535,6 +548,8 @@ def main():
         "reloads": reloads,
         "client_complete_200": ok200,
         "servers_finished_requests": server_finished,
+        "servers_aborted_requests": server_aborted,
+        "client_cut_streams": cut,
         "gateway_requests_total": gw_requests,
         "mirror_received": Mirror.count,
         "rss_kb_after_warmup": rss_warm,

@@ -5,14 +5,18 @@ mixed client traffic, while servers are killed and restarted, the configuration 
 rewritten (every third time invalid) and clients cancel, read slowly or disconnect
 mid-stream.
 
-Checked from independent records: the client's own log (every request it sent), the
-simulated servers' /metrics (vllm:request_success_total, read before each kill and at the
-end), the mirror's count, and the gateway's /metrics (infergate_requests_total,
-infergate_pool_picks_total; the gateway has no access log on this branch):
-  - every request answered exactly once (one status line) with a status its kind allows;
+Checked from three independent records joined by request id (each request carries an
+x-request-id, which the gateway's access log records): the client's own log (client.jsonl
+in the work directory), the gateway's access log (--access-log), and the simulated
+servers' /metrics (vllm:request_success_total by finish reason, read before each kill and
+at the end), with the mirror's count and the gateway's /metrics alongside:
+  - every request answered exactly once (one status line; one access-log line with the
+    same status) with a status its kind allows;
   - no pick of a killed server once the gateway had time to notice (2 s after the kill)
-    until it is back;
-  - gateway RSS grows < 5% between the end of warm-up (first quarter) and the end;
+    until it is back (the pick counters, and each access-log line's tried endpoints);
+  - servers finished at least the clients' complete 200s, finished + aborted at most the
+    gateway's dispatches, and aborted at least 90% of the streams clients cut;
+  - gateway RSS: the median of the last quarter within 5% of the second quarter's;
   - the gateway's open descriptors return to their warm baseline once clients are idle;
   - the gateway never exits (and exits 0 on SIGTERM at the end).
 Prints a summary and exits 1 when a check fails. scripts/soak.sh runs it.

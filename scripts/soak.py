@@ -303,6 +303,9 @@ def main():
     ap.add_argument("--kill-every", type=float, default=20)
     ap.add_argument("--reload-every", type=float, default=15)
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--malloc-conf", default="",
+                    help="MALLOC_CONF for the gateway (jemalloc), e.g. dirty_decay_ms:0 so RSS "
+                         "follows live memory rather than pages kept for reuse")
     ap.add_argument("--think", type=float, default=0.0,
                     help="seconds each client waits between requests (0: none)")
     args = ap.parse_args()
@@ -339,7 +342,9 @@ def main():
     gw = subprocess.Popen([args.bin, "--log-level", "warn", "serve", "-f", cfg_path, "--workers", "2",
                            "--admin-address", f"{ADDR_GW}:{admin_port}", "--reload-interval", "0.5",
                            "--scrape-interval", "0.05", "--access-log", access_path],
-                          stdout=open(os.path.join(work, "gateway.out"), "w"), stderr=subprocess.STDOUT)
+                          stdout=open(os.path.join(work, "gateway.out"), "w"), stderr=subprocess.STDOUT,
+                          env=dict(os.environ, **({"MALLOC_CONF": args.malloc_conf}
+                                                  if args.malloc_conf else {})))
     for _ in range(100):
         try:
             socket.create_connection((ADDR_GW, GW_PORT), timeout=1).close()

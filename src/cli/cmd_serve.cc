@@ -104,10 +104,15 @@ static void RaiseOpenFileLimit() {
     if (setrlimit(RLIMIT_NOFILE, &soft) == 0) lim = soft;
   }
   if (lim.rlim_cur < kWanted) {
+    // The raise to the hard limit is said too: a soft limit of 1024 is the usual surprise.
+    const std::string raised =
+        lim.rlim_cur != before
+            ? "raised from " + std::to_string(static_cast<unsigned long long>(before)) + "; "
+            : "";
     spdlog::warn(
-        "open-file limit is {} (hard limit {}): about {} concurrent streams at most; raise the "
+        "open-file limit is {} ({}hard limit {}): about {} concurrent streams at most; raise the "
         "hard limit (ulimit -Hn, LimitNOFILE=) to {} or more",
-        static_cast<unsigned long long>(lim.rlim_cur),
+        static_cast<unsigned long long>(lim.rlim_cur), raised,
         static_cast<unsigned long long>(lim.rlim_max),
         static_cast<unsigned long long>(lim.rlim_cur / 2),
         static_cast<unsigned long long>(kWanted));

@@ -212,8 +212,7 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
         engine = parsed->engine;
         ApplyLlamacppSlots(*parsed, llamacpp_slots);
         // Fresh metrics may open room for queued requests.
-        pool->UpdateScheduler(
-            [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
+        pool->ReportMetrics(target->id, started, std::move(*parsed));
         ok_count.Inc();
         ok = true;
       } else {

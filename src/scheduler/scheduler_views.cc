@@ -34,6 +34,9 @@ void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) 
     v.fresh = s.IsFresh(now, options_.metrics_staleness);
     v.reachable = s.IsReachable();
     v.trust = MetricsTrust(v.metrics_age, options_.metrics_staleness);
+    v.prefill_elapsed_s = v.ledger->prefill_since != kNever && now > v.ledger->prefill_since
+                              ? ToSeconds(now - v.ledger->prefill_since)
+                              : 0.0;
     if (v.has_metrics) {
       v.waiting = m.waiting_requests;
       v.running = m.running_requests;

@@ -25,6 +25,26 @@
 namespace infergate::cluster {
 namespace {
 
+// What the router is told of a llama.cpp server: requests_deferred, requests_processing
+// and processing / total_slots as the load share, nothing about KV capacity.
+TEST(ScrapedLlamacppMetrics, WhatALlamacppPageSays) {
+  sim::EngineStats s;
+  s.num_waiting = 2;
+  s.num_running = 3;
+  s.kv_usage = 0.9;  // not on llama.cpp's page as load
+  sim::EngineConfig c;
+  c.max_num_seqs = 4;
+  c.num_gpu_blocks = 1024;
+  const EndpointMetrics m = ScrapedLlamacppMetrics(s, c);
+  EXPECT_EQ(m.engine, EngineKind::kLlamacpp);
+  EXPECT_EQ(m.waiting_requests, 2);
+  EXPECT_EQ(m.running_requests, 3);
+  EXPECT_EQ(m.slots, 4);
+  EXPECT_DOUBLE_EQ(m.kv_usage, 0.75);
+  EXPECT_FALSE(m.Has(kFieldKvCapacity));
+  EXPECT_EQ(m.kv_capacity_tokens, 0);
+}
+
 struct Scenario {
   int requests = 200;
   double rate = 1.5;               // requests per second, Poisson

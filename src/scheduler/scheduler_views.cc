@@ -34,9 +34,12 @@ void Scheduler::BuildViews(TimeNs now, const std::vector<std::string>* allowed) 
     v.fresh = s.IsFresh(now, options_.metrics_staleness);
     v.reachable = s.IsReachable();
     v.trust = MetricsTrust(v.metrics_age, options_.metrics_staleness);
-    v.prefill_elapsed_s = v.ledger->prefill_since != kNever && now > v.ledger->prefill_since
-                              ? ToSeconds(now - v.ledger->prefill_since)
-                              : 0.0;
+    // Only while the page is late: that is when the engine's loop is busy in a prefill (a
+    // llama.cpp page waits for it) and the responses are the only news of its progress.
+    v.prefill_elapsed_s =
+        !v.scrape_ok && v.ledger->prefill_since != kNever && now > v.ledger->prefill_since
+            ? ToSeconds(now - v.ledger->prefill_since)
+            : 0.0;
     if (v.has_metrics) {
       v.waiting = m.waiting_requests;
       v.running = m.running_requests;

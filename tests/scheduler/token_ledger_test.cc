@@ -44,9 +44,9 @@ TEST(TokenLedger, DispatchFirstTokenFinishMoveTokens) {
 // first token (the prompt before it done), whichever is later.
 TEST(TokenLedger, PrefillStartsAtDispatchOrThePreviousFirstToken) {
   TokenLedger l;
-  const LedgerCounts& c = l.Counts(0);
-  EXPECT_EQ(c.prefill_since, kNever);
+  EXPECT_EQ(l.Counts(0).prefill_since, kNever);
   auto a = l.Dispatch(0, 0, 1000, 10);
+  const LedgerCounts& c = l.Counts(0);
   auto b = l.Dispatch(0, 100 * kMs, 500, 10);
   EXPECT_EQ(c.prefill_since, 0);
   EXPECT_EQ(c.prefill_head_tokens, 1000);

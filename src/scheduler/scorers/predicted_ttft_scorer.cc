@@ -51,6 +51,8 @@
 //                                     virtual-engine mirror (vLLM V0), else 0 (off)
 //   virtualEngines           auto     vLLM V0 pipeline-parallel virtual engines the KV outlook
 //                                     mirrors: auto (the pool's setting), off, or a count
+//   prefillProgress          1        fraction of the time spent on the oldest awaiting prefill
+//                                     taken off the queue (the ledger's progress; 0: off)
 //   prefixCredit             1        fraction of matched prefix tokens that skip prefill
 //   loraLoadSeconds          0.1      cost of loading an adapter into a free slot
 //   loraWaitSeconds          2        cost when every adapter slot is taken
@@ -106,6 +108,7 @@ class PredictedTtftScorer final : public ScorerPlugin {
     params_.prefill_work_weight = p.Double("prefillWorkWeight", d.prefill_work_weight, 0, 1e3);
     params_.eviction_weight = p.Double("evictionWeight", d.eviction_weight, 0, 1e3);
     params_.hold_queue_factor = p.Double("holdQueueFactor", d.hold_queue_factor, 0, 1e6);
+    params_.prefill_progress = p.Double("prefillProgress", d.prefill_progress, 0, 1);
     static constexpr PluginParams::Word kHoldAwaitingWords[] = {
         {"auto", TtftModelParams::kHoldAwaitingAuto}};
     params_.hold_awaiting = static_cast<int>(

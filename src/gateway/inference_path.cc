@@ -212,7 +212,8 @@ asio::awaitable<void> Gateway::Impl::ScrapeLoop(std::shared_ptr<PoolState> pool,
         engine = parsed->engine;
         ApplyLlamacppSlots(*parsed, llamacpp_slots);
         // Fresh metrics may open room for queued requests.
-        pool->ReportMetrics(target->id, started, std::move(*parsed));
+        pool->UpdateScheduler(
+            [&](Scheduler& s) { return s.ReportMetrics(target->id, started, std::move(*parsed)); });
         ok_count.Inc();
         ok = true;
       } else {

@@ -136,33 +136,9 @@ void PoolState::OnDecided(QueueItemId id, const AdmissionDecision& d) {
   Wake(w);
 }
 
-bool PoolState::ReportMetrics(const std::string& id, TimeNs at, EndpointMetrics metrics) {
-  std::lock_guard lock(mu_);
-  if (auto it = kv_capacity_.find(id); it != kv_capacity_.end()) {
-    it->second = metrics.kv_capacity_tokens;
-  }
-  const bool known = scheduler_->ReportMetrics(id, at, std::move(metrics));
-  PumpLocked(clock_->Now(), false);
-  return known;
-}
-
-bool PoolState::LargerThanEveryKvCacheLocked(const RequestInfo& request) const {
-  if (kv_capacity_.empty()) return false;
-  std::int64_t largest = 0;
-  for (const auto& [id, tokens] : kv_capacity_) {
-    if (tokens <= 0) return false;  // unknown: it may have room
-    largest = std::max(largest, tokens);
-  }
-  // With pipeline parallelism a request lands in one virtual engine, with 1/P of the
-  // blocks (the scheduler's virtual engines).
-  largest /= std::max(1, scheduler_->virtual_engines());
-  return request.PromptTokens() > largest;
-}
-
 Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
   std::lock_guard lock(mu_);
   w.id = next_item_++;
-  if (queueing && LargerThanEveryKvCacheLocked(*w.info)) queueing = false;
   AdmissionDecision d = admission_->Admit(w.id, *w.info, clock_->Now(), ttl, queueing, on_decided_);
   switch (d.reason) {
     case AdmissionReason::kHeld:
@@ -228,7 +204,6 @@ std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config:
       spec.labels.insert(ep.labels.begin(), ep.labels.end());
       spec.ready = ep.ready;
       (void)scheduler_->UpsertEndpoint(spec);  // an unknown engine label falls back to detection
-      kv_capacity_.try_emplace(ep.id, 0);
     }
   }
   std::lock_guard tlock(targets_mu_);
@@ -250,7 +225,6 @@ std::vector<std::shared_ptr<ScrapeTarget>> PoolState::SetEndpoints(const config:
     {
       std::lock_guard lock(mu_);
       scheduler_->RemoveEndpoint(it->first);
-      kv_capacity_.erase(it->first);
     }
     {
       std::lock_guard mlock(models_mu_);

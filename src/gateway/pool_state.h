@@ -114,18 +114,10 @@ class PoolState {
   // Immutable after creation: usable without the lock (ComputeBlockHashes).
   const PrefixIndexOptions& prefix_options() const { return prefix_options_; }
 
-  // A scrape's metrics for endpoint `id`: Scheduler::ReportMetrics under the pool's lock
-  // (then a pump, as UpdateScheduler), noting the KV capacity the endpoint reported.
-  bool ReportMetrics(const std::string& id, TimeNs at, EndpointMetrics metrics);
-
   // Late binding: AdmissionController::Admit under the pool's lock. kPicked: decided at
   // once (waiter.pick, picked or not, and waiter.handle are set); kQueued: held, decided
   // later by a pump (then woken); kQueueFull: the queue is at capacity (429). `queueing`
-  // false picks at once. A prompt larger than every endpoint's KV cache (each endpoint
-  // has reported its capacity) is never held: no endpoint will ever have room for it, so
-  // a hold would only end with its client or its TTL, and at the head of the queue it
-  // would hold back every request behind it. It is picked at once and its server answers
-  // (vLLM's context-length 400: a server's max_model_len is within its KV capacity).
+  // false picks at once.
   Admission PickOrQueue(QueueWaiter& waiter, TimeNs ttl, bool queueing);
   // Decides every queued request now, holding none (the pool is retired, the gateway is
   // draining, or nothing is left to scrape): picked, or answered by the failure mode.
@@ -163,9 +155,6 @@ class PoolState {
   PoolSettings settings_;
   PrefixIndexOptions prefix_options_;
   void PumpLocked(TimeNs now, bool force);
-  // True when every endpoint reported its KV capacity and the prompt exceeds the largest
-  // (per virtual engine). Under mu_.
-  bool LargerThanEveryKvCacheLocked(const RequestInfo& request) const;
   // A held request was decided: fill its waiter and wake it.
   void OnDecided(QueueItemId id, const AdmissionDecision& decision);
   static void Wake(QueueWaiter& w);
@@ -176,8 +165,6 @@ class PoolState {
   std::unique_ptr<AdmissionController> admission_;  // uses *scheduler_
   AdmissionController::DecidedFn on_decided_;
   std::unordered_map<QueueItemId, QueueWaiter*> waiters_;
-  // Each endpoint's KV capacity in tokens from its last scrape (0: not reported).
-  std::map<std::string, std::int64_t, std::less<>> kv_capacity_;
   QueueItemId next_item_ = 1;
   std::mutex targets_mu_;
   std::map<std::string, std::shared_ptr<ScrapeTarget>> targets_;

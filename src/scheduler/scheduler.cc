@@ -535,6 +535,19 @@ bool Scheduler::ShouldRedirect(const RequestInfo& request, TokenLedger::Handle h
   return queued == 0;
 }
 
+bool Scheduler::LargerThanEveryKvCache(const RequestInfo& request) const {
+  std::int64_t largest = 0;
+  for (const auto& ep : slots_) {
+    if (!ep) continue;
+    // Unknown capacity: that endpoint may have room.
+    if (!ep->scrape.has_metrics() || ep->scrape.metrics().kv_capacity_tokens <= 0) return false;
+    largest = std::max(largest, ep->scrape.metrics().kv_capacity_tokens);
+  }
+  if (largest == 0) return false;  // no endpoint
+  largest /= std::max(1, virtual_engines());
+  return request.PromptTokens() > largest;
+}
+
 bool Scheduler::CanHold() const {
   const TimeNs now = clock_->Now();
   // An endpoint that has not given metrics yet, but is not known to be down, may give them

@@ -297,6 +297,13 @@ class Scheduler final : private KvOutlookSource {
   // 503) rather than a wait of unknown length. The one place that says which endpoints a
   // hold can count on (AdmissionController asks it before ShouldHold).
   bool CanHold() const;
+  // True when every endpoint has reported its KV capacity and `request`'s prompt exceeds
+  // the largest (per virtual engine: with pipeline parallelism a request lands in one,
+  // with 1/P of the blocks). No endpoint will ever have room for such a prompt, so a hold
+  // could end only with its client or its TTL, holding back every request behind it at
+  // the head of the queue; AdmissionController picks it at once instead, and its server
+  // answers (vLLM's context-length 400: max_model_len is within the KV capacity).
+  bool LargerThanEveryKvCache(const RequestInfo& request) const;
   // Re-dispatch (`serve --redirect-after`, `simulate --redirect-after`): should `request`,
   // dispatched as `handle` and still awaiting its first token, be aborted where it is and
   // sent elsewhere? Yes only when it is the oldest of the gateway's requests awaiting in

@@ -145,7 +145,8 @@ TEST(GatewayPoolState, APromptLargerThanEveryKvCacheIsPickedNotHeld) {
     m.kv_block_size = 16;
     m.kv_num_blocks = blocks;
     m.kv_capacity_tokens = 16 * blocks;
-    return pool.ReportMetrics(id, clock.Now(), std::move(m));
+    return pool.UpdateScheduler(
+        [&](Scheduler& s) { return s.ReportMetrics(id, clock.Now(), std::move(m)); });
   };
   ASSERT_TRUE(report("10.0.0.1:8000", 256));  // 4,096 tokens
   clock.Advance(kNanosPerMilli);

@@ -30,15 +30,6 @@ std::string Join(const std::vector<std::string>& items) {
   return out.empty() ? "none" : out;
 }
 
-bool Selects(const Labels& selector, const Labels& labels) {
-  if (selector.empty()) return false;
-  for (const auto& [key, value] : selector) {
-    auto it = labels.find(key);
-    if (it == labels.end() || it->second != value) return false;
-  }
-  return true;
-}
-
 std::string EndpointId(const std::string& ip, int port) {
   if (ip.find(':') != std::string::npos) return fmt::format("[{}]:{}", ip, port);
   return fmt::format("{}:{}", ip, port);
@@ -124,6 +115,7 @@ void Resolver::Finish() {
       for (const auto& rule : l.rules) {
         if (rule.redirect || !rule.unsupported.empty()) continue;  // never proxied
         for (const auto& wb : rule.backends) {
+          if (!wb.backend) continue;  // unresolved: warned about already
           if (wb.weight > 0 && wb.backend->endpoints.empty() && no_pods) {
             if (!noted) {
               diag_->Warning(

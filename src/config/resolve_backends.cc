@@ -15,11 +15,14 @@
 namespace infergate::config::resolve_internal {
 
 // Pods of a namespace a selector picks, in (name) order.
-std::vector<const Pod*> Resolver::SelectPods(const std::string& ns, const Labels& selector) const {
+std::vector<const Pod*> Resolver::SelectPods(
+    const std::string& ns, const Labels& selector,
+    const std::vector<LabelRequirement>& expressions) const {
   std::vector<const Pod*> out;
   for (const auto& [key, pod] : pods_) {
     (void)key;
-    if (pod->meta.namespace_name == ns && Selects(selector, pod->meta.labels)) {
+    if (pod->meta.namespace_name == ns &&
+        SelectorMatches(selector, expressions, pod->meta.labels)) {
       out.push_back(pod);
     }
   }
@@ -64,6 +67,7 @@ void Resolver::BuildPools() {
     PoolInfo& info = b->pool;
     info.api_version = pool->api_version;
     info.selector = pool->selector;
+    info.match_expressions = pool->match_expressions;
     for (int p : pool->target_ports) info.target_ports.push_back(static_cast<std::uint16_t>(p));
     info.endpoint_picker = pool->endpoint_picker;
     info.failure_mode = pool->endpoint_picker.failure_mode;
@@ -71,7 +75,8 @@ void Resolver::BuildPools() {
     info.flow_control = pool->flow_control;
     info.pipeline_parallel_size = pool->pipeline_parallel_size;
     info.annotations = pool->meta.annotations;
-    for (const Pod* pod : SelectPods(pool->meta.namespace_name, pool->selector)) {
+    for (const Pod* pod :
+         SelectPods(pool->meta.namespace_name, pool->selector, pool->match_expressions)) {
       if (auto why = Unroutable(*pod); !why.empty()) {
         b->unavailable.push_back({pod->meta.Key(), why});
         continue;
@@ -83,17 +88,27 @@ void Resolver::BuildPools() {
   }
 }
 
-// The backend a reference names, or nullptr after reporting why not.
+// The backend a reference names, or nullptr after reporting why not: an error, or, when
+// unresolved is given, a warning with the reason also written to *unresolved.
 std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
                                                         const ObjectMeta& owner,
-                                                        std::string_view owner_kind) {
+                                                        std::string_view owner_kind,
+                                                        std::string* unresolved) {
+  auto report = [&](const std::string& path, const std::string& message) {
+    if (unresolved) {
+      *unresolved = message;
+      Warning(owner, owner_kind, path, ref.origin.line,
+              message + "; requests for this backend get 500");
+    } else {
+      Error(owner, owner_kind, path, ref.origin.line, message);
+    }
+  };
   std::string key = ref.namespace_name + "/" + ref.name;
   if (ref.kind == BackendKind::kInferencePool) {
     auto it = pool_backends_.find(key);
     if (it == pool_backends_.end()) {
-      Error(owner, owner_kind, ref.origin.path + ".name", ref.origin.line,
-            fmt::format("InferencePool {} not found in namespace {}", Quote(ref.name),
-                        Quote(ref.namespace_name)));
+      report(ref.origin.path + ".name", fmt::format("InferencePool {} not found in namespace {}",
+                                                    Quote(ref.name), Quote(ref.namespace_name)));
       return nullptr;
     }
     const auto& ports = it->second->pool.target_ports;
@@ -102,9 +117,9 @@ std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
         !Incomplete("InferencePool", pools_[key]->meta)) {
       std::vector<std::string> listed;
       for (auto p : ports) listed.push_back(std::to_string(p));
-      Error(owner, owner_kind, ref.origin.path + ".port", ref.origin.line,
-            fmt::format("InferencePool {} has no target port {} (target ports: {})", Quote(key),
-                        *ref.port, Join(listed)));
+      report(ref.origin.path + ".port",
+             fmt::format("InferencePool {} has no target port {} (target ports: {})", Quote(key),
+                         *ref.port, Join(listed)));
       return nullptr;
     }
     return it->second;
@@ -112,9 +127,8 @@ std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
 
   auto sit = services_.find(key);
   if (sit == services_.end()) {
-    Error(owner, owner_kind, ref.origin.path + ".name", ref.origin.line,
-          fmt::format("Service {} not found in namespace {}", Quote(ref.name),
-                      Quote(ref.namespace_name)));
+    report(ref.origin.path + ".name", fmt::format("Service {} not found in namespace {}",
+                                                  Quote(ref.name), Quote(ref.namespace_name)));
     return nullptr;
   }
   const Service& svc = *sit->second;
@@ -126,9 +140,11 @@ std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
     if (!Incomplete("Service", svc.meta)) {
       std::vector<std::string> listed;
       for (const auto& p : svc.ports) listed.push_back(std::to_string(p.port));
-      Error(owner, owner_kind, ref.origin.path + ".port", ref.origin.line,
-            fmt::format("Service {} has no port {} (ports: {})", Quote(key), ref.port.value_or(0),
-                        Join(listed)));
+      report(ref.origin.path + ".port",
+             fmt::format("Service {} has no port {} (ports: {})", Quote(key), ref.port.value_or(0),
+                         Join(listed)));
+    } else if (unresolved) {
+      *unresolved = fmt::format("Service {} is invalid", Quote(key));
     }
     return nullptr;
   }

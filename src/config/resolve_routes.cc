@@ -61,7 +61,15 @@ RouteRule Resolver::MakeRule(const HTTPRoute& route, std::size_t index) {
   rule.unsupported = spec.unsupported;
   rule.timeouts = spec.timeouts;
   for (const auto& ref : spec.backends) {
-    if (auto b = ResolveBackend(ref, route.meta, "HTTPRoute")) {
+    if (snap_->unresolved_backends_answer_500) {
+      // Gateway API: an invalid backendRef keeps its share of the rule's requests, each
+      // answered 500, rather than the rule going away.
+      std::string unresolved;
+      auto b = ResolveBackend(ref, route.meta, "HTTPRoute", &unresolved);
+      if (!b && unresolved.empty()) continue;
+      if (!b) rule.unresolved_backends.push_back(unresolved);
+      rule.backends.push_back({std::move(b), ref.weight});
+    } else if (auto b = ResolveBackend(ref, route.meta, "HTTPRoute")) {
       rule.backends.push_back({std::move(b), ref.weight});
     }
   }

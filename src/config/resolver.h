@@ -27,8 +27,6 @@ namespace infergate::config::resolve_internal {
 std::string Where(const SourceLocation& s);
 // "a, b, c", or "none".
 std::string Join(const std::vector<std::string>& items);
-// Whether a non-empty label selector picks labels.
-bool Selects(const Labels& selector, const Labels& labels);
 // "ip:port", bracketed for IPv6.
 std::string EndpointId(const std::string& ip, int port);
 bool IsWildcardAddress(std::string_view a);
@@ -91,13 +89,16 @@ class Resolver {
   void ApplyPolicies();
 
   // resolve_backends.cc
-  std::vector<const Pod*> SelectPods(const std::string& ns, const Labels& selector) const;
+  // Pods of namespace ns that carry every label of selector and satisfy every expression.
+  std::vector<const Pod*> SelectPods(const std::string& ns, const Labels& selector,
+                                     const std::vector<LabelRequirement>& expressions = {}) const;
   static std::string Unroutable(const Pod& pod);
   static void SortEndpoints(Backend* b);
   static Endpoint MakeEndpoint(const Pod& pod, int port);
   void BuildPools();
   std::shared_ptr<const Backend> ResolveBackend(const BackendRef& ref, const ObjectMeta& owner,
-                                                std::string_view owner_kind);
+                                                std::string_view owner_kind,
+                                                std::string* unresolved = nullptr);
   void AddSliceEndpoints(const Service& svc, const ServicePort& port, Backend* b) const;
 
   // resolve_models.cc

@@ -15,6 +15,10 @@ namespace infergate::telemetry {
 // backslashes; bytes that are not valid UTF-8 are replaced by U+FFFD so every line parses.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends "2026-12-07T04:10:11.123Z" for a Unix time in milliseconds (the access log's
+// time stamps; defined with the log, which also offers FormatUtcMillis).
+void AppendUtcMillis(std::string& out, std::int64_t unix_ms);
+
 class JsonOut {
  public:
   explicit JsonOut(std::string& out) : out_(out) {}
@@ -23,6 +27,13 @@ class JsonOut {
   JsonOut& EndObject() { return Close('}'); }
   JsonOut& BeginArray() { return Open('['); }
   JsonOut& EndArray() { return Close(']'); }
+  // Resumes an object the caller opened and wrote members of by hand: the next member
+  // is preceded by a comma.
+  JsonOut& Continue() {
+    need_comma_ = true;
+    after_key_ = false;
+    return *this;
+  }
   // Starts a member "key": inside an object; the next value call writes its value.
   JsonOut& Key(std::string_view key);
 

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <random>
 
+#include "core/json_escape.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/visibility.h"
 #include "http/headers.h"
@@ -398,39 +401,64 @@ void Gateway::Impl::EmitAccess(const AccessEntry& e, int status) {
   const double duration = ToSeconds(now - e.arrival);
   const std::int64_t start_ms = WallMs() - static_cast<std::int64_t>(duration * 1000.0 + 0.5);
   // Built in a buffer the thread keeps (no allocation once it has grown), then copied
-  // once into the thread's log buffer.
+  // once into the thread's log buffer. Keys are literals written with their punctuation
+  // in one piece; values are escaped (the same bytes JsonOut writes).
   thread_local std::string line;
   line.clear();
-  {
-    line += "{\"time\":\"";
-    telemetry::AppendUtcMillis(line, start_ms);
+  auto text = [](std::string_view key_and_quote, std::string_view v) {
+    line += key_and_quote;
+    AppendJsonEscaped(line, v);
     line += '"';
-    telemetry::JsonOut j(line);
-    j.Continue();
-    j.Field("request_id", e.request_id);
-    j.Field("listener", e.listener).Field("route", e.route).Field("backend", e.backend);
-    j.Field("client", e.client).Field("method", e.method).Field("path", e.path);
-    if (!e.model.empty()) j.Field("model", e.model);
-    if (!e.served_model.empty()) j.Field("served_model", e.served_model);
-    if (!e.pool.empty()) j.Field("pool", e.pool);
-    if (!e.tried.empty()) {
-      j.Field("endpoint", e.tried.back());
-      j.Key("tried").BeginArray();
-      for (const auto& t : e.tried) j.String(t);
-      j.EndArray();
+  };
+  auto integer = [](std::string_view key, std::int64_t v) {
+    line += key;
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    line.append(buf, r.ptr);
+  };
+  auto number = [](std::string_view key, double v) {
+    line += key;
+    if (!std::isfinite(v)) {
+      line += "null";
+      return;
     }
-    j.Field("status", status);
-    if (!e.dropped.empty()) j.Field("dropped", e.dropped);
-    j.Field("bytes_in", static_cast<std::int64_t>(e.bytes_in));
-    j.Field("bytes_out", static_cast<std::int64_t>(e.bytes_out));
-    if (e.queue_wait_s >= 0) j.Field("queue_wait_s", e.queue_wait_s);
-    if (e.ttfb_s >= 0) j.Field("ttfb_s", e.ttfb_s);
-    j.Field("duration_s", duration);
-    if (e.prompt_tokens >= 0) j.Field("prompt_tokens", e.prompt_tokens);
-    if (e.output_tokens >= 0) j.Field("output_tokens", e.output_tokens);
-    j.Field("retries", std::max(0, e.attempts - 1)).Field("redispatches", e.redirects);
-    line += '}';
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 6);
+    line.append(buf, r.ptr);
+  };
+  line += "{\"time\":\"";
+  telemetry::AppendUtcMillis(line, start_ms);
+  line += '"';
+  text(",\"request_id\":\"", e.request_id);
+  text(",\"listener\":\"", e.listener);
+  text(",\"route\":\"", e.route);
+  text(",\"backend\":\"", e.backend);
+  text(",\"client\":\"", e.client);
+  text(",\"method\":\"", e.method);
+  text(",\"path\":\"", e.path);
+  if (!e.model.empty()) text(",\"model\":\"", e.model);
+  if (!e.served_model.empty()) text(",\"served_model\":\"", e.served_model);
+  if (!e.pool.empty()) text(",\"pool\":\"", e.pool);
+  if (!e.tried.empty()) {
+    text(",\"endpoint\":\"", e.tried.back());
+    line += ",\"tried\":[";
+    for (std::size_t i = 0; i < e.tried.size(); ++i) {
+      text(i == 0 ? "\"" : ",\"", e.tried[i]);
+    }
+    line += ']';
   }
+  integer(",\"status\":", status);
+  if (!e.dropped.empty()) text(",\"dropped\":\"", e.dropped);
+  integer(",\"bytes_in\":", static_cast<std::int64_t>(e.bytes_in));
+  integer(",\"bytes_out\":", static_cast<std::int64_t>(e.bytes_out));
+  if (e.queue_wait_s >= 0) number(",\"queue_wait_s\":", e.queue_wait_s);
+  if (e.ttfb_s >= 0) number(",\"ttfb_s\":", e.ttfb_s);
+  number(",\"duration_s\":", duration);
+  if (e.prompt_tokens >= 0) integer(",\"prompt_tokens\":", e.prompt_tokens);
+  if (e.output_tokens >= 0) integer(",\"output_tokens\":", e.output_tokens);
+  integer(",\"retries\":", std::max(0, e.attempts - 1));
+  integer(",\"redispatches\":", e.redirects);
+  line += '}';
   access_log->Write(line);
 }
 

@@ -27,13 +27,6 @@ class JsonOut {
   JsonOut& EndObject() { return Close('}'); }
   JsonOut& BeginArray() { return Open('['); }
   JsonOut& EndArray() { return Close(']'); }
-  // Resumes an object the caller opened and wrote members of by hand: the next member
-  // is preceded by a comma.
-  JsonOut& Continue() {
-    need_comma_ = true;
-    after_key_ = false;
-    return *this;
-  }
   // Starts a member "key": inside an object; the next value call writes its value.
   JsonOut& Key(std::string_view key);
 
@@ -55,7 +48,13 @@ class JsonOut {
  private:
   JsonOut& Open(char c);
   JsonOut& Close(char c);
-  void Separate();
+  void Separate() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (need_comma_) out_ += ',';
+  }
 
   std::string& out_;
   bool need_comma_ = false;

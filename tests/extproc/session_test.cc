@@ -182,8 +182,8 @@ TEST(ExtProcSession, BodyArrivesWholeWithRoomToParseInPlace) {
   for (std::size_t i = 0; i < body.size(); i += 97) body[i] = static_cast<char>('a' + i % 26);
   const std::vector<std::string> pieces = {body.substr(0, 16384), body.substr(16384, 1),
                                            body.substr(16385)};
-  for (const std::string cl : {std::to_string(body.size()), std::string(), std::string("100"),
-                               std::to_string(body.size() * 3), std::string("junk")}) {
+  for (const std::string& cl : {std::to_string(body.size()), std::string(), std::string("100"),
+                                std::to_string(body.size() * 3), std::string("junk")}) {
     SCOPED_TRACE("content-length " + cl);
     Session s;
     FakePicker p;

@@ -1,6 +1,7 @@
-// Internals of the gateway shared by its source files (gateway.cc: life cycle, sessions,
-// the Service path and the admin listener; inference_path.cc: pool states, scraping and
-// mirroring; pool_request.cc: InferencePool requests). Not part of the public interface.
+// Internals of the gateway shared by its source files (gateway.cc: life cycle and the admin
+// listener; data_plane.cc: sessions, routing and the Service path; inference_path.cc: pool
+// states, scraping and mirroring; pool_request.cc: InferencePool requests). Not part of the
+// public interface.
 #pragma once
 
 #include <algorithm>

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <thread>
 
+#include "telemetry/json_out.h"
+
 namespace infergate::telemetry {
 namespace {
 
@@ -96,6 +98,13 @@ TEST(AccessLog, BadOptionsAreErrors) {
 TEST(AccessLog, FormatsUtcMillis) {
   EXPECT_EQ(FormatUtcMillis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatUtcMillis(1796011811123), "2026-11-30T04:10:11.123Z");
+  // Appending (the hot path: the second's prefix is cached per thread).
+  std::string out = "t=";
+  AppendUtcMillis(out, 1796011811123);
+  AppendUtcMillis(out, 1796011811999);
+  AppendUtcMillis(out, 1796011812007);
+  EXPECT_EQ(out, "t=2026-11-30T04:10:11.123Z2026-11-30T04:10:11.999Z2026-11-30T04:10:12.007Z");
+  EXPECT_EQ(FormatUtcMillis(-1), "1969-12-31T23:59:59.999Z");
 }
 
 }  // namespace

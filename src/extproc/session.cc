@@ -16,6 +16,8 @@ namespace core = ::envoy::config::core::v3;
 // up to this far past the end (gateway::ParseOpenAIRequest reserves them, copying the body
 // when they are missing).
 constexpr std::size_t kParsePadding = simdjson::SIMDJSON_PADDING;
+// The most reserved for a body from its Content-Length alone (1 MiB: a 100k-token prompt).
+constexpr std::size_t kMaxUpfrontReserve = std::size_t{1} << 20;
 
 std::string_view HeaderValueOf(const core::HeaderValue& h) {
   // Envoy's ext_proc filter sends raw_value; value is the older form.
@@ -128,7 +130,9 @@ Session::Step Session::OnRequest(const pb::ProcessingRequest& m) {
         std::size_t n = 0;
         const auto r = std::from_chars(cl->data(), cl->data() + cl->size(), n);
         if (r.ec == std::errc() && n > 0) {
-          body_.reserve(std::min(n, options_.max_body_bytes) + kParsePadding);
+          // At most kMaxUpfrontReserve on the client's word: a declared length is not
+          // memory to hand out before the bytes arrive (larger bodies grow as they come).
+          body_.reserve(std::min({n, options_.max_body_bytes, kMaxUpfrontReserve}) + kParsePadding);
         }
       }
       if (const auto* v = MetadataField(m, kSubsetNamespace, kSubsetKey)) {

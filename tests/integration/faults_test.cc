@@ -1,6 +1,8 @@
 // Faults the soak (scripts/soak.sh) found, each reproduced here in bounded time against the
 // real binary: `infergate serve` in front of `infergate sim` servers on loopback.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -131,6 +133,45 @@ TEST_F(GatewayFaultsTest, APromptLargerThanEveryKvCacheIsAnsweredAndBlocksNoOne)
   EXPECT_EQ(large.status, 400) << large.error << large.body;
   EXPECT_NE(large.body.find("maximum context length"), std::string::npos) << large.body;
   EXPECT_EQ(small.status, 200) << small.error << small.body;
+}
+
+// Soak finding: a client that cuts a stream after the response head was counted as an
+// error with the head's status (error_code="200"): its leaving cancelled the upstream
+// read, which was taken for an upstream failure. It is counted as 499, and the gateway
+// writes nothing more to it.
+TEST_F(GatewayFaultsTest, AClientThatCutsAStreamIsCountedAs499) {
+  StartSims(1, /*time_scale=*/1);  // real time: the stream lasts seconds
+  StartGateway();
+  const std::string body = R"({"model":"m","prompt":"hello","max_tokens":200,"stream":true})";
+  const std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int fd = ConnectTcp(gw_address_, port_, 2s);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  // Read until the first event has arrived (the head was sent), then leave.
+  std::string got;
+  char buf[4096];
+  const auto deadline = Clock::now() + 10s;
+  while (got.find("data: ") == std::string::npos && Clock::now() < deadline) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ASSERT_NE(got.find("200 OK"), std::string::npos) << got;
+  ::close(fd);
+  const std::string gone = "error_code=\"499\"";
+  std::string m;
+  const auto until = Clock::now() + 10s;
+  while (Clock::now() < until) {
+    m = HttpRequest(gw_address_, admin_port_, "GET", "/metrics").body;
+    if (m.find(gone) != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_NE(m.find(gone), std::string::npos) << m;
+  EXPECT_EQ(m.find("error_code=\"200\""), std::string::npos) << m;
+  EXPECT_EQ(m.find("error_code=\"502\""), std::string::npos) << m;
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ sim::Profile LlamacppCpu(const Scenario& s) {
 }
 
 std::vector<WorkloadRequest> MixedPrompts(const Scenario& s, std::uint64_t seed) {
-  Rng rng(seed * 7919 + 17);
+  WorkloadRng rng(seed * 7919 + 17);
   std::vector<WorkloadRequest> w;
   TimeNs at = 0;
   for (int i = 0; i < s.requests; ++i) {

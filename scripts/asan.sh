@@ -20,6 +20,8 @@ TARGETS=(
   sim_server_integration_test
   prometheus_fuzz_corpus_test engine_metrics_fuzz_corpus_test request_fuzz_corpus_test
   openai_fuzz_corpus_test response_fuzz_corpus_test config_fuzz_corpus_test
+  llamacpp_slots_fuzz_corpus_test kubeconfig_fuzz_corpus_test watch_event_fuzz_corpus_test
+  extproc_fuzz_corpus_test sync_fuzz_corpus_test
 )
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERGATE_ASAN=ON \
   -DINFERGATE_BENCHMARKS=OFF -DINFERGATE_JEMALLOC=OFF >/dev/null

@@ -8,14 +8,32 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "telemetry/json_out.h"
 
 namespace infergate::telemetry {
 namespace {
 
+// The files a test wrote, removed when the test program ends.
+std::vector<std::string>& WrittenPaths() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+class RemoveWrittenFiles : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    for (const std::string& p : WrittenPaths()) ::unlink(p.c_str());
+  }
+};
+[[maybe_unused]] const auto* const kRemoveWrittenFiles =
+    ::testing::AddGlobalTestEnvironment(new RemoveWrittenFiles);
+
 std::string TempPath(const std::string& name) {
-  return ::testing::TempDir() + "/access_log_test_" + std::to_string(::getpid()) + "_" + name;
+  std::string path =
+      ::testing::TempDir() + "/access_log_test_" + std::to_string(::getpid()) + "_" + name;
+  WrittenPaths().push_back(path);
+  return path;
 }
 
 std::vector<std::string> Lines(const std::string& path) {

@@ -241,6 +241,30 @@ TEST_F(SlowMetricsTest, StallingLlamacppMetricsFailNoRequestAndRoutingHoldsUpToR
   EXPECT_LT(routed_ttft, 1.1 * rr_ttft);
 }
 
+// The scenario of the report that opened this work: ~1,500-token prompts at 4 ms per
+// token, so each prompt is one ~6 s step of llama.cpp's loop during which its page does
+// not answer, with requests arriving on their own (Poisson, 0.45/s, about what the three
+// servers take). The gateway from before late endpoints stayed candidates (commit
+// 7556da1: one timed-out scrape made an endpoint stale) answered 503 (no-fresh-metrics) to
+// 5 of these 14 requests in each of three runs (run it with INFERGATE_GATEWAY_BIN); none
+// may fail.
+TEST_F(SlowMetricsTest, StallingPagesDuringLongPrefillsFailNoRequest) {
+  const std::string profile = TempDir() + "/llamacpp-cpu-slow.yaml";
+  std::ofstream(profile)
+      << "name: llamacpp-cpu-slow\n"
+         "model: {name: tiny-chat, layers: 4, hidden: 256, heads: 4, kv_heads: 4,\n"
+         "        intermediate: 1024, vocab: 152064}\n"
+         "engine: {version: v0, max_model_len: 2048, max_num_seqs: 4,\n"
+         "         max_num_batched_tokens: 2048, block_size: 16, num_gpu_blocks: 1024}\n"
+         "timing: {mode: linear, prefill_base_ms: 50, prefill_per_token_ms: 4,\n"
+         "         decode_base_ms: 20, decode_per_seq_ms: 2}\n";
+  StartSims(3, {"--profile", profile, "--engine-api", "llamacpp", "--metrics-in-engine-loop"});
+  StartGateway();
+  const json open = Bench(false, "open_loop", 14, 14, 1500, 0.45);
+  ASSERT_TRUE(open.contains("completed")) << open.dump();
+  EXPECT_EQ(open["completed"], 14) << open["errors"].dump();
+}
+
 // The gateway reads each engine's own metric names; with one server preloaded, new
 // requests avoid it whichever engine's names it speaks.
 TEST_F(SlowMetricsTest, EachEnginesRealMetricNamesDriveRouting) {

@@ -312,9 +312,8 @@ class Gateway::Impl {
   asio::awaitable<bool> AdmitPoolCall(PoolCall& c, bool* keep);
   // Proxies a picked request with the ledger kept in step, then records it.
   asio::awaitable<bool> ProxyPoolCall(PoolCall& c);
-  void RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out,
-                      const std::string& dispatched, TimeNs dispatched_at,
-                      const std::optional<Usage>& reported);
+  void RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out, const std::string& dispatched,
+                      TimeNs dispatched_at, const std::optional<Usage>& reported);
   // The exchange options of a request of `rule` (both routes): header edits, timeout,
   // attempts, keep-alive.
   http::ExchangeOptions ExchangeOptionsFor(const Runtime& rt, const ListenerRuntime& lr,

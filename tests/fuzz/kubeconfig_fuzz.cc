@@ -12,29 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "../support/base64.h"
 #include "fuzz_check.h"
 #include "kube/cluster_access.h"
 
 namespace {
 
-std::string EncodeBase64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(kAlphabet[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0) out.push_back(kAlphabet[(acc << (6 - bits)) & 63]);
-  while (out.size() % 4 != 0) out.push_back('=');
-  return out;
-}
+using infergate::testing::EncodeBase64;
 
 }  // namespace
 

@@ -54,8 +54,7 @@ class TlsFront {
 // run time (never committed). Returns false (with a message in *error) on failure.
 bool MakeTestCertificates(const std::string& dir, std::string* error);
 
-// The whole content of a file ("" when unreadable), and its standard base64.
+// The whole content of a file ("" when unreadable).
 std::string ReadFile(const std::string& path);
-std::string Base64(const std::string& data);
 
 }  // namespace infergate::testing

@@ -19,6 +19,7 @@
 #include "kube/provider.h"
 #include "tests/kube/kube_fixture.h"
 #include "tests/kube/tls_front.h"
+#include "tests/support/base64.h"
 
 namespace infergate::testing {
 namespace {
@@ -56,11 +57,11 @@ class KubeTlsTest : public ::testing::Test {
     out << "apiVersion: v1\nkind: Config\ncurrent-context: tls\ncontexts:\n- name: tls\n"
            "  context: {cluster: fake, user: tester}\nclusters:\n- name: fake\n  cluster:\n"
            "    server: "
-        << front_.url() << "\n    certificate-authority-data: " << Base64(ReadFile(ca_file))
+        << front_.url() << "\n    certificate-authority-data: " << EncodeBase64(ReadFile(ca_file))
         << "\nusers:\n- name: tester\n  user:\n";
     if (client_cert) {
-      out << "    client-certificate-data: " << Base64(ReadFile(dir_ + "/client.crt")) << "\n"
-          << "    client-key-data: " << Base64(ReadFile(dir_ + "/client.key")) << "\n";
+      out << "    client-certificate-data: " << EncodeBase64(ReadFile(dir_ + "/client.crt")) << "\n"
+          << "    client-key-data: " << EncodeBase64(ReadFile(dir_ + "/client.key")) << "\n";
     }
     // The fake checks the token in both cases (the front only terminates TLS).
     out << "    token: tls-t0ken\n";

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/run_from_provider.h"
 #include "extproc/server.h"
 #include "kube/provider.h"
 
@@ -65,23 +66,7 @@ int EppFromKubernetes(extproc::EppOptions o, bool in_cluster, const std::string&
   o.gateway.reload_poll_interval = 0;
   extproc::EndpointPicker epp(o);
   epp.HandleSignals();
-  auto first = (*provider)->Start();
-  if (!first.ok()) {
-    std::fprintf(stderr, "infergate epp: %s\n", first.error().message.c_str());
-    (*provider)->Stop();
-    return kExitRuntime;
-  }
-  if (auto st = epp.Start(*first); !st.ok()) {
-    std::fprintf(stderr, "infergate epp: %s\n", st.error().message.c_str());
-    (*provider)->Stop();
-    return st.error().message.rfind("listen:", 0) == 0 ? kExitRuntime : kExitUsage;
-  }
-  (*provider)->Follow([&epp](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
-    return epp.Apply(std::move(snapshot));
-  });
-  int code = epp.Wait();
-  (*provider)->Stop();
-  return code;
+  return RunFromProvider("epp", **provider, epp);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/run_from_provider.h"
 #include "gateway/gateway.h"
 #include "gateway/replica_sync.h"
 #include "kube/provider.h"
@@ -64,23 +65,7 @@ int ServeFromKubernetes(const KubeFlags& k, gateway::GatewayOptions o) {
   o.reload_poll_interval = 0;
   gateway::Gateway gw(o);
   gw.HandleSignals();
-  auto first = (*provider)->Start();
-  if (!first.ok()) {
-    std::fprintf(stderr, "infergate serve: %s\n", first.error().message.c_str());
-    (*provider)->Stop();
-    return kExitRuntime;
-  }
-  if (auto st = gw.Start(*first); !st.ok()) {
-    std::fprintf(stderr, "infergate serve: %s\n", st.error().message.c_str());
-    (*provider)->Stop();
-    return st.error().message.rfind("listen:", 0) == 0 ? kExitRuntime : kExitUsage;
-  }
-  (*provider)->Follow([&gw](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
-    return gw.Apply(std::move(snapshot));
-  });
-  int code = gw.Wait();
-  (*provider)->Stop();
-  return code;
+  return RunFromProvider("serve", **provider, gw);
 }
 
 }  // namespace

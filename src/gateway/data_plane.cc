@@ -109,7 +109,7 @@ asio::awaitable<void> Gateway::Impl::Session(tcp::socket socket, std::string lis
         loop.deadlines.Now() + (state.idle ? opts.idle_timeout : opts.request_read_timeout));
     boost::system::error_code ec;
     ec = co_await http::ReadMessage(socket, buffer, parser, http::ReadUntil::kHeader,
-                                    &http::HeadHasObsFold);
+                                    &http::HeadHasObsFold, opts.max_header_bytes);
     state.idle = false;
     const TimeNs arrival = SteadyClock().Now();
     int reject = 0;

@@ -360,20 +360,24 @@ AccessEntry* Gateway::Impl::BeginAccess(AccessEntry& e, http::Request& req,
                                         const config::Backend* backend, TimeNs arrival,
                                         const std::string& client_ip) {
   if (!access_log) return nullptr;
-  if (auto v = http::FindField(req, kRequestIdHeader); v && !v->empty() && v->size() <= 200) {
+  if (auto v = http::FindField(req, kRequestIdHeader);
+      v && !v->empty() && v->size() <= AccessEntry::kMaxRequestId) {
     if (!access_log->Sample()) return nullptr;
-    e.request_id.assign(*v);
+    e.SetRequestId(*v);
   } else {
     std::array<char, 32> id;
     RequestIds().Next(id);
     const std::string_view view(id.data(), id.size());
     req.set(kRequestIdHeader, view);
     if (!access_log->Sample()) return nullptr;
-    e.request_id.assign(view);
+    e.SetRequestId(view);
   }
   e.arrival = arrival;
   e.listener = lr.key;
-  if (rule) e.route = rule->Id();
+  if (rule) {
+    e.route = rule->route;
+    e.rule_index = static_cast<int>(rule->rule_index);
+  }
   if (backend) e.backend = backend->id;
   e.client = client_ip;
   e.method = req.method_string();
@@ -429,9 +433,15 @@ void Gateway::Impl::EmitAccess(const AccessEntry& e, int status) {
   line += "{\"time\":\"";
   telemetry::AppendUtcMillis(line, start_ms);
   line += '"';
-  text(",\"request_id\":\"", e.request_id);
+  text(",\"request_id\":\"", e.request_id());
   text(",\"listener\":\"", e.listener);
-  text(",\"route\":\"", e.route);
+  line += ",\"route\":\"";
+  if (e.rule_index >= 0) {  // RouteRule::Id(), without formatting a string
+    AppendJsonEscaped(line, e.route);
+    integer("/rules[", e.rule_index);
+    line += ']';
+  }
+  line += '"';
   text(",\"backend\":\"", e.backend);
   text(",\"client\":\"", e.client);
   text(",\"method\":\"", e.method);

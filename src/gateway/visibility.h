@@ -10,6 +10,8 @@
 // Thread-safety: every member is safe to call from any thread.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -17,6 +19,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 #include "core/clock.h"
 #include "scheduler/scheduler.h"
@@ -37,8 +41,7 @@ extern const std::string_view kLivePageHtml;
 // The label value for a requested model name: itself when the pool's configuration names
 // it (`configured`: an InferenceModel or a rewrite) or an endpoint of the pool lists it,
 // otherwise "other".
-std::string ModelLabel(bool configured, const PoolState* pool,
-                       std::string_view name);
+std::string ModelLabel(bool configured, const PoolState* pool, std::string_view name);
 
 struct VisibilityMetrics {
   explicit VisibilityMetrics(telemetry::Registry& r);
@@ -100,14 +103,28 @@ struct DecisionRecord {
 struct AccessEntry {
   TimeNs arrival = 0;
   std::string_view listener, backend;
-  std::string route;
+  // The route rule, written "route/rules[i]"; its text is the configuration's, which the
+  // request holds until the entry is written.
+  std::string_view route;
+  int rule_index = -1;
   // Views into the request and the session, which outlive the entry.
   std::string_view client, method, path;
-  std::string request_id;
+  // The request id, kept or generated (at most kMaxRequestId bytes): in place, since a
+  // copy in a std::string was an allocation per logged request.
+  static constexpr std::size_t kMaxRequestId = 200;
+  std::array<char, kMaxRequestId> request_id_bytes;
+  std::uint8_t request_id_size = 0;
+  std::string_view request_id() const { return {request_id_bytes.data(), request_id_size}; }
+  void SetRequestId(std::string_view id) {
+    request_id_size = static_cast<std::uint8_t>(std::min(id.size(), kMaxRequestId));
+    std::copy_n(id.data(), request_id_size, request_id_bytes.data());
+  }
   std::string model, served_model;  // as asked, and as sent upstream (pool requests)
   std::string_view pool;
-  std::vector<std::string> tried;  // endpoints attempted, in order; the last one served
-  std::string dropped;             // why the gateway refused it, when it did
+  // Endpoints attempted, in order; the last one served. Inline for the usual one to three
+  // ("ip:port" fits a std::string's own buffer): no allocation on most requests.
+  boost::container::small_vector<std::string, 3> tried;
+  std::string dropped;  // why the gateway refused it, when it did
   std::uint64_t bytes_in = 0, bytes_out = 0;
   double queue_wait_s = -1, ttfb_s = -1;
   std::int64_t prompt_tokens = -1, output_tokens = -1;

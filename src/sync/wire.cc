@@ -37,6 +37,14 @@ void PutString(std::string* out, std::string_view s, std::size_t max) {
 
 std::uint64_t Tokens(std::uint64_t v) { return std::min(v, kMaxTokens); }
 
+std::uint64_t ZigZag(std::int64_t v) {
+  v = std::clamp(v, -kMaxPriority, kMaxPriority);
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
 // A bounds-checked reader over untrusted bytes: every read fails (and stays failed) rather
 // than running past the end.
 class Reader {
@@ -131,6 +139,13 @@ std::size_t EncodedEventSize(const Event& e) {
       n +=
           VarintSize(Tokens(e.live)) + VarintSize(std::min<std::uint64_t>(e.interval_ms, 1u << 30));
       break;
+    case EventType::kQueue:
+      n += VarintSize(Tokens(e.held));
+      if (e.held > 0) {
+        n += VarintSize(e.request) + VarintSize(ZigZag(e.priority)) +
+             VarintSize(std::min(e.stamp_us, kMaxStampUs));
+      }
+      break;
   }
   return n;
 }
@@ -187,6 +202,14 @@ void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events
       case EventType::kHeartbeat:
         PutVarint(out, Tokens(e.live));
         PutVarint(out, std::min<std::uint64_t>(e.interval_ms, 1u << 30));
+        break;
+      case EventType::kQueue:
+        PutVarint(out, Tokens(e.held));
+        if (e.held > 0) {
+          PutVarint(out, e.request);
+          PutVarint(out, ZigZag(e.priority));
+          PutVarint(out, std::min(e.stamp_us, kMaxStampUs));
+        }
         break;
     }
   }
@@ -262,6 +285,15 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         e.type = EventType::kHeartbeat;
         e.live = r.Bounded(kMaxTokens);
         e.interval_ms = r.Bounded(1u << 30);
+        break;
+      case static_cast<std::uint8_t>(EventType::kQueue):
+        e.type = EventType::kQueue;
+        e.held = r.Bounded(kMaxTokens);
+        if (e.held > 0) {
+          e.request = r.Varint();
+          e.priority = UnZigZag(r.Bounded(ZigZag(kMaxPriority)));
+          e.stamp_us = r.Bounded(kMaxStampUs);
+        }
         break;
       default:
         return Error{"unknown event type " + std::to_string(type)};

@@ -124,6 +124,27 @@ TEST(SyncWire, EveryEventTypeRoundTrips) {
   EXPECT_EQ(m->events[5].live, 12u);
 }
 
+TEST(SyncWire, AQueueHeadRoundTripsAndAnEmptyQueueIsOneByte) {
+  std::vector<Event> events(2);
+  events[0].type = EventType::kQueue;
+  events[0].held = 3;
+  events[0].request = 77;
+  events[0].priority = -5;
+  events[0].stamp_us = 1'700'000'000'000'000ULL;
+  events[1].type = EventType::kQueue;  // held 0: nothing else
+  std::string bytes;
+  EncodeMessage(MessageHeader{"gw", 1, 1}, events, &bytes);
+  Result<Message> m = DecodeMessage(bytes);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_EQ(m->events.size(), 2u);
+  EXPECT_EQ(m->events[0].held, 3u);
+  EXPECT_EQ(m->events[0].request, 77u);
+  EXPECT_EQ(m->events[0].priority, -5);
+  EXPECT_EQ(m->events[0].stamp_us, 1'700'000'000'000'000ULL);
+  EXPECT_EQ(m->events[1].held, 0u);
+  EXPECT_EQ(EncodedEventSize(events[1]), 2u);
+}
+
 TEST(SyncWire, BadMessagesAreRefusedWhole) {
   std::string good;
   Event hb;
@@ -133,8 +154,12 @@ TEST(SyncWire, BadMessagesAreRefusedWhole) {
   EXPECT_FALSE(DecodeMessage("").ok());
   EXPECT_FALSE(DecodeMessage("hello, world").ok());
   std::string other_version = good;
-  other_version[3] = 2;
+  other_version[3] = static_cast<char>(kWireVersion + 1);
   EXPECT_NE(DecodeMessage(other_version).error().message.find("version"), std::string::npos);
+  // Version 1 (before the queue event) is another version too: dropped, not misread.
+  std::string old_version = good;
+  old_version[3] = 1;
+  EXPECT_NE(DecodeMessage(old_version).error().message.find("version"), std::string::npos);
   EXPECT_FALSE(DecodeMessage(good + "x").ok());  // trailing bytes
   for (std::size_t cut = 0; cut < good.size(); ++cut) {
     EXPECT_FALSE(DecodeMessage(good.substr(0, cut)).ok()) << cut;

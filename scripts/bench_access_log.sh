@@ -51,6 +51,7 @@ run() {  # $1 port, $2 pid -> "rps requests cpu_ticks"
 }
 for p in $OFF_PORT $ON_PORT; do wrk -t1 -c8 -d1s "http://$ADDR:$p/" >/dev/null; done
 hz=$(getconf CLK_TCK)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=$work/rows
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then
@@ -66,7 +67,8 @@ med() { awk -v c="$1" '{print $c}' "$rows" | sort -g | awk '{v[NR]=$1} END {prin
 read -r orps oeff lrps leff < <(for c in 1 2 3 4; do med "$c"; done | tr '\n' ' '; echo)
 sleep 0.5
 lines=$(wc -l <"$work/access.log")
-echo "medians of $ROUNDS rounds of ${DURATION} s, $CONNS connections, $WORKERS worker(s)"
+echo "medians of $ROUNDS rounds of ${DURATION} s, $CONNS connections, $WORKERS worker(s);" \
+  "load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after ($(nproc) cores)"
 echo "| infergate | req/s | req per CPU-s |"
 echo "|---|---|---|"
 echo "| access log off | $orps | $oeff |"

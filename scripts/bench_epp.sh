@@ -52,7 +52,8 @@ pids+=($EPP)
 for _ in $(seq 100); do grep -q "^ext_proc" "$work/epp.out" && break; sleep 0.1; done
 target=$(sed -n 's/^ext_proc //p' "$work/epp.out")
 sleep 0.5
-echo "# $(date -u +%FT%TZ) $(nproc) cores; picker pinned to core $CPU; $ENDPOINTS endpoints"
+echo "# $(date -u +%FT%TZ) $(nproc) cores; picker pinned to core $CPU; $ENDPOINTS endpoints;" \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for bytes in 4096 225280 409600; do
   taskset -c "$(( (CPU + 1) % $(nproc) ))" "$LOAD" --target "$target" --pid "$EPP" \
     --prompt-bytes "$bytes" --requests "$REQUESTS" --concurrency "$CONCURRENCY"
@@ -60,3 +61,4 @@ done
 # Requests/s on one core at 4 KB: more streams in flight.
 taskset -c "$(( (CPU + 1) % $(nproc) ))" "$LOAD" --target "$target" --pid "$EPP" \
   --prompt-bytes 4096 --requests $((REQUESTS * 4)) --concurrency 16
+echo "# load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"

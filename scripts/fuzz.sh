@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh request_fuzz 600              # one worker, 10 minutes
 #   FUZZ_ARGS="-max_len=8192" scripts/fuzz.sh config_fuzz 60
 # Targets: prometheus_fuzz engine_metrics_fuzz request_fuzz openai_fuzz response_fuzz
-# config_fuzz (tests/fuzz/CMakeLists.txt). The last line of build-fuzz/TARGET.log has the
+# config_fuzz llamacpp_slots_fuzz (tests/fuzz/CMakeLists.txt). The last line of build-fuzz/TARGET.log has the
 # executions and coverage reached (docs/fuzzing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."

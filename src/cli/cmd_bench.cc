@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -13,20 +12,22 @@
 
 #include <fmt/format.h>
 
-#include "bench/arrivals.h"
-#include "bench/compare.h"
-#include "bench/dataset.h"
-#include "bench/html_report.h"
-#include "bench/load_client.h"
-#include "bench/report.h"
-#include "bench/request.h"
-#include "bench/result.h"
 #include "cli/commands.h"
+#include "cli/workload_flags.h"
+#include "cluster/experiment.h"
+#include "loadgen/arrivals.h"
+#include "loadgen/compare.h"
+#include "loadgen/dataset.h"
+#include "loadgen/html_report.h"
+#include "loadgen/load_client.h"
+#include "loadgen/report.h"
+#include "loadgen/request.h"
+#include "loadgen/result.h"
 
 namespace infergate::cli {
 namespace {
 
-using namespace infergate::bench;
+using namespace infergate::loadgen;
 
 struct BenchFlags {
   std::string backend;
@@ -40,15 +41,8 @@ struct BenchFlags {
   bool trust_remote_code = false;
   std::string dataset_name = "sharegpt";
   std::string dataset_path;
-  int num_prompts = 1000;
-  int warmup_prompts = 0;
-  int max_concurrency = 0;
-  std::string request_rate = "inf";
-  double burstiness = 1.0;
-  long long seed = 0;
-  bool ignore_eos = false;
-  std::string percentile_metrics = "ttft,tpot,itl";
-  std::string metric_percentiles = "99";
+  WorkloadFlags workload;  // random and shared-prefix knobs, arrivals, seed
+  MetricFlags metrics;
   std::vector<std::string> goodput;
   bool save_result = false;
   std::string result_dir;
@@ -57,20 +51,10 @@ struct BenchFlags {
   std::vector<std::string> metadata;
   bool disable_tqdm = false;
   double time_scale = 1.0;
-  std::string random_length_semantics = "v0.7";
   double timeout = 0;
   bool skip_test_request = false;
   bool no_text = false;
-  // random
-  int random_input_len = 1024;
-  int random_output_len = 128;
-  int random_prefix_len = 0;
-  double random_range_ratio = -1;  // < 0: the semantics' default
-  long long random_vocab_size = 151643;
-  // sharegpt
   int sharegpt_output_len = 0;
-  // shared-prefix
-  SharedPrefixOptions sp;
 };
 
 struct CompareFlags {
@@ -91,15 +75,6 @@ std::string PythonFloat(double v) {
 int UsageError(const std::string& message) {
   std::fprintf(stderr, "infergate bench: %s\n", message.c_str());
   return kExitUsage;
-}
-
-std::string LocalDate() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
-  return buf;
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> ParsePairs(
@@ -172,92 +147,69 @@ int RunBench(const BenchFlags& f) {
   }
   auto target = MakeTarget(f.base_url, f.host, f.port, endpoint);
   if (!target) return UsageError(target.error().message);
-  char* rate_end = nullptr;
-  const double rate = std::strtod(f.request_rate.c_str(), &rate_end);
-  if (f.request_rate.empty() || *rate_end != '\0' || !(rate > 0)) {
-    return UsageError(
-        fmt::format("--request-rate must be a positive number or inf (got '{}')", f.request_rate));
+  if (f.dataset_name != "random" && f.dataset_name != "sharegpt" &&
+      f.dataset_name != "shared-prefix") {
+    return UsageError(fmt::format(
+        "--dataset-name must be random, sharegpt or shared-prefix (got '{}')", f.dataset_name));
   }
-  if (!(f.burstiness > 0) || std::isinf(f.burstiness)) {
-    return UsageError(fmt::format("--burstiness must be > 0 (got {})", f.burstiness));
-  }
-  if (f.num_prompts < 1) return UsageError("--num-prompts must be >= 1");
-  if (f.warmup_prompts < 0 || f.warmup_prompts >= f.num_prompts) {
-    return UsageError(fmt::format("--warmup-prompts must be in [0, --num-prompts) (got {} of {})",
-                                  f.warmup_prompts, f.num_prompts));
-  }
-  if (f.max_concurrency < 0) return UsageError("--max-concurrency must be >= 1");
-  if (f.seed < 0 || f.seed > 0xFFFFFFFFLL) return UsageError("--seed must be in [0, 2^32 - 1]");
+  // benchmark_serving's defaults under the flags (ShareGPT counts its prompts as random does).
+  cluster::WorkloadSpec defaults;
+  if (f.dataset_name == "shared-prefix") defaults.dataset = cluster::DatasetKind::kSharedPrefix;
+  auto w = ApplyWorkloadFlags(f.workload, defaults);
+  if (!w) return UsageError(w.error().message);
+  const int num_prompts = w->num_prompts();
   if (!(f.time_scale > 0) || std::isinf(f.time_scale)) {
     return UsageError(fmt::format("--time-scale must be > 0 (got {})", f.time_scale));
   }
   if (f.timeout < 0) return UsageError("--timeout must be >= 0");
-  auto semantics = ParseRandomLengthSemantics(f.random_length_semantics);
-  if (!semantics) return UsageError(semantics.error().message);
-  MetricOptions metrics;
-  auto pm = ParsePercentileMetrics(f.percentile_metrics);
-  if (!pm) return UsageError(pm.error().message);
-  metrics.percentile_metrics = *pm;
-  auto ps = ParsePercentiles(f.metric_percentiles);
-  if (!ps) return UsageError(ps.error().message);
-  metrics.percentiles = *ps;
+  auto metrics = ParseMetricFlags(f.metrics);
+  if (!metrics) return UsageError(metrics.error().message);
   auto goodput = ParseGoodput(f.goodput);
   if (!goodput) return UsageError(goodput.error().message);
-  metrics.goodput_slo_ms = *goodput;
+  metrics->goodput_slo_ms = *goodput;
   auto headers = ParsePairs(f.headers, "--header");
   if (!headers) return UsageError(headers.error().message);
   auto metadata = ParsePairs(f.metadata, "--metadata");
   if (!metadata) return UsageError(metadata.error().message);
 
   // ---- dataset and arrivals (one numpy stream, as benchmark_serving) ----
-  NumpyRandomState rng(static_cast<std::uint32_t>(f.seed));
+  NumpyRandomState rng(w->seed);
   Result<std::vector<SampleRequest>> dataset = Error{""};
   if (f.dataset_name == "random") {
-    RandomDatasetOptions o;
-    o.num_prompts = f.num_prompts;
-    o.input_len = f.random_input_len;
-    o.output_len = f.random_output_len;
-    o.prefix_len = f.random_prefix_len;
-    o.semantics = *semantics;
-    o.range_ratio = f.random_range_ratio < 0 ? DefaultRangeRatio(*semantics) : f.random_range_ratio;
-    o.vocab_size = f.random_vocab_size;
-    dataset = SampleRandom(o, rng);
+    dataset = SampleRandom(w->random, rng);
   } else if (f.dataset_name == "sharegpt") {
     if (f.dataset_path.empty()) {
       return UsageError("--dataset-path is required for --dataset-name sharegpt");
     }
     ShareGptOptions o;
     o.path = f.dataset_path;
-    o.num_prompts = f.num_prompts;
+    o.num_prompts = num_prompts;
     o.fixed_output_len = f.sharegpt_output_len;
-    o.seed = static_cast<std::uint64_t>(f.seed);
+    o.seed = w->seed;
     dataset = SampleShareGpt(o);
-  } else if (f.dataset_name == "shared-prefix") {
-    SharedPrefixOptions o = f.sp;
-    o.num_prompts = f.num_prompts;
-    dataset = SampleSharedPrefix(o, rng);
   } else {
-    return UsageError(fmt::format(
-        "--dataset-name must be random, sharegpt or shared-prefix (got '{}')", f.dataset_name));
+    dataset = SampleSharedPrefix(w->shared_prefix, rng);
   }
   if (!dataset) return UsageError(dataset.error().message);
-  if (dataset->size() <= static_cast<std::size_t>(f.warmup_prompts)) {
+  const int warmup = w->warmup_prompts;
+  if (dataset->size() <= static_cast<std::size_t>(warmup)) {
     return UsageError(
         fmt::format("--warmup-prompts {} leaves nothing to measure: the dataset gave {} prompts",
-                    f.warmup_prompts, dataset->size()));
+                    warmup, dataset->size()));
   }
-  if (dataset->size() < static_cast<std::size_t>(f.num_prompts)) {
+  if (dataset->size() < static_cast<std::size_t>(num_prompts)) {
     std::fprintf(stderr, "infergate bench: only %zu prompts available (asked for %d)\n",
-                 dataset->size(), f.num_prompts);
+                 dataset->size(), num_prompts);
   }
-  auto offsets = ArrivalOffsets(static_cast<int>(dataset->size()), rate, f.burstiness, rng);
+  const double rate = w->request_rate;
+  auto offsets = ArrivalOffsets(static_cast<int>(dataset->size()), rate, w->burstiness, rng);
   if (!offsets) return UsageError(offsets.error().message);
 
   const std::string served = f.served_model_name.empty() ? f.model : f.served_model_name;
   std::vector<PreparedRequest> prepared;
   prepared.reserve(dataset->size());
   for (const SampleRequest& s : *dataset) {
-    prepared.push_back({RequestBody(api, served, s, f.ignore_eos), s.prompt_len});
+    prepared.push_back({RequestBody(api, served, s, w->ignore_eos), s.prompt_len});
   }
   dataset->clear();
   dataset->shrink_to_fit();
@@ -265,7 +217,7 @@ int RunBench(const BenchFlags& f) {
   // ---- run ----
   const long nofile = RaiseOpenFileLimit();
   const int concurrency =
-      f.max_concurrency > 0 ? f.max_concurrency : static_cast<int>(prepared.size());
+      w->max_concurrency > 0 ? w->max_concurrency : static_cast<int>(prepared.size());
   if (nofile > 0 && concurrency + 64 > nofile) {
     std::fprintf(stderr,
                  "infergate bench: warning: open-file limit %ld is below the %d connections "
@@ -275,7 +227,7 @@ int RunBench(const BenchFlags& f) {
   LoadOptions lo;
   lo.target = *target;
   lo.headers = *headers;
-  if (f.max_concurrency > 0) lo.max_concurrency = f.max_concurrency;
+  if (w->max_concurrency > 0) lo.max_concurrency = w->max_concurrency;
   lo.timeout_s = f.timeout;
   lo.time_scale = f.time_scale;
   lo.keep_text = !f.no_text;
@@ -299,12 +251,12 @@ int RunBench(const BenchFlags& f) {
     std::printf("Initial test run completed. Starting main benchmark run...\n");
   }
   std::printf("Traffic request rate: %s\n", PythonFloat(rate).c_str());
-  std::printf("Burstiness factor: %s (%s)\n", PythonFloat(f.burstiness).c_str(),
-              f.burstiness == 1.0 ? "Poisson process" : "Gamma distribution");
+  std::printf("Burstiness factor: %s (%s)\n", PythonFloat(w->burstiness).c_str(),
+              w->burstiness == 1.0 ? "Poisson process" : "Gamma distribution");
   std::printf("Maximum request concurrency: %s\n",
-              f.max_concurrency > 0 ? std::to_string(f.max_concurrency).c_str() : "None");
-  if (f.warmup_prompts > 0) {
-    std::printf("Warm-up: the first %d requests are served but not measured\n", f.warmup_prompts);
+              w->max_concurrency > 0 ? std::to_string(w->max_concurrency).c_str() : "None");
+  if (warmup > 0) {
+    std::printf("Warm-up: the first %d requests are served but not measured\n", warmup);
   }
   std::fflush(stdout);
 
@@ -320,21 +272,21 @@ int RunBench(const BenchFlags& f) {
   }
 
   RunInfo info;
-  info.date = LocalDate();
+  info.date = loadgen::LocalDate();
   info.backend = backend;
   info.model_id = f.model;
   info.tokenizer_id = f.tokenizer.empty() ? f.model : f.tokenizer;
-  info.num_prompts = f.num_prompts - f.warmup_prompts;
+  info.num_prompts = num_prompts - warmup;
   info.request_rate = rate;
-  info.burstiness = f.burstiness;
-  if (f.max_concurrency > 0) info.max_concurrency = f.max_concurrency;
+  info.burstiness = w->burstiness;
+  if (w->max_concurrency > 0) info.max_concurrency = w->max_concurrency;
   info.time_scale = f.time_scale;
   info.metadata = *metadata;
   double duration = run->duration_s;
   std::vector<RequestOutcome> measured =
-      DropWarmup(std::move(run->outcomes), static_cast<std::size_t>(f.warmup_prompts), &duration);
+      DropWarmup(std::move(run->outcomes), static_cast<std::size_t>(warmup), &duration);
   if (!(duration > 0)) duration = 1e-9;
-  BenchmarkResult result = ComputeResult(info, metrics, std::move(measured), duration);
+  BenchmarkResult result = ComputeResult(info, *metrics, std::move(measured), duration);
 
   if (result.failed > 0) {
     std::fprintf(stderr, "infergate bench: %d of %zu requests failed; first error: %s\n",
@@ -414,33 +366,9 @@ void AddBenchCommand(CLI::App& root, Runner& run) {
   cmd->add_option("--dataset-name", f->dataset_name, "random | sharegpt | shared-prefix")
       ->capture_default_str();
   cmd->add_option("--dataset-path", f->dataset_path, "ShareGPT JSON file (sharegpt dataset)");
-  cmd->add_option("--num-prompts", f->num_prompts, "Number of requests")->capture_default_str();
-  cmd->add_option("--warmup-prompts", f->warmup_prompts,
-                  "Send and serve the first N requests as usual but leave them out of every "
-                  "statistic (a steady-state measurement without the cold start); the "
-                  "measurement runs from the first measured send to the last measured completion")
-      ->capture_default_str();
-  cmd->add_option("--max-concurrency", f->max_concurrency,
-                  "At most this many requests in flight (a semaphore around each request); "
-                  "default unlimited");
-  cmd->add_option("--request-rate", f->request_rate,
-                  "Requests per second (simulated seconds with --time-scale); inf sends all at "
-                  "once")
-      ->capture_default_str();
-  cmd->add_option("--burstiness", f->burstiness,
-                  "Gamma shape of inter-arrival gaps (1 = Poisson; < 1 burstier)")
-      ->capture_default_str();
-  cmd->add_option("--seed", f->seed,
-                  "Random seed (numpy's legacy stream: same lengths and arrivals as "
-                  "benchmark_serving)")
-      ->capture_default_str();
-  cmd->add_flag("--ignore-eos", f->ignore_eos, "Send ignore_eos: true");
-  cmd->add_option("--percentile-metrics", f->percentile_metrics,
-                  "Metrics reported in the table: comma list of ttft,tpot,itl,e2el")
-      ->capture_default_str();
-  cmd->add_option("--metric-percentiles", f->metric_percentiles,
-                  "Comma list of percentiles, e.g. 50,90,99")
-      ->capture_default_str();
+  const cluster::WorkloadSpec defaults;  // benchmark_serving's
+  AddWorkloadFlags(*cmd, f->workload, &defaults);
+  AddMetricFlags(*cmd, f->metrics);
   cmd->add_option("--goodput", f->goodput,
                   "SLOs KEY:ms (keys ttft, tpot, e2el), e.g. --goodput ttft:500 tpot:50")
       ->expected(1, -1);
@@ -460,49 +388,13 @@ void AddBenchCommand(CLI::App& root, Runner& run) {
                   "measured durations are multiplied by X and reported as simulated time; "
                   "--request-rate and --timeout are in simulated time")
       ->capture_default_str();
-  cmd->add_option("--random-length-semantics", f->random_length_semantics,
-                  "v0.7 (default, vLLM 0.7.x as in the seed): lengths from [int(L*r), L]; "
-                  "current (newer vLLM): [int(L*(1-r)), int(L*(1+r))]")
-      ->capture_default_str();
   cmd->add_option("--timeout", f->timeout, "Per-request limit in (simulated) seconds; 0 = none")
       ->capture_default_str();
   cmd->add_flag("--skip-test-request", f->skip_test_request,
                 "Skip benchmark_serving's initial single-prompt test request");
   cmd->add_flag("--no-text", f->no_text, "Do not keep generated text (saves memory)");
-  cmd->add_option("--random-input-len", f->random_input_len, "Random dataset: input length L")
-      ->capture_default_str();
-  cmd->add_option("--random-output-len", f->random_output_len, "Random dataset: output length O")
-      ->capture_default_str();
-  cmd->add_option("--random-prefix-len", f->random_prefix_len,
-                  "Random dataset: tokens of one prefix shared by all requests")
-      ->capture_default_str();
-  cmd->add_option("--random-range-ratio", f->random_range_ratio,
-                  "Random dataset: range ratio r (default 1.0 with v0.7 semantics, i.e. fixed "
-                  "lengths; 0.0 with current)");
-  cmd->add_option("--random-vocab-size", f->random_vocab_size,
-                  "Vocabulary size token ids are drawn from (151643 = Qwen2's, as the seed)")
-      ->capture_default_str();
   cmd->add_option("--sharegpt-output-len", f->sharegpt_output_len,
                   "ShareGPT: fixed output length instead of the second turn's");
-  cmd->add_option("--sp-tenants", f->sp.tenants, "Shared-prefix: tenants (system prompts)")
-      ->capture_default_str();
-  cmd->add_option("--sp-prefix-len", f->sp.prefix_len,
-                  "Shared-prefix: system prompt tokens per tenant")
-      ->capture_default_str();
-  cmd->add_option("--sp-question-len", f->sp.question_len, "Shared-prefix: tokens per question")
-      ->capture_default_str();
-  cmd->add_option("--sp-turns", f->sp.turns, "Shared-prefix: turns per session")
-      ->capture_default_str();
-  cmd->add_option("--sp-active-sessions", f->sp.active_sessions,
-                  "Shared-prefix: sessions open at once; each that ends opens the next (0: all "
-                  "from the start)")
-      ->capture_default_str();
-  cmd->add_option("--sp-output-len", f->sp.output_len,
-                  "Shared-prefix: max_tokens per turn (also the assumed answer length)")
-      ->capture_default_str();
-  cmd->add_option("--sp-range-ratio", f->sp.range_ratio,
-                  "Shared-prefix: question/output lengths from [L*(1-r), L*(1+r)]")
-      ->capture_default_str();
 
   auto c = std::make_shared<CompareFlags>();
   auto* compare = cmd->add_subcommand(

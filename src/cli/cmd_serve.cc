@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/run_from_provider.h"
 #include "gateway/gateway.h"
 #include "gateway/replica_sync.h"
 #include "kube/provider.h"
@@ -64,23 +65,7 @@ int ServeFromKubernetes(const KubeFlags& k, gateway::GatewayOptions o) {
   o.reload_poll_interval = 0;
   gateway::Gateway gw(o);
   gw.HandleSignals();
-  auto first = (*provider)->Start();
-  if (!first.ok()) {
-    std::fprintf(stderr, "infergate serve: %s\n", first.error().message.c_str());
-    (*provider)->Stop();
-    return kExitRuntime;
-  }
-  if (auto st = gw.Start(*first); !st.ok()) {
-    std::fprintf(stderr, "infergate serve: %s\n", st.error().message.c_str());
-    (*provider)->Stop();
-    return st.error().message.rfind("listen:", 0) == 0 ? kExitRuntime : kExitUsage;
-  }
-  (*provider)->Follow([&gw](std::shared_ptr<const config::ConfigSnapshot> snapshot) {
-    return gw.Apply(std::move(snapshot));
-  });
-  int code = gw.Wait();
-  (*provider)->Stop();
-  return code;
+  return RunFromProvider("serve", **provider, gw);
 }
 
 }  // namespace
@@ -104,10 +89,15 @@ static void RaiseOpenFileLimit() {
     if (setrlimit(RLIMIT_NOFILE, &soft) == 0) lim = soft;
   }
   if (lim.rlim_cur < kWanted) {
+    // The raise to the hard limit is said too: a soft limit of 1024 is the usual surprise.
+    const std::string raised =
+        lim.rlim_cur != before
+            ? "raised from " + std::to_string(static_cast<unsigned long long>(before)) + "; "
+            : "";
     spdlog::warn(
-        "open-file limit is {} (hard limit {}): about {} concurrent streams at most; raise the "
+        "open-file limit is {} ({}hard limit {}): about {} concurrent streams at most; raise the "
         "hard limit (ulimit -Hn, LimitNOFILE=) to {} or more",
-        static_cast<unsigned long long>(lim.rlim_cur),
+        static_cast<unsigned long long>(lim.rlim_cur), raised,
         static_cast<unsigned long long>(lim.rlim_max),
         static_cast<unsigned long long>(lim.rlim_cur / 2),
         static_cast<unsigned long long>(kWanted));

@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
-#include "bench/arrivals.h"
-#include "bench/numpy_random.h"
-#include "bench/statistics.h"
+#include "loadgen/arrivals.h"
+#include "loadgen/numpy_random.h"
+#include "loadgen/statistics.h"
 #include "scheduler/profiles.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/output_model.h"
@@ -26,9 +26,9 @@ namespace {
 // The shared-prefix dataset, with the simulated model's answers when asked for: request
 // i's answer is the text of output tokens 0..n-1 of request id i under the model seed
 // (the cluster gives engine requests their workload index as id).
-Result<std::vector<bench::SampleRequest>> SampleSharedPrefixFor(const WorkloadSpec& spec,
-                                                                bench::NumpyRandomState& rng) {
-  bench::SharedPrefixOptions o = spec.shared_prefix;
+Result<std::vector<loadgen::SampleRequest>> SampleSharedPrefixFor(const WorkloadSpec& spec,
+                                                                  loadgen::NumpyRandomState& rng) {
+  loadgen::SharedPrefixOptions o = spec.shared_prefix;
   if (spec.answers_from_model) {
     const std::uint64_t seed = *spec.answers_from_model;
     o.answer_text = [seed](std::size_t index, int tokens, std::string& out) {
@@ -37,23 +37,23 @@ Result<std::vector<bench::SampleRequest>> SampleSharedPrefixFor(const WorkloadSp
       }
     };
   }
-  return bench::SampleSharedPrefix(o, rng);
+  return loadgen::SampleSharedPrefix(o, rng);
 }
 
 }  // namespace
 
 Result<std::vector<WorkloadRequest>> SampleWorkload(const WorkloadSpec& spec) {
-  bench::NumpyRandomState rng(spec.seed);
-  Result<std::vector<bench::SampleRequest>> samples = spec.dataset == DatasetKind::kRandom
-                                                          ? bench::SampleRandom(spec.random, rng)
-                                                          : SampleSharedPrefixFor(spec, rng);
+  loadgen::NumpyRandomState rng(spec.seed);
+  Result<std::vector<loadgen::SampleRequest>> samples =
+      spec.dataset == DatasetKind::kRandom ? loadgen::SampleRandom(spec.random, rng)
+                                           : SampleSharedPrefixFor(spec, rng);
   if (!samples.ok()) return samples.error();
-  Result<std::vector<double>> offsets = bench::ArrivalOffsets(
+  Result<std::vector<double>> offsets = loadgen::ArrivalOffsets(
       static_cast<int>(samples->size()), spec.request_rate, spec.burstiness, rng);
   if (!offsets.ok()) return offsets.error();
   std::vector<WorkloadRequest> out(samples->size());
   for (std::size_t i = 0; i < out.size(); ++i) {
-    bench::SampleRequest& s = (*samples)[i];
+    loadgen::SampleRequest& s = (*samples)[i];
     WorkloadRequest& w = out[i];
     w.prompt_text = std::move(s.prompt);
     Tokenizer::Encode(w.prompt_text, w.prompt_tokens);
@@ -171,7 +171,7 @@ namespace {
 double PercentileOf(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return bench::PercentileOfSorted(v, p);
+  return loadgen::PercentileOfSorted(v, p);
 }
 
 // PolicyRun::trace_csv. Times are ms from the first send; -1 where the step never happened.
@@ -202,7 +202,8 @@ std::string TraceCsv(const ClusterResult& cr, std::span<const WorkloadRequest> w
 Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
                             std::span<const WorkloadRequest> workload,
                             std::span<const double> idle_ttft_s, const PolicySpec& policy,
-                            const bench::RunInfo& run_info, const bench::MetricOptions& metrics) {
+                            const loadgen::RunInfo& run_info,
+                            const loadgen::MetricOptions& metrics) {
   const auto wall_start = std::chrono::steady_clock::now();
   if (spec.warmup_prompts < 0 ||
       (spec.warmup_prompts > 0 &&
@@ -265,15 +266,15 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   run.policy = policy;
   run.workload_seed = spec.seed;
   const ClusterResult& cr = *sim;
-  // Warm-up requests are served but not measured (bench::DropWarmup sets the window).
+  // Warm-up requests are served but not measured (loadgen::DropWarmup sets the window).
   const auto warmup = static_cast<std::size_t>(spec.warmup_prompts);
-  std::vector<bench::RequestOutcome> outcomes(cr.requests.size());
+  std::vector<loadgen::RequestOutcome> outcomes(cr.requests.size());
   std::vector<double> ttfts, waits;
   double floor_sum = 0;
   for (std::size_t i = 0; i < cr.requests.size(); ++i) {
     const RequestRecord& r = cr.requests[i];
     const bool measured = i >= warmup;
-    bench::RequestOutcome& o = outcomes[i];
+    loadgen::RequestOutcome& o = outcomes[i];
     o.prompt_len = r.prompt_tokens;
     o.send_time = r.send >= 0 ? ToSeconds(r.send - cr.start) : 0.0;
     if (measured && r.held && r.dispatched >= 0) waits.push_back(ToMillis(r.dispatched - r.routed));
@@ -302,15 +303,15 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     }
     if (i < idle_ttft_s.size()) floor_sum += idle_ttft_s[i] * 1e3;
   }
-  bench::RunInfo info = run_info;
+  loadgen::RunInfo info = run_info;
   info.num_prompts = static_cast<int>(workload.size() - std::min(workload.size(), warmup));
   info.request_rate = spec.request_rate;
   info.burstiness = spec.burstiness;
   if (spec.max_concurrency > 0) info.max_concurrency = spec.max_concurrency;
   double duration = ToSeconds(cr.end - cr.start);
-  outcomes = bench::DropWarmup(std::move(outcomes), warmup, &duration);
+  outcomes = loadgen::DropWarmup(std::move(outcomes), warmup, &duration);
   duration = std::max(duration, 1e-9);
-  run.result = bench::ComputeResult(std::move(info), metrics, std::move(outcomes), duration);
+  run.result = loadgen::ComputeResult(std::move(info), metrics, std::move(outcomes), duration);
 
   if (!ttfts.empty()) {
     const double n = static_cast<double>(ttfts.size());
@@ -336,7 +337,7 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
     run.sync = several->sync_stats();
   }
   if (!waits.empty()) {
-    run.mean_queue_wait_ms = bench::Mean(waits);
+    run.mean_queue_wait_ms = loadgen::Mean(waits);
     run.p99_queue_wait_ms = PercentileOf(waits, 99);
   }
   if (setup.keep_trace) run.trace_csv = TraceCsv(cr, workload, warmup);
@@ -364,6 +365,33 @@ Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
   return run;
 }
 
+Result<std::vector<PolicyRun>> RunPolicies(ClusterSetup setup, std::span<const PolicySpec> policies,
+                                           const WorkloadSpec& spec, bool model_answers,
+                                           const std::string& workload_name,
+                                           const std::string& date,
+                                           const loadgen::MetricOptions& metrics) {
+  setup.engine_seed = spec.seed;
+  WorkloadSpec drawn = spec;
+  if (model_answers) drawn.answers_from_model = setup.engine_seed;
+  auto workload = SampleWorkload(drawn);
+  if (!workload.ok()) return workload.error();
+  auto floor = IdleTtftSeconds(setup, *workload);
+  if (!floor.ok()) return floor.error();
+  loadgen::RunInfo info;
+  info.date = date;
+  info.backend = "vllm";
+  info.model_id = setup.model_id;
+  info.tokenizer_id = setup.model_id;
+  std::vector<PolicyRun> runs;
+  for (const PolicySpec& p : policies) {
+    auto run = RunPolicy(setup, spec, *workload, *floor, p, info, metrics);
+    if (!run.ok()) return Error{p.name + ": " + run.error().message};
+    run->result.info.metadata.emplace_back("workload", workload_name);
+    runs.push_back(std::move(*run));
+  }
+  return runs;
+}
+
 std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double percentile) {
   std::vector<SweepPoint> out;
   for (const PolicyRun& r : runs) {
@@ -376,7 +404,7 @@ std::vector<SweepPoint> AverageSweep(std::span<const PolicyRun> runs, double per
       it = out.end() - 1;
     }
     std::vector<double> ttfts;
-    for (const bench::RequestOutcome& o : r.result.requests) {
+    for (const loadgen::RequestOutcome& o : r.result.requests) {
       if (o.success) ttfts.push_back(o.ttft * 1e3);
     }
     it->slo_ttft_ms += PercentileOf(std::move(ttfts), percentile);

@@ -10,7 +10,7 @@
 // A policy is a scheduling profile (round-robin, gie-v0, gie-default, gie-ledger,
 // infergate), with or without a gateway queue (late binding). RunPolicy replays the
 // workload through a SchedulerRouter over fresh simulated engines and converts every
-// request into a bench::RequestOutcome, so the result table, JSON, comparison and HTML are
+// request into a loadgen::RequestOutcome, so the result table, JSON, comparison and HTML are
 // `infergate bench`'s own. Alongside: the idle-engine floor (each request's TTFT alone on
 // an idle engine, network included), preemptions, and what the gateway queue did.
 //
@@ -28,13 +28,13 @@
 #include <utility>
 #include <vector>
 
-#include "bench/dataset.h"
-#include "bench/result.h"
 #include "cluster/cluster_simulation.h"
 #include "cluster/replica_router.h"
 #include "cluster/scheduler_router.h"
 #include "cluster/workload.h"
 #include "core/status.h"
+#include "loadgen/dataset.h"
+#include "loadgen/result.h"
 #include "sim/engine/profile.h"
 
 namespace infergate::cluster {
@@ -43,8 +43,8 @@ enum class DatasetKind { kRandom, kSharedPrefix };
 
 struct WorkloadSpec {
   DatasetKind dataset = DatasetKind::kRandom;
-  bench::RandomDatasetOptions random;        // dataset kRandom (num_prompts is used)
-  bench::SharedPrefixOptions shared_prefix;  // dataset kSharedPrefix (num_prompts is used)
+  loadgen::RandomDatasetOptions random;        // dataset kRandom (num_prompts is used)
+  loadgen::SharedPrefixOptions shared_prefix;  // dataset kSharedPrefix (num_prompts is used)
   double request_rate = std::numeric_limits<double>::infinity();
   double burstiness = 1.0;
   int max_concurrency = 0;  // 0: none
@@ -124,7 +124,7 @@ Result<std::vector<double>> IdleTtftSeconds(const ClusterSetup& setup,
 struct PolicyRun {
   PolicySpec policy;
   std::uint32_t workload_seed = 0;
-  bench::BenchmarkResult result;
+  loadgen::BenchmarkResult result;
   double floor_ttft_ms = 0;    // mean idle-engine TTFT of the completed requests
   double ttft_over_floor = 0;  // mean TTFT / floor_ttft_ms
   double p90_ttft_ms = 0;      // of the completed requests
@@ -159,7 +159,19 @@ struct PolicyRun {
 Result<PolicyRun> RunPolicy(const ClusterSetup& setup, const WorkloadSpec& spec,
                             std::span<const WorkloadRequest> workload,
                             std::span<const double> idle_ttft_s, const PolicySpec& policy,
-                            const bench::RunInfo& run_info, const bench::MetricOptions& metrics);
+                            const loadgen::RunInfo& run_info,
+                            const loadgen::MetricOptions& metrics);
+
+// Draws the workload of `spec` and runs every policy on it (RunPolicy), each over fresh
+// engines whose model seed (ClusterSetup::engine_seed) is the workload seed.
+// `model_answers`: a shared-prefix session's history carries the simulated model's own
+// answers (WorkloadSpec::answers_from_model). Results record `date`, backend vllm, the
+// setup's model id and, as metadata "workload", `workload_name`. Errors name the policy.
+Result<std::vector<PolicyRun>> RunPolicies(ClusterSetup setup, std::span<const PolicySpec> policies,
+                                           const WorkloadSpec& spec, bool model_answers,
+                                           const std::string& workload_name,
+                                           const std::string& date,
+                                           const loadgen::MetricOptions& metrics);
 
 // A rate sweep: one point per (policy, rate), averaged over workload seeds.
 struct SweepPoint {

@@ -40,6 +40,16 @@ EndpointMetrics ScrapedMetrics(const sim::EngineStats& s, const sim::EngineConfi
   return m;
 }
 
+EndpointMetrics ScrapedLlamacppMetrics(const sim::EngineStats& s, const sim::EngineConfig& config) {
+  EndpointMetrics m;
+  m.engine = EngineKind::kLlamacpp;
+  m.waiting_requests = s.num_waiting;
+  m.running_requests = s.num_running;
+  m.present = kFieldWaiting | kFieldRunning;
+  ApplyLlamacppSlots(m, config.max_num_seqs);
+  return m;
+}
+
 int PoolVirtualEngines(std::span<const sim::EngineConfig> configs) {
   if (configs.empty()) return 1;
   const int pp = configs.front().pipeline_parallel;
@@ -70,7 +80,8 @@ Result<std::unique_ptr<SchedulerRouter>> SchedulerRouter::Create(
     router->ids_.push_back("10.0.0." + std::to_string(e + 1) + ":8000");
     EndpointSpec spec;
     spec.id = router->ids_.back();
-    spec.labels[std::string(kEngineTypeLabel)] = "vllm";
+    spec.labels[std::string(kEngineTypeLabel)] =
+        router->options_.engine_api == EngineKind::kLlamacpp ? "llamacpp" : "vllm";
     if (Status st = router->scheduler_->UpsertEndpoint(spec); !st.ok()) return st.error();
   }
   router->admission_ = std::make_unique<AdmissionController>(
@@ -237,7 +248,10 @@ void SchedulerRouter::OnScrape(std::span<const EngineScrape> engines, TimeNs now
       scheduler_->ReportScrapeFailure(ids_[e], s.taken_at, "timed out", ScrapeFailure::kTimeout);
       continue;
     }
-    scheduler_->ReportMetrics(ids_[e], s.taken_at, ScrapedMetrics(s.stats, configs_[e]));
+    scheduler_->ReportMetrics(ids_[e], s.taken_at,
+                              options_.engine_api == EngineKind::kLlamacpp
+                                  ? ScrapedLlamacppMetrics(s.stats, configs_[e])
+                                  : ScrapedMetrics(s.stats, configs_[e]));
   }
 }
 

@@ -58,6 +58,13 @@ namespace infergate::cluster {
 // LoRA info when LoRA is enabled, V1's prefix-cache counters).
 EndpointMetrics ScrapedMetrics(const sim::EngineStats& stats, const sim::EngineConfig& config);
 
+// The metrics a llama.cpp server in state `stats` exposes, as ExtractEndpointMetrics reads
+// them and ApplyLlamacppSlots completes them with /props' total_slots (max_num_seqs):
+// requests_deferred (waiting), requests_processing (running) and processing / slots as
+// the KV use; no KV capacity, no prefix-cache facts.
+EndpointMetrics ScrapedLlamacppMetrics(const sim::EngineStats& stats,
+                                       const sim::EngineConfig& config);
+
 // The virtual engines per server of a pool of `configs`: the pipeline-parallel size when
 // every engine is vLLM V0 with the same one, else 1.
 int PoolVirtualEngines(std::span<const sim::EngineConfig> configs);
@@ -82,6 +89,9 @@ struct SchedulerRouterOptions {
   // this long after its dispatch is considered, at each scrape, for an abort and a send
   // elsewhere (once). 0: never.
   TimeNs redirect_after = 0;
+  // The metric names the engines speak: kVllm (ScrapedMetrics) or kLlamacpp
+  // (ScrapedLlamacppMetrics; the endpoints are labelled llamacpp).
+  EngineKind engine_api = EngineKind::kVllm;
 };
 
 // What the gateway queue did during a run.

@@ -1,5 +1,6 @@
 #include "cluster/workload.h"
 
+#include <array>
 #include <cmath>
 
 #include "sim/engine/output_model.h"
@@ -7,32 +8,20 @@
 namespace infergate::cluster {
 namespace {
 
-std::uint64_t Rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-}  // namespace
-
-Rng::Rng(std::uint64_t seed) {
-  for (auto& s : s_) {
+Rng ChainSeeded(std::uint64_t seed) {
+  std::array<std::uint64_t, 4> state;
+  for (auto& s : state) {
     seed = sim::Mix64(seed);
     s = seed;
   }
+  return Rng::FromState(state);
 }
 
-std::uint64_t Rng::Next() {
-  const std::uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
+}  // namespace
 
-double Rng::Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+WorkloadRng::WorkloadRng(std::uint64_t seed) : rng_(ChainSeeded(seed)) {}
 
-std::int64_t Rng::UniformInt(std::int64_t lo, std::int64_t hi) {
+std::int64_t WorkloadRng::UniformInt(std::int64_t lo, std::int64_t hi) {
   const std::uint64_t span = static_cast<std::uint64_t>(hi - lo) + 1;
   if (span == 0) return static_cast<std::int64_t>(Next());  // the whole 64-bit range
   // Rejection sampling keeps the draw exactly uniform.
@@ -44,7 +33,7 @@ std::int64_t Rng::UniformInt(std::int64_t lo, std::int64_t hi) {
   return lo + static_cast<std::int64_t>(x % span);
 }
 
-double Rng::Normal() {
+double WorkloadRng::Normal() {
   // Marsaglia's polar method (one of the pair is dropped to keep the state simple).
   double u, v, s;
   do {
@@ -55,7 +44,7 @@ double Rng::Normal() {
   return u * std::sqrt(-2 * std::log(s) / s);
 }
 
-double Rng::Gamma(double shape, double scale) {
+double WorkloadRng::Gamma(double shape, double scale) {
   // Marsaglia and Tsang (2000); shapes below 1 are boosted by U^(1/shape).
   if (shape < 1) {
     const double u = Uniform();
@@ -88,7 +77,7 @@ std::vector<TimeNs> ReadyTimes(const ArrivalProcess& process,
                                std::span<const WorkloadRequest> workload, std::uint64_t seed) {
   std::vector<TimeNs> out;
   out.reserve(workload.size());
-  Rng rng(seed ^ 0x617272697661ULL);
+  WorkloadRng rng(seed ^ 0x617272697661ULL);
   double t = 0;
   bool first = true;
   for (const WorkloadRequest& r : workload) {

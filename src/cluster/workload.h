@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "core/tokenizer.h"
+#include "scheduler/random.h"
 
 namespace infergate::cluster {
 
@@ -60,15 +61,17 @@ Status ValidateArrivalProcess(const ArrivalProcess& process);
 std::vector<TimeNs> ReadyTimes(const ArrivalProcess& process,
                                std::span<const WorkloadRequest> workload, std::uint64_t seed);
 
-// A small, fast pseudo-random generator (xoshiro256**) with the distributions the
-// workload generators need; deterministic across platforms, unlike <random>'s
-// distributions.
-class Rng {
+// The workload generators' randomness: the core's generator (infergate::Rng,
+// xoshiro256**) with the distributions they need, deterministic across platforms, unlike
+// <random>'s distributions. Its state is seeded by chaining SplitMix64's finalizer from
+// the seed (each state word the mix of the one before), which differs from
+// infergate::Rng's own seeding and is kept so that every workload draws as it always has.
+class WorkloadRng {
  public:
-  explicit Rng(std::uint64_t seed);
-  std::uint64_t Next();
+  explicit WorkloadRng(std::uint64_t seed);
+  std::uint64_t Next() { return rng_.Next(); }
   // Uniform in [0, 1).
-  double Uniform();
+  double Uniform() { return rng_.NextDouble(); }
   // Uniform integer in [lo, hi], both inclusive. Requires lo <= hi.
   std::int64_t UniformInt(std::int64_t lo, std::int64_t hi);
   double Normal();
@@ -76,7 +79,7 @@ class Rng {
   double Gamma(double shape, double scale);
 
  private:
-  std::uint64_t s_[4];
+  Rng rng_;
 };
 
 }  // namespace infergate::cluster

@@ -48,6 +48,9 @@ void DecodeObject(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 // Decoders per kind, each given the object's root map and version.
 void DecodeGateway(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeHTTPRoute(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+// One of an HTTPRoute's spec.rules (decode_http_route_rule.cc); `owner` is the route's
+// metadata (the namespace its backendRefs default to).
+HTTPRouteRule DecodeHTTPRouteRule(const YamlField& rule, const ObjectMeta& owner);
 void DecodeBackendTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeClientTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeService(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);

@@ -34,6 +34,45 @@ Labels DecodeSelector(const YamlField& f) {
   return labels.value_or(Labels{});
 }
 
+// matchExpressions: [{key, operator: In|NotIn|Exists|DoesNotExist, values}], validated as
+// the API server validates a LabelSelector (values for In/NotIn, none for the others).
+std::vector<LabelRequirement> DecodeMatchExpressions(const YamlField& f) {
+  std::vector<LabelRequirement> out;
+  f.ForEach([&](const YamlField& item) {
+    if (!item.ExpectMap()) return;
+    LabelRequirement r;
+    auto key = item["key"].RequiredString();
+    YamlField op_field = item["operator"];
+    std::optional<std::string> op;
+    if (!op_field.present()) {
+      op_field.Error("is required");
+    } else {
+      op = op_field.OneOf({"In", "NotIn", "Exists", "DoesNotExist"});
+    }
+    YamlField values = item["values"];
+    values.ForEach([&](const YamlField& v) {
+      if (auto text = v.String()) r.values.push_back(*text);
+    });
+    if (!key || !op) return;
+    r.key = *key;
+    if (*op == "In" || *op == "NotIn") {
+      r.op = *op == "In" ? SelectorOperator::kIn : SelectorOperator::kNotIn;
+      if (r.values.empty() && (!values.present() || values.IsSequence())) {
+        values.Error(fmt::format("must list at least one value for operator {}", *op));
+        return;
+      }
+    } else {
+      r.op = *op == "Exists" ? SelectorOperator::kExists : SelectorOperator::kDoesNotExist;
+      if (values.present() && values.IsSequence() && values.size() > 0) {
+        values.Error(fmt::format("must be empty for operator {}", *op));
+        return;
+      }
+    }
+    out.push_back(std::move(r));
+  });
+  return out;
+}
+
 // The annotation's value is itself YAML: a map {name, port[, namespace][, sectionName]}.
 std::optional<AttachTo> DecodeAttachTo(const YamlField& annotation, const ObjectMeta& pool) {
   auto text = annotation.String();
@@ -140,10 +179,17 @@ void DecodeInferencePool(const YamlField& root, std::string_view api_version, Ob
     if (!selector.present()) {
       selector.Error("is required");
     } else if (selector.ExpectMap()) {
-      if (selector["matchExpressions"].present()) {
-        selector["matchExpressions"].Error("is not supported; use matchLabels");
+      YamlField labels = selector["matchLabels"];
+      YamlField expressions = selector["matchExpressions"];
+      if (!expressions.present()) {
+        pool.selector = DecodeSelector(labels);
+      } else {
+        if (labels.present()) pool.selector = labels.StringMap().value_or(Labels{});
+        pool.match_expressions = DecodeMatchExpressions(expressions);
+        if (pool.selector.empty() && expressions.IsSequence() && expressions.size() == 0) {
+          selector.Error("must name at least one label or expression");
+        }
       }
-      pool.selector = DecodeSelector(selector["matchLabels"]);
     }
     YamlField ports = spec["targetPorts"];
     if (!ports.present()) {

@@ -148,6 +148,7 @@ Result<std::shared_ptr<const ConfigSnapshot>> Load(const std::vector<ConfigSourc
                                                    Diagnostics* diag, const LoadOptions& options) {
   auto snapshot = std::make_shared<ConfigSnapshot>();
   snapshot->service_endpoints_from_slices = options.service_endpoints_from_slices;
+  snapshot->unresolved_backends_answer_500 = options.unresolved_backends_answer_500;
   std::set<std::string> incomplete;
   DecodeSink sink{&snapshot->objects, &snapshot->skipped, diag, &incomplete};
   for (const auto& source : sources) {

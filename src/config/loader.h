@@ -41,6 +41,11 @@ struct LoadOptions {
   // Services resolve to the ready endpoints of their EndpointSlices (the API server's
   // view) instead of their selector over Pods (file mode).
   bool service_endpoints_from_slices = false;
+  // A route's backendRef that does not resolve (unknown Service or InferencePool, a port
+  // it lacks) keeps its rule, with requests that would go to it answered 500 (Gateway
+  // API's rule for invalid backendRefs), and is a warning, not an error (Kubernetes mode:
+  // the route's status says ResolvedRefs=False). Off: an error (file mode).
+  bool unresolved_backends_answer_500 = false;
 };
 
 // One YAML text and the name errors should use for it.

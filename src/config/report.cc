@@ -18,6 +18,17 @@ std::string JoinLabels(const Labels& labels) {
   return out;
 }
 
+// [{"key", "operator", "values"}], the manifest's form.
+json MatchExpressionsJson(const std::vector<LabelRequirement>& expressions) {
+  json out = json::array();
+  for (const auto& r : expressions) {
+    static constexpr const char* kNames[] = {"In", "NotIn", "Exists", "DoesNotExist"};
+    out.push_back(
+        {{"key", r.key}, {"operator", kNames[static_cast<int>(r.op)]}, {"values", r.values}});
+  }
+  return out;
+}
+
 std::string DescribeTimeout(TimeNs t) { return t == 0 ? "none" : FormatDuration(t); }
 
 std::string DescribeMatch(const RouteMatch& m) {
@@ -126,7 +137,15 @@ void DescribeRule(const RouteRule& rule, std::string* out) {
   if ((rule.backends.empty() || total == 0) && !rule.redirect && rule.unsupported.empty()) {
     *out += "      no backend can receive requests: they get 500\n";
   }
+  std::size_t unresolved = 0;
   for (const auto& wb : rule.backends) {
+    if (!wb.backend) {
+      const std::size_t i = unresolved++;
+      *out += fmt::format("      backend unresolved ({})  weight {} ({}): requests get 500\n",
+                          i < rule.unresolved_backends.size() ? rule.unresolved_backends[i] : "",
+                          wb.weight, Percent(wb.weight, total));
+      continue;
+    }
     const Backend& b = *wb.backend;
     std::string port =
         b.kind == BackendKind::kService ? fmt::format(" port {}", b.service_port) : "";
@@ -139,7 +158,11 @@ void DescribeRule(const RouteRule& rule, std::string* out) {
 void DescribePool(const Backend& b, std::string* out) {
   const PoolInfo& p = b.pool;
   *out += fmt::format("InferencePool {}  ({})\n", b.id, p.api_version);
-  *out += fmt::format("  selector {}\n", JoinLabels(p.selector));
+  std::string selector = JoinLabels(p.selector);
+  for (const auto& r : p.match_expressions) {
+    selector += (selector.empty() ? "" : ", ") + ToString(r);
+  }
+  *out += fmt::format("  selector {}\n", selector);
   std::string ports;
   for (auto port : p.target_ports) ports += (ports.empty() ? "" : ", ") + std::to_string(port);
   *out += fmt::format("  target ports {}\n", ports);
@@ -250,6 +273,7 @@ json PoolJson(const Backend& b) {
   return {{"id", b.id},
           {"api_version", p.api_version},
           {"selector", p.selector},
+          {"match_expressions", MatchExpressionsJson(p.match_expressions)},
           {"target_ports", p.target_ports},
           {"failure_mode", ToString(p.failure_mode)},
           {"scheduling_profile", p.scheduling_profile},
@@ -275,7 +299,15 @@ json RuleJson(const RouteRule& rule) {
     matches.push_back(std::move(match));
   }
   json backends = json::array();
+  std::size_t unresolved = 0;
   for (const auto& wb : rule.backends) {
+    if (!wb.backend) {
+      const std::size_t i = unresolved++;
+      backends.push_back(
+          {{"unresolved", i < rule.unresolved_backends.size() ? rule.unresolved_backends[i] : ""},
+           {"weight", wb.weight}});
+      continue;
+    }
     json backend = {{"kind", ToString(wb.backend->kind)},
                     {"id", wb.backend->id},
                     {"weight", wb.weight},

@@ -24,6 +24,28 @@ namespace infergate::config {
 
 using Labels = std::map<std::string, std::string, std::less<>>;
 
+// A label selector's matchExpressions operators, with Kubernetes' meaning: In, the label
+// is present with one of the values; NotIn, it is absent or has none of them; Exists, it
+// is present; DoesNotExist, it is absent.
+enum class SelectorOperator { kIn, kNotIn, kExists, kDoesNotExist };
+
+// One requirement of a label selector's matchExpressions.
+struct LabelRequirement {
+  std::string key;
+  SelectorOperator op = SelectorOperator::kIn;
+  std::vector<std::string> values;  // In, NotIn: at least one; Exists, DoesNotExist: none
+};
+
+// Whether labels satisfy the requirement.
+bool Satisfies(const Labels& labels, const LabelRequirement& requirement);
+// Whether labels carry every match_labels pair and satisfy every requirement (the AND of
+// all of them, as a Kubernetes LabelSelector). An empty selector selects nothing here:
+// infergate's selectors always name something.
+bool SelectorMatches(const Labels& match_labels, const std::vector<LabelRequirement>& expressions,
+                     const Labels& labels);
+// kubectl's notation: "tier in (a,b)", "tier notin (c)", "gpu", "!gpu".
+std::string ToString(const LabelRequirement& requirement);
+
 // Where an object was defined. document is 1-based within the file; line is 1-based, 0
 // when unknown.
 struct SourceLocation {
@@ -299,9 +321,10 @@ inline constexpr std::string_view kDefaultSchedulingProfile = "infergate";
 
 struct InferencePool {
   ObjectMeta meta;
-  std::string api_version;        // e.g. "inference.networking.x-k8s.io/v1alpha2"
-  Labels selector;                // never empty
-  std::vector<int> target_ports;  // 1..8 distinct ports (one for v1alpha1/2)
+  std::string api_version;  // e.g. "inference.networking.x-k8s.io/v1alpha2"
+  Labels selector;          // matchLabels; with match_expressions, never both empty
+  std::vector<LabelRequirement> match_expressions;  // v1's selector.matchExpressions
+  std::vector<int> target_ports;                    // 1..8 distinct ports (one for v1alpha1/2)
   EndpointPickerRef endpoint_picker;
   std::optional<AttachTo> attach_to;
   // Annotation infergate.io/scheduling-profile: a builtin profile name or

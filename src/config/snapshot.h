@@ -80,6 +80,7 @@ struct RewriteRoute {
 struct PoolInfo {
   std::string api_version;
   Labels selector;
+  std::vector<LabelRequirement> match_expressions;
   std::vector<std::uint16_t> target_ports;
   EndpointPickerRef endpoint_picker;
   FailureMode failure_mode = FailureMode::kFailClose;  // endpoint_picker.failure_mode
@@ -118,6 +119,8 @@ struct Backend {
 };
 
 struct WeightedBackend {
+  // Null when the reference did not resolve (RouteRule::unresolved_backends says why):
+  // the requests that pick it are answered 500.
   std::shared_ptr<const Backend> backend;
   std::uint32_t weight = 1;
 };
@@ -152,6 +155,9 @@ struct RouteRule {
   // Non-empty: the rule is not served (see HTTPRouteRule::unsupported); requests it
   // matches get a 500 naming these.
   std::vector<std::string> unsupported;
+  // Why each null backend of `backends` (in their order) did not resolve
+  // (LoadOptions::unresolved_backends_answer_500).
+  std::vector<std::string> unresolved_backends;
 
   // "namespace/name/rules[i]", e.g. "default/reasoning-backend/rules[0]".
   std::string Id() const;
@@ -239,6 +245,8 @@ struct ConfigSnapshot {
   // Services resolve through EndpointSlices (Kubernetes mode) rather than their selector
   // over Pods (file mode). See LoadOptions::service_endpoints_from_slices.
   bool service_endpoints_from_slices = false;
+  // See LoadOptions::unresolved_backends_answer_500.
+  bool unresolved_backends_answer_500 = false;
 
   // Lookups; nullptr when absent.
   const ResolvedGateway* FindGateway(std::string_view namespace_name, std::string_view name) const;

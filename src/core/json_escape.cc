@@ -1,6 +1,7 @@
 #include "core/json_escape.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace infergate {
 
@@ -31,19 +32,37 @@ std::size_t Utf8Length(std::string_view s, std::size_t i) {
   return n;
 }
 
+// True when none of the 8 bytes in `w` needs attention: no control character, quote,
+// backslash or non-ASCII byte (the classic "has a byte less than n / equal to c" word
+// tricks, exact when asked about the whole word).
+inline bool PlainWord(std::uint64_t w) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+  const std::uint64_t below_space = (w - kOnes * 0x20) & ~w;
+  const std::uint64_t q = w ^ (kOnes * '"');
+  const std::uint64_t quote = (q - kOnes) & ~q;
+  const std::uint64_t b = w ^ (kOnes * '\\');
+  const std::uint64_t backslash = (b - kOnes) & ~b;
+  return ((below_space | quote | backslash | w) & kHighs) == 0;
+}
+
+inline bool PlainByte(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c < 0x80; }
+
 }  // namespace
 
 void AppendJsonEscaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::size_t i = 0;
   while (i < s.size()) {
-    // Runs of plain ASCII are copied at once.
+    // Runs of plain ASCII are copied at once, found eight bytes at a time.
     std::size_t j = i;
-    while (j < s.size()) {
-      const auto c = static_cast<unsigned char>(s[j]);
-      if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) break;
-      ++j;
+    while (j + 8 <= s.size()) {
+      std::uint64_t w;
+      std::memcpy(&w, s.data() + j, 8);
+      if (!PlainWord(w)) break;
+      j += 8;
     }
+    while (j < s.size() && PlainByte(static_cast<unsigned char>(s[j]))) ++j;
     out.append(s.data() + i, j - i);
     if (j == s.size()) break;
     const auto c = static_cast<unsigned char>(s[j]);

@@ -34,6 +34,7 @@ void EndpointScrapeState::RecordMetrics(TimeNs at, EndpointMetrics metrics) {
   metrics_ = std::move(metrics);
   metrics_time_ = at;
   last_report_ = at;
+  if (first_report_ == kNoTime) first_report_ = at;
   consecutive_failures_ = 0;
   ++successes_;
   last_error_.clear();
@@ -43,6 +44,7 @@ void EndpointScrapeState::RecordMetrics(TimeNs at, EndpointMetrics metrics) {
 void EndpointScrapeState::RecordFailure(TimeNs at, std::string_view error, ScrapeFailure kind) {
   if (last_report_ != kNoTime && at < last_report_) return;
   last_report_ = at;
+  if (first_report_ == kNoTime) first_report_ = at;
   ++consecutive_failures_;
   ++failures_;
   ++failures_by_kind_[static_cast<int>(kind)];

@@ -80,9 +80,15 @@ class EndpointScrapeState {
 
   // Contacted, and not refused (nor kUnreachableAfter connect timeouts in a row) since.
   bool IsReachable() const { return last_contact_ != kNoTime && !unreachable_; }
-  // No scrape has answered or failed yet: the first one is under way (a new endpoint,
-  // a gateway that just started).
-  bool AwaitingFirstScrape() const { return last_report_ == kNoTime && !unreachable_; }
+  // No metrics yet, and nothing says the endpoint is down: its first scrape is under way
+  // (a new endpoint, a gateway that just started), or its first pages were late or bad
+  // while it accepted connections (a server busy from the start: llama.cpp answers
+  // /metrics from its model loop) for less than `grace` since the first of them. Past the
+  // grace, an endpoint that never gave metrics is left to the failure mode.
+  bool AwaitingFirstMetrics(TimeNs now, TimeNs grace) const {
+    if (has_metrics() || unreachable_) return false;
+    return first_report_ == kNoTime || now - first_report_ < grace;
+  }
   // Time of the last contact; kNoTime when there was none.
   TimeNs last_contact() const { return last_contact_; }
   // Failed scrapes of `kind` so far.
@@ -105,6 +111,7 @@ class EndpointScrapeState {
   EndpointMetrics metrics_;
   TimeNs metrics_time_ = kNoTime;
   TimeNs last_report_ = kNoTime;
+  TimeNs first_report_ = kNoTime;  // the first scrape outcome, success or failure
   int consecutive_failures_ = 0;
   std::uint64_t successes_ = 0;
   std::uint64_t failures_ = 0;

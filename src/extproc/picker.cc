@@ -136,13 +136,12 @@ void PoolTicket::Start(const PickerOptions& options, std::uint64_t loop_index) {
   const gateway::ClassifyInput in{
       parsed_.model, header(gateway::kObjectiveHeader, gateway::kLegacyObjectiveHeader),
       header(gateway::kFairnessHeader, gateway::kLegacyFairnessHeader)};
-  const gateway::RequestClass cls =
-      gateway::Classify(in, backend_->pool,
-                        [&](const void* owner, std::span<const std::uint32_t>) -> std::size_t {
-                          const auto* chooser = rt_->FindTargetChooser(owner);
-                          const int i = chooser ? chooser->Next() : 0;
-                          return i >= 0 ? static_cast<std::size_t>(i) : 0;
-                        });
+  const gateway::RequestClass cls = gateway::Classify(
+      in, backend_->pool, [&](const void* owner, std::span<const std::uint32_t>) -> std::size_t {
+        const auto* chooser = rt_->FindTargetChooser(owner);
+        const int i = chooser ? chooser->Next() : 0;
+        return i >= 0 ? static_cast<std::size_t>(i) : 0;
+      });
   if (!cls.known() && !pool_->MayServe(parsed_.model)) {
     m_.model_errors.With({"other", "other", "404"}).Inc();
     return Refuse(404, "model_not_found", "The model `" + parsed_.model + "` does not exist.");
@@ -390,14 +389,26 @@ Result<std::string> ResolvePool(gateway::Gateway& gateway, const std::string& na
 }
 
 PoolPicker::PoolPicker(gateway::Gateway& gateway, PickerOptions options)
-    : gw_(gateway.impl()), options_(std::move(options)) {}
+    : gw_(gateway.impl()), options_(std::move(options)), draining_options_(options_) {
+  draining_options_.flow_control = false;
+}
 
 std::shared_ptr<PickTicket> PoolPicker::Admit(RequestHead head, std::string body,
                                               DecisionCallback done) {
   auto ticket =
       std::make_shared<PoolTicket>(gw_, std::move(head), std::move(body), std::move(done));
-  ticket->Start(options_, next_loop_.fetch_add(1, std::memory_order_relaxed));
+  ticket->Start(draining_.load(std::memory_order_acquire) ? draining_options_ : options_,
+                next_loop_.fetch_add(1, std::memory_order_relaxed));
   return ticket;
+}
+
+void PoolPicker::Drain() {
+  draining_.store(true, std::memory_order_release);
+  auto rt = gw_.CurrentRuntime();
+  if (!rt) return;
+  const config::Backend* backend = FindPoolBackend(*rt, options_.pool);
+  if (backend == nullptr) return;
+  if (auto it = rt->pools.find(backend); it != rt->pools.end()) it->second->ReleaseQueue();
 }
 
 bool PoolPicker::Ready() const {

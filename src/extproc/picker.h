@@ -40,10 +40,16 @@ class PoolPicker final : public Picker {
                                     DecisionCallback done) override;
   // True while the configuration has the pool and it has a ready endpoint.
   bool Ready() const;
+  // Shutdown: the requests held in the pool's queue are decided now (picked when an
+  // endpoint can take them, refused otherwise, as serve's drain does), and later ones
+  // are decided at once instead of queued.
+  void Drain();
 
  private:
   gateway::Gateway::Impl& gw_;
   PickerOptions options_;
+  PickerOptions draining_options_;  // options_ without queueing
+  std::atomic<bool> draining_{false};
   std::atomic<std::uint64_t> next_loop_{0};
 };
 

@@ -3,11 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
+#include "gateway/gateway_impl.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace infergate::extproc {
@@ -189,8 +194,26 @@ class EndpointPicker::Impl {
  public:
   explicit Impl(EppOptions o) : options(std::move(o)), gateway(options.gateway) {}
 
+  Status Start(std::shared_ptr<const config::ConfigSnapshot> snapshot);
+  void WaitSignal();
+  // SIGTERM/SIGINT: gRPC readiness fails for the shutdown grace (serving goes on), then
+  // Drain. A second signal drains at once.
+  void BeginShutdown();
+  // Stops taking streams; held requests are decided (picked or refused, each with an
+  // answer on its stream); open streams get the drain timeout; then the gateway stops.
+  void Drain();
+
   EppOptions options;
+  bool from_provider = false;
+  std::atomic<bool> not_ready{false};
+  std::atomic<bool> grace_started{false};
+  std::atomic<bool> draining{false};
+  std::mutex drain_mu;
+  std::thread drain_thread;  // guarded by drain_mu
   gateway::Gateway gateway;
+  // On the gateway's first loop (so destroyed before it).
+  std::unique_ptr<boost::asio::signal_set> signals;
+  std::unique_ptr<boost::asio::steady_timer> grace_timer;
   std::unique_ptr<PoolPicker> picker;
   std::unique_ptr<ExtProcService> extproc;
   std::unique_ptr<HealthService> health;
@@ -202,20 +225,36 @@ EndpointPicker::EndpointPicker(EppOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 EndpointPicker::~EndpointPicker() {
+  {
+    std::lock_guard lock(impl_->drain_mu);
+    if (impl_->drain_thread.joinable()) impl_->drain_thread.join();
+  }
   if (impl_->extproc_server) impl_->extproc_server->Shutdown();
   if (impl_->health_server) impl_->health_server->Shutdown();
 }
 
-Status EndpointPicker::Start() {
-  auto& o = impl_->options;
-  if (auto st = impl_->gateway.Start(); !st.ok()) return st;
-  auto pool = ResolvePool(impl_->gateway, o.pool);
+Status EndpointPicker::Start() { return impl_->Start(nullptr); }
+
+Status EndpointPicker::Start(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  impl_->from_provider = true;
+  return impl_->Start(std::move(snapshot));
+}
+
+Status EndpointPicker::Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  return impl_->gateway.Apply(std::move(snapshot));
+}
+
+Status EndpointPicker::Impl::Start(std::shared_ptr<const config::ConfigSnapshot> snapshot) {
+  auto& o = options;
+  if (auto st = snapshot ? gateway.Start(std::move(snapshot)) : gateway.Start(); !st.ok()) {
+    return st;
+  }
+  auto pool = ResolvePool(gateway, o.pool);
   if (!pool.ok()) return pool.error();
   o.picker.pool = *pool;
-  impl_->picker = std::make_unique<PoolPicker>(impl_->gateway, o.picker);
-  impl_->extproc = std::make_unique<ExtProcService>(*impl_->picker, o.session);
-  PoolPicker* picker = impl_->picker.get();
-  impl_->health = std::make_unique<HealthService>([picker] { return picker->Ready(); });
+  picker = std::make_unique<PoolPicker>(gateway, o.picker);
+  extproc = std::make_unique<ExtProcService>(*picker, o.session);
+  health = std::make_unique<HealthService>([this] { return !not_ready && picker->Ready(); });
 
   auto build = [&](grpc::Service* service, int port, std::unique_ptr<grpc::Server>* out,
                    const char* what) -> Status {
@@ -236,21 +275,86 @@ Status EndpointPicker::Start() {
     spdlog::info("{} on {}", what, HostPort(o.grpc_address, selected));
     return Ok();
   };
-  if (auto st = build(impl_->extproc.get(), o.grpc_port, &impl_->extproc_server, "ext_proc");
-      !st.ok()) {
+  if (auto st = build(extproc.get(), o.grpc_port, &extproc_server, "ext_proc"); !st.ok()) {
     return st;
   }
-  if (auto st = build(impl_->health.get(), o.health_port, &impl_->health_server, "health");
-      !st.ok()) {
+  if (auto st = build(health.get(), o.health_port, &health_server, "health"); !st.ok()) {
     return st;
   }
   spdlog::info("endpoint picker for InferencePool {}", o.picker.pool);
   return Ok();
 }
 
+void EndpointPicker::Impl::WaitSignal() {
+  signals->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      if (from_provider) {
+        spdlog::info("SIGHUP: the configuration follows the API server; nothing to reload");
+      } else {
+        spdlog::info("SIGHUP: reloading configuration");
+        (void)gateway.Reload();
+      }
+    } else {
+      BeginShutdown();
+    }
+    WaitSignal();
+  });
+}
+
+void EndpointPicker::Impl::BeginShutdown() {
+  const TimeNs grace = options.gateway.shutdown_grace;
+  if (grace_started.exchange(true) || grace <= 0) {
+    Drain();
+    return;
+  }
+  not_ready = true;
+  spdlog::info("shutdown: gRPC readiness fails now; serving for {:.1f}s more, then draining",
+               ToSeconds(grace));
+  auto& loop = gateway.impl().loops.loop(0);
+  boost::asio::post(loop, [this, &loop, grace] {
+    grace_timer = std::make_unique<boost::asio::steady_timer>(loop);
+    grace_timer->expires_after(std::chrono::nanoseconds(grace));
+    grace_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Drain();
+    });
+  });
+}
+
+void EndpointPicker::Impl::Drain() {
+  if (draining.exchange(true)) return;
+  not_ready = true;
+  const TimeNs drain = options.gateway.drain_timeout;
+  spdlog::info("draining: held requests are decided now; open streams have up to {:.0f}s",
+               ToSeconds(drain));
+  std::lock_guard lock(drain_mu);
+  drain_thread = std::thread([this, drain] {
+    // Decides the held requests, again while the server shuts down, so a stream admitted
+    // just as draining began is not left waiting.
+    std::atomic<bool> stop{false};
+    std::thread releaser([&] {
+      while (!stop.load()) {
+        if (picker) picker->Drain();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+    // No new streams from here; the open ones end on their own or at the deadline.
+    if (extproc_server) {
+      extproc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::nanoseconds(drain));
+    }
+    stop = true;
+    releaser.join();
+    gateway.Shutdown();
+  });
+}
+
 int EndpointPicker::Wait() {
   const int code = impl_->gateway.Wait();
-  // The gateway has stopped its loops: streams still open get the drain timeout.
+  {
+    std::lock_guard lock(impl_->drain_mu);
+    if (impl_->drain_thread.joinable()) impl_->drain_thread.join();
+  }
+  // Stopped otherwise (the loops ended): streams still open get the drain timeout.
   if (impl_->extproc_server) {
     impl_->extproc_server->Shutdown(std::chrono::system_clock::now() +
                                     std::chrono::nanoseconds(impl_->options.gateway.drain_timeout));
@@ -259,8 +363,12 @@ int EndpointPicker::Wait() {
   return code;
 }
 
-void EndpointPicker::Shutdown() { impl_->gateway.Shutdown(); }
+void EndpointPicker::Shutdown() { impl_->Drain(); }
 
-void EndpointPicker::HandleSignals() { impl_->gateway.HandleSignals(); }
+void EndpointPicker::HandleSignals() {
+  impl_->signals = std::make_unique<boost::asio::signal_set>(impl_->gateway.impl().loops.loop(0),
+                                                             SIGTERM, SIGINT, SIGHUP);
+  impl_->WaitSignal();
+}
 
 }  // namespace infergate::extproc

@@ -43,11 +43,19 @@ class EndpointPicker {
   // Loads the configuration, resolves the pool and starts the three listeners. Errors:
   // configuration (exit 2) or "listen: ..." (exit 1).
   Status Start();
+  // As Start, on a provider's snapshot (the Kubernetes API server) instead of files.
+  Status Start(std::shared_ptr<const config::ConfigSnapshot> snapshot);
+  // Swaps in a later snapshot of the provider (as gateway::Gateway::Apply).
+  Status Apply(std::shared_ptr<const config::ConfigSnapshot> snapshot);
   // Blocks until Shutdown; returns the exit code.
   int Wait();
-  // Stops accepting streams, gives open ones the gateway's drain timeout, then stops.
+  // Drains: stops accepting streams, decides the requests held in the pool's queue now
+  // (each gets its answer: an endpoint, or an ImmediateResponse 503 with
+  // x-llm-d-request-dropped-reason), gives open streams the drain timeout, then stops.
   void Shutdown();
-  // SIGTERM/SIGINT shut down; SIGHUP reloads the configuration.
+  // SIGTERM/SIGINT: gRPC readiness fails for the gateway options' shutdown_grace while
+  // streams are still served, then Shutdown (a second signal skips the grace). SIGHUP
+  // reloads the configuration files.
   void HandleSignals();
 
   class Impl;

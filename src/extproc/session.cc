@@ -1,6 +1,9 @@
 #include "extproc/session.h"
 
+#include <algorithm>
 #include <charconv>
+
+#include <simdjson.h>
 
 #include "http/openai_error.h"
 
@@ -8,6 +11,13 @@ namespace infergate::extproc {
 namespace {
 
 namespace core = ::envoy::config::core::v3;
+
+// Spare bytes kept after the body: the picker parses it in place with simdjson, which reads
+// up to this far past the end (gateway::ParseOpenAIRequest reserves them, copying the body
+// when they are missing).
+constexpr std::size_t kParsePadding = simdjson::SIMDJSON_PADDING;
+// The most reserved for a body from its Content-Length alone (1 MiB: a 100k-token prompt).
+constexpr std::size_t kMaxUpfrontReserve = std::size_t{1} << 20;
 
 std::string_view HeaderValueOf(const core::HeaderValue& h) {
   // Envoy's ext_proc filter sends raw_value; value is the older form.
@@ -99,7 +109,8 @@ void Session::AppendBodyChunks(std::string_view body, bool end_of_stream, bool r
     pb::BodyResponse* br =
         request_side ? reply.mutable_request_body() : reply.mutable_response_body();
     auto* streamed = br->mutable_response()->mutable_body_mutation()->mutable_streamed_response();
-    streamed->set_body(std::string(body.substr(offset, n)));
+    // One copy per chunk, straight from the buffer into the message.
+    streamed->mutable_body()->assign(body.data() + offset, n);
     offset += n;
     streamed->set_end_of_stream(end_of_stream && offset == body.size());
   } while (offset < body.size());
@@ -112,6 +123,17 @@ Session::Step Session::OnRequest(const pb::ProcessingRequest& m) {
       if (state_ != State::kRequestHeaders) return Fail("request_headers out of order");
       for (const auto& h : m.request_headers().headers().headers()) {
         head_.headers.emplace_back(Lower(h.key()), std::string(HeaderValueOf(h)));
+      }
+      // The body is gathered once into a buffer of its final size plus the parser's
+      // padding, so neither growth nor parsing copies it again.
+      if (auto cl = head_.Find("content-length")) {
+        std::size_t n = 0;
+        const auto r = std::from_chars(cl->data(), cl->data() + cl->size(), n);
+        if (r.ec == std::errc() && n > 0) {
+          // At most kMaxUpfrontReserve on the client's word: a declared length is not
+          // memory to hand out before the bytes arrive (larger bodies grow as they come).
+          body_.reserve(std::min({n, options_.max_body_bytes, kMaxUpfrontReserve}) + kParsePadding);
+        }
       }
       if (const auto* v = MetadataField(m, kSubsetNamespace, kSubsetKey)) {
         if (v->has_list_value()) {
@@ -140,7 +162,11 @@ Session::Step Session::OnRequest(const pb::ProcessingRequest& m) {
                               "the request body is larger than " +
                                   std::to_string(options_.max_body_bytes) + " bytes");
       }
-      body_ += chunk;
+      if (body_.capacity() < body_.size() + chunk.size() + kParsePadding) {
+        // No (or a wrong) Content-Length: grow geometrically, padding included.
+        body_.reserve(std::max(2 * body_.capacity(), body_.size() + chunk.size() + kParsePadding));
+      }
+      body_.append(chunk);
       Step step;
       if (m.request_body().end_of_stream()) {
         state_ = State::kDeciding;

@@ -65,8 +65,10 @@ void AdmissionController::PickNow(const RequestInfo& request, AdmissionDecision*
 AdmissionDecision AdmissionController::Admit(QueueItemId id, const RequestInfo& request, TimeNs now,
                                              TimeNs ttl, bool queueing, const DecidedFn& decided) {
   AdmissionDecision d;
-  // Sheddable requests are never held: a saturated pool sheds them (Pick says so).
-  if (!options_.late_binding || !queueing || request.IsSheddable()) {
+  // Sheddable requests are never held: a saturated pool sheds them (Pick says so). Nor is
+  // a prompt no endpoint's KV cache can ever hold (Scheduler::LargerThanEveryKvCache).
+  if (!options_.late_binding || !queueing || request.IsSheddable() ||
+      scheduler_->LargerThanEveryKvCache(request)) {
     PickNow(request, &d);
     return d;
   }

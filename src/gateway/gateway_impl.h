@@ -1,6 +1,7 @@
-// Internals of the gateway shared by its source files (gateway.cc: life cycle, sessions,
-// the Service path and the admin listener; inference_path.cc: pool states, scraping and
-// mirroring; pool_request.cc: InferencePool requests). Not part of the public interface.
+// Internals of the gateway shared by its source files (gateway.cc: life cycle and the admin
+// listener; data_plane.cc: sessions, routing and the Service path; inference_path.cc: pool
+// states, scraping and mirroring; pool_request.cc: InferencePool requests). Not part of the
+// public interface.
 #pragma once
 
 #include <algorithm>
@@ -311,9 +312,8 @@ class Gateway::Impl {
   asio::awaitable<bool> AdmitPoolCall(PoolCall& c, bool* keep);
   // Proxies a picked request with the ledger kept in step, then records it.
   asio::awaitable<bool> ProxyPoolCall(PoolCall& c);
-  void RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out,
-                      const std::string& dispatched, TimeNs dispatched_at,
-                      const std::optional<Usage>& reported);
+  void RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out, const std::string& dispatched,
+                      TimeNs dispatched_at, const std::optional<Usage>& reported);
   // The exchange options of a request of `rule` (both routes): header edits, timeout,
   // attempts, keep-alive.
   http::ExchangeOptions ExchangeOptionsFor(const Runtime& rt, const ListenerRuntime& lr,

@@ -3,9 +3,15 @@
 // (scraped, ledger, predicted) and the live page's JSON state (admin `/api/live`).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <random>
 
+#include "core/json_escape.h"
 #include "gateway/gateway_impl.h"
 #include "gateway/visibility.h"
 #include "http/headers.h"
@@ -33,8 +39,7 @@ constexpr std::int64_t kReferenceOutputTokens = 200;
 
 }  // namespace
 
-std::string ModelLabel(bool configured, const PoolState* pool,
-                       std::string_view name) {
+std::string ModelLabel(bool configured, const PoolState* pool, std::string_view name) {
   if (configured || (pool && pool->Lists(name))) return std::string(name);
   return "other";
 }
@@ -318,26 +323,34 @@ namespace {
 
 constexpr std::string_view kRequestIdHeader = "x-request-id";
 
-// 128 random bits as 32 hex digits; a per-thread generator seeded from the OS.
-std::string NewRequestId() {
-  thread_local std::uint64_t a = [] {
+// Generated request ids: 32 hex digits, a random per-process prefix (64 bits drawn once)
+// then a counter, so ids are unique within the process and, with overwhelming odds,
+// across processes and restarts; no random draw per request.
+struct RequestIdSource {
+  std::array<char, 16> prefix;
+  std::atomic<std::uint64_t> counter{0};
+  RequestIdSource() {
     std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }();
-  thread_local std::uint64_t b = a * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
-  auto next = [](std::uint64_t& x) {  // xorshift64*
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    return x * 0x2545F4914F6CDD1Dull;
-  };
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  std::uint64_t hi = next(a), lo = next(b);
-  for (int i = 15; i >= 0; --i, hi >>= 4) id[i] = kHex[hi & 15];
-  for (int i = 31; i >= 16; --i, lo >>= 4) id[i] = kHex[lo & 15];
-  return id;
+    std::uint64_t seed =
+        (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    // The counter starts at a random point too: two processes seeded alike still differ.
+    counter.store(seed * 0x9e3779b97f4a7c15ull, std::memory_order_relaxed);
+    AppendHex(seed ^ 0x632be59bd9b4e019ull, prefix.data());
+  }
+  static void AppendHex(std::uint64_t v, char* out) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; --i, v >>= 4) out[i] = kHex[v & 15];
+  }
+  void Next(std::array<char, 32>& id) {
+    std::copy(prefix.begin(), prefix.end(), id.begin());
+    AppendHex(counter.fetch_add(1, std::memory_order_relaxed), id.data() + 16);
+  }
+};
+
+RequestIdSource& RequestIds() {
+  static RequestIdSource ids;
+  return ids;
 }
 
 }  // namespace
@@ -347,14 +360,17 @@ AccessEntry* Gateway::Impl::BeginAccess(AccessEntry& e, http::Request& req,
                                         const config::Backend* backend, TimeNs arrival,
                                         const std::string& client_ip) {
   if (!access_log) return nullptr;
-  std::string id;
   if (auto v = http::FindField(req, kRequestIdHeader); v && !v->empty() && v->size() <= 200) {
-    id = std::string(*v);
+    if (!access_log->Sample()) return nullptr;
+    e.request_id.assign(*v);
   } else {
-    id = NewRequestId();
-    req.set(kRequestIdHeader, id);
+    std::array<char, 32> id;
+    RequestIds().Next(id);
+    const std::string_view view(id.data(), id.size());
+    req.set(kRequestIdHeader, view);
+    if (!access_log->Sample()) return nullptr;
+    e.request_id.assign(view);
   }
-  if (!access_log->Sample()) return nullptr;
   e.arrival = arrival;
   e.listener = lr.key;
   if (rule) e.route = rule->Id();
@@ -364,7 +380,6 @@ AccessEntry* Gateway::Impl::BeginAccess(AccessEntry& e, http::Request& req,
   // The path only: a query string may carry credentials.
   e.path = req.target();
   e.path = e.path.substr(0, e.path.find('?'));
-  e.request_id = std::move(id);
   e.bytes_in = req.body().size();
   return &e;
 }
@@ -384,35 +399,66 @@ void Gateway::Impl::AccessOutcome(AccessEntry& e, const http::ExchangeOutcome& o
 void Gateway::Impl::EmitAccess(const AccessEntry& e, int status) {
   const TimeNs now = clock_.Now();
   const double duration = ToSeconds(now - e.arrival);
-  std::string line;
-  line.reserve(512);
-  telemetry::JsonOut j(line);
-  j.BeginObject();
-  j.Field("time", telemetry::FormatUtcMillis(WallMs() -
-                                             static_cast<std::int64_t>(duration * 1000.0 + 0.5)));
-  j.Field("request_id", e.request_id);
-  j.Field("listener", e.listener).Field("route", e.route).Field("backend", e.backend);
-  j.Field("client", e.client).Field("method", e.method).Field("path", e.path);
-  if (!e.model.empty()) j.Field("model", e.model);
-  if (!e.served_model.empty()) j.Field("served_model", e.served_model);
-  if (!e.pool.empty()) j.Field("pool", e.pool);
+  const std::int64_t start_ms = WallMs() - static_cast<std::int64_t>(duration * 1000.0 + 0.5);
+  // Built in a buffer the thread keeps (no allocation once it has grown), then copied
+  // once into the thread's log buffer. Keys are literals written with their punctuation
+  // in one piece; values are escaped (the same bytes JsonOut writes).
+  thread_local std::string line;
+  line.clear();
+  auto text = [](std::string_view key_and_quote, std::string_view v) {
+    line += key_and_quote;
+    AppendJsonEscaped(line, v);
+    line += '"';
+  };
+  auto integer = [](std::string_view key, std::int64_t v) {
+    line += key;
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    line.append(buf, r.ptr);
+  };
+  auto number = [](std::string_view key, double v) {
+    line += key;
+    if (!std::isfinite(v)) {
+      line += "null";
+      return;
+    }
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 6);
+    line.append(buf, r.ptr);
+  };
+  line += "{\"time\":\"";
+  telemetry::AppendUtcMillis(line, start_ms);
+  line += '"';
+  text(",\"request_id\":\"", e.request_id);
+  text(",\"listener\":\"", e.listener);
+  text(",\"route\":\"", e.route);
+  text(",\"backend\":\"", e.backend);
+  text(",\"client\":\"", e.client);
+  text(",\"method\":\"", e.method);
+  text(",\"path\":\"", e.path);
+  if (!e.model.empty()) text(",\"model\":\"", e.model);
+  if (!e.served_model.empty()) text(",\"served_model\":\"", e.served_model);
+  if (!e.pool.empty()) text(",\"pool\":\"", e.pool);
   if (!e.tried.empty()) {
-    j.Field("endpoint", e.tried.back());
-    j.Key("tried").BeginArray();
-    for (const auto& t : e.tried) j.String(t);
-    j.EndArray();
+    text(",\"endpoint\":\"", e.tried.back());
+    line += ",\"tried\":[";
+    for (std::size_t i = 0; i < e.tried.size(); ++i) {
+      text(i == 0 ? "\"" : ",\"", e.tried[i]);
+    }
+    line += ']';
   }
-  j.Field("status", status);
-  if (!e.dropped.empty()) j.Field("dropped", e.dropped);
-  j.Field("bytes_in", static_cast<std::int64_t>(e.bytes_in));
-  j.Field("bytes_out", static_cast<std::int64_t>(e.bytes_out));
-  if (e.queue_wait_s >= 0) j.Field("queue_wait_s", e.queue_wait_s);
-  if (e.ttfb_s >= 0) j.Field("ttfb_s", e.ttfb_s);
-  j.Field("duration_s", duration);
-  if (e.prompt_tokens >= 0) j.Field("prompt_tokens", e.prompt_tokens);
-  if (e.output_tokens >= 0) j.Field("output_tokens", e.output_tokens);
-  j.Field("retries", std::max(0, e.attempts - 1)).Field("redispatches", e.redirects);
-  j.EndObject();
+  integer(",\"status\":", status);
+  if (!e.dropped.empty()) text(",\"dropped\":\"", e.dropped);
+  integer(",\"bytes_in\":", static_cast<std::int64_t>(e.bytes_in));
+  integer(",\"bytes_out\":", static_cast<std::int64_t>(e.bytes_out));
+  if (e.queue_wait_s >= 0) number(",\"queue_wait_s\":", e.queue_wait_s);
+  if (e.ttfb_s >= 0) number(",\"ttfb_s\":", e.ttfb_s);
+  number(",\"duration_s\":", duration);
+  if (e.prompt_tokens >= 0) integer(",\"prompt_tokens\":", e.prompt_tokens);
+  if (e.output_tokens >= 0) integer(",\"output_tokens\":", e.output_tokens);
+  integer(",\"retries\":", std::max(0, e.attempts - 1));
+  integer(",\"redispatches\":", e.redirects);
+  line += '}';
   access_log->Write(line);
 }
 

@@ -293,7 +293,11 @@ void Gateway::Impl::RecordPoolCall(PoolCall& c, const http::ExchangeOutcome& out
     metrics.model_output_tokens.With({model, target})
         .Observe(static_cast<double>(reported->completion_tokens));
   }
-  if (!success) metrics.model_errors.With({model, target, std::to_string(status)}).Inc();
+  // A client that left mid-response is counted as 499, not as the status its head had.
+  if (!success) {
+    metrics.model_errors.With({model, target, out.client_gone ? "499" : std::to_string(status)})
+        .Inc();
+  }
   if (c.stats) c.stats->Record(status, seconds);
   if (!out.error.empty() && status >= 500) {
     spdlog::warn("{} {} -> {} ({}): {} ({})", c.req.method_string(), c.req.target(), c.backend.id,

@@ -398,6 +398,9 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
     while (!ec && !parser->is_done()) {
       ec = co_await ReadMessage(conn->socket, conn->buffer, *parser, ReadUntil::kProgress);
     }
+    // A client that left cancels the upstream read: that is the client's doing, not an
+    // upstream failure, and nothing is to be written to it.
+    if (st.client_gone) out.client_gone = true;
     if (ec) {
       upstream_ok = false;
       upstream_error = ec.message();
@@ -501,6 +504,9 @@ asio::awaitable<ExchangeOutcome> ProxyExchange(tcp::socket& client, Request& req
       }
     }
     if (ec) out.client_gone = !st.timed_out;
+    // A client that left cancels the upstream read (upstream_ok is then false): not an
+    // upstream failure, and no error event is written to it.
+    if (st.client_gone) out.client_gone = true;
     st.upstream = nullptr;
     pool.Release(std::move(conn), upstream_ok && parser->is_done() && upstream_keep_alive);
 

@@ -128,12 +128,17 @@ Result<ClusterAccess> InClusterAccess(const std::string& dir) {
 }
 
 Result<ClusterAccess> KubeconfigAccess(const std::string& path, const std::string& context) {
-  namespace fs = std::filesystem;
   auto text = ReadWholeFile(path);
   if (!text.ok()) return Error{fmt::format("kubeconfig: {}", text.error().message)};
+  return ParseKubeconfig(*text, path, context, ReadWholeFile);
+}
+
+Result<ClusterAccess> ParseKubeconfig(std::string_view text, const std::string& path,
+                                      const std::string& context, const FileReader& read_file) {
+  namespace fs = std::filesystem;
   YAML::Node root;
   try {
-    root = YAML::Load(*text);
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     return Error{fmt::format("kubeconfig {}: YAML syntax error: {}", path, e.what())};
   }
@@ -166,7 +171,7 @@ Result<ClusterAccess> KubeconfigAccess(const std::string& path, const std::strin
         return Error{fmt::format("kubeconfig {}: {}: not valid base64", path, data_key)};
       *out = *decoded;
     } else if (auto f = scalar(n, file_key); !f.empty()) {
-      auto content = ReadWholeFile(resolve(f));
+      auto content = read_file(resolve(f));
       if (!content.ok())
         return Error{fmt::format("kubeconfig {}: {}: {}", path, file_key, content.error().message)};
       *out = *content;

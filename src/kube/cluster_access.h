@@ -8,7 +8,9 @@
 // Plain values; Token() reads a file and is safe to call from any thread.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 
@@ -42,6 +44,12 @@ Result<ClusterAccess> InClusterAccess(
 // or files; relative paths are relative to the kubeconfig's directory); the context's
 // namespace. Errors name the file and the missing entry.
 Result<ClusterAccess> KubeconfigAccess(const std::string& path, const std::string& context = "");
+
+// KubeconfigAccess on a kubeconfig's text; path names it in errors and anchors relative
+// file names, which read_file reads (the CA, client certificate and key files).
+using FileReader = std::function<Result<std::string>(const std::string& path)>;
+Result<ClusterAccess> ParseKubeconfig(std::string_view text, const std::string& path,
+                                      const std::string& context, const FileReader& read_file);
 
 // Decodes standard base64 (padding optional, whitespace ignored); nullopt-like Error when
 // the text is not base64.

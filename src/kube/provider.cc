@@ -235,6 +235,7 @@ Result<KubernetesProvider::Built> KubernetesProvider::BuildLocked() {
   config::LoadOptions lo;
   lo.log_notices = false;
   lo.service_endpoints_from_slices = true;
+  lo.unresolved_backends_answer_500 = true;
   auto load = config::LoadConfigSkippingInvalid(std::move(sources), lo);
   if (!load.ok()) return load.error();
   builds_.fetch_add(1);
@@ -251,6 +252,7 @@ Result<KubernetesProvider::Built> KubernetesProvider::BuildLocked() {
 
 Result<std::shared_ptr<const config::ConfigSnapshot>> KubernetesProvider::Start() {
   for (const auto& type : WatchedResourceTypes()) {
+    if (!options_.kinds.empty() && !options_.kinds.count(type.kind)) continue;
     if (!type.namespaced || options_.namespaces.empty()) {
       reflectors_.push_back(
           std::make_unique<Reflector>(client_.get(), type, "", this, options_.reflector));

@@ -51,6 +51,9 @@ inline constexpr std::string_view kDefaultControllerName = "infergate.io/gateway
 struct ProviderOptions {
   ClusterAccess access;
   std::vector<std::string> namespaces;  // empty: all
+  // The kinds watched (of WatchedResourceTypes); empty: all of them. The endpoint picker
+  // watches only what its pool needs (Pods, InferencePools, objectives, rewrites, models).
+  std::set<std::string> kinds;
   std::string controller_name = std::string(kDefaultControllerName);
   // Written to each Gateway's status.addresses (IP or hostname).
   std::vector<std::string> status_addresses;

@@ -1,5 +1,5 @@
 // Reflector: keeps one resource type (in one namespace or all) mirrored from the API
-// server, the way client-go's reflector does (REFERENCE §9):
+// server, the way client-go's reflector does:
 //
 //   LIST  (paginated: limit=page_size, following metadata.continue) -> Replace(all items)
 //   WATCH from the list's resourceVersion, allowWatchBookmarks, timeoutSeconds

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace infergate::kube {
@@ -163,6 +164,8 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
   // Which routes attached where, and which pools each Gateway sends to, from the snapshot.
   std::map<std::string, std::set<std::string>> route_gateways;  // route -> gateways
   std::map<std::string, std::set<std::string>> pool_gateways;   // pool -> gateways
+  // route -> why its unresolved backendRefs did not resolve (their requests get 500)
+  std::map<std::string, std::vector<std::string>> route_unresolved;
   std::map<std::string, std::map<std::string, std::set<std::string>>> listener_routes;
   if (in.snapshot) {
     for (const auto& gw : in.snapshot->gateways) {
@@ -171,6 +174,10 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
           if (!rule.synthesized) {
             route_gateways[rule.route].insert(gw.id);
             listener_routes[gw.id][l.name].insert(rule.route);
+          }
+          for (const auto& why : rule.unresolved_backends) {
+            auto& list = route_unresolved[rule.route];
+            if (std::find(list.begin(), list.end(), why) == list.end()) list.push_back(why);
           }
           for (const auto& wb : rule.backends) {
             if (wb.backend && wb.backend->kind == config::BackendKind::kInferencePool) {
@@ -280,6 +287,13 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
           conditions = json::array({cw.Make("Accepted", false, "UnsupportedValue", msg),
                                     cw.Make("ResolvedRefs", true, "ResolvedRefs", "")});
         }
+      } else if (route_gateways[key].count(parent.gateway) && route_unresolved.count(key)) {
+        // Gateway API: the route is accepted and its rules served; the requests for an
+        // invalid backendRef get 500.
+        conditions = json::array(
+            {cw.Make("Accepted", true, "Accepted", ""),
+             cw.Make("ResolvedRefs", false, "BackendNotFound",
+                     JoinErrors(route_unresolved[key]) + " (requests for it get 500)")});
       } else if (route_gateways[key].count(parent.gateway)) {
         conditions = json::array({cw.Make("Accepted", true, "Accepted", ""),
                                   cw.Make("ResolvedRefs", true, "ResolvedRefs", "")});

@@ -141,6 +141,9 @@ struct EndpointView {
   bool reachable = false;
   TimeNs metrics_age = kNever;
   double trust = 0;  // MetricsTrust(metrics_age, the pool's staleness bound)
+  // Seconds the endpoint has been prefilling the oldest request the gateway awaits a first
+  // token from (now − ledger->prefill_since; 0 while none awaits).
+  double prefill_elapsed_s = 0;
 
   // Scraped values (0 without metrics).
   double waiting = 0;

@@ -6,6 +6,8 @@
 // Thread-safety: not synchronised; one per scheduler.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 
 namespace infergate {
@@ -13,6 +15,14 @@ namespace infergate {
 class Rng {
  public:
   explicit Rng(std::uint64_t seed = 1) { Seed(seed); }
+
+  // A generator that starts from `state` as given, for a caller that seeds it its own way
+  // (cluster::WorkloadRng); the state must not be all zero.
+  static Rng FromState(const std::array<std::uint64_t, 4>& state) {
+    Rng rng;
+    std::copy(state.begin(), state.end(), rng.s_);
+    return rng;
+  }
 
   void Seed(std::uint64_t seed) {
     for (std::uint64_t& s : s_) {

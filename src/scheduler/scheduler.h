@@ -288,13 +288,22 @@ class Scheduler final : private KvOutlookSource {
   // when no ready endpoint has fresh metrics (nothing to decide with yet).
   bool ShouldHold(const RequestInfo& request);
   // Late binding: may a request be held at all? True when some ready endpoint can be
-  // reached and has metrics (fresh or late: slow is not dead), or has its first scrape
-  // still under way (a new endpoint, a gateway just started), so a hold ends at the next
+  // reached and has metrics (fresh or late: slow is not dead), or has not given metrics
+  // yet while nothing says it is down (a new endpoint, a gateway just started, a server
+  // whose first pages are late), for up to twice the staleness bound after its first
+  // scrape outcome (datalayer/scrape_state.h AwaitingFirstMetrics), so a hold ends at the next
   // event that frees capacity (a scrape, a first token, a completion); false otherwise,
   // and then the failure mode decides at once (Pick: FailOpen routes, FailClose answers
   // 503) rather than a wait of unknown length. The one place that says which endpoints a
   // hold can count on (AdmissionController asks it before ShouldHold).
   bool CanHold() const;
+  // True when every endpoint has reported its KV capacity and `request`'s prompt exceeds
+  // the largest (per virtual engine: with pipeline parallelism a request lands in one,
+  // with 1/P of the blocks). No endpoint will ever have room for such a prompt, so a hold
+  // could end only with its client or its TTL, holding back every request behind it at
+  // the head of the queue; AdmissionController picks it at once instead, and its server
+  // answers (vLLM's context-length 400: max_model_len is within the KV capacity).
+  bool LargerThanEveryKvCache(const RequestInfo& request) const;
   // Re-dispatch (`serve --redirect-after`, `simulate --redirect-after`): should `request`,
   // dispatched as `handle` and still awaiting its first token, be aborted where it is and
   // sent elsewhere? Yes only when it is the oldest of the gateway's requests awaiting in

@@ -133,6 +133,10 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
     ++c.new_awaiting;
     c.new_awaiting_tokens += r.prompt_tokens;
   }
+  if (c.awaiting == 1) {
+    c.prefill_since = ep.last_first_token == kNoTime ? now : std::max(now, ep.last_first_token);
+    c.prefill_head_tokens = r.uncached;
+  }
   ++live_;
   mean_prompt_ += options_.ewma_alpha * (static_cast<double>(r.prompt_tokens) - mean_prompt_);
   return (static_cast<Handle>(r.generation) << 32) | (index + 1u);
@@ -201,7 +205,27 @@ bool TokenLedger::FirstToken(Handle h, TimeNs now) {
     ++c.joined_running;
     c.joined_running_tokens += p;
   }
+  Endpoint& ep = endpoints_[r->slot];
+  ep.last_first_token = ep.last_first_token == kNoTime ? now : std::max(ep.last_first_token, now);
+  UpdatePrefillHead(ep);
   return true;
+}
+
+void TokenLedger::UpdatePrefillHead(Endpoint& ep) {
+  LedgerCounts& c = ep.counts;
+  c.prefill_since = kNever;
+  c.prefill_head_tokens = 0;
+  if (c.awaiting == 0) return;
+  // The list runs from the most recently dispatched: the oldest awaiting one is the last.
+  const Record* oldest = nullptr;
+  for (std::uint32_t i = ep.head; i != kNil; i = records_[i].next) {
+    if (records_[i].state == State::kAwaiting) oldest = &records_[i];
+  }
+  if (oldest == nullptr) return;
+  c.prefill_since = ep.last_first_token == kNoTime
+                        ? oldest->dispatched
+                        : std::max(oldest->dispatched, ep.last_first_token);
+  c.prefill_head_tokens = oldest->uncached;
 }
 
 bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
@@ -262,8 +286,11 @@ bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
     }
   }
   ++endpoints_[r->slot].version;
+  const bool was_awaiting = r->state == State::kAwaiting;
+  Endpoint& ep = endpoints_[r->slot];
   Unlink(static_cast<std::uint32_t>(r - records_.data()));
   Release(static_cast<std::uint32_t>(r - records_.data()));
+  if (was_awaiting) UpdatePrefillHead(ep);
   return true;
 }
 

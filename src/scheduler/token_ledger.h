@@ -76,6 +76,14 @@ struct LedgerCounts {
 
   // Of `inflight`, the requests other gateway replicas dispatched (DispatchRemote).
   std::int32_t remote_inflight = 0;
+  // Prefill progress, from the responses alone: the oldest awaiting request's prefill
+  // started no later than `prefill_since`, the later of its dispatch and the endpoint's
+  // latest first token (the request before it ended its prefill then); `prefill_head_tokens`
+  // is its uncached tokens. kNever and 0 while nothing awaits. The time since is work the
+  // endpoint has already done on its queue, which no scrape shows (a llama.cpp page is
+  // late precisely while it prefills).
+  TimeNs prefill_since = kNever;
+  std::int64_t prefill_head_tokens = 0;
 };
 
 class TokenLedger {
@@ -238,6 +246,7 @@ class TokenLedger {
   };
   struct Endpoint {
     std::uint32_t head = kNil;
+    TimeNs last_first_token = kNoTime;  // the latest first token of one of its requests
     TimeNs scrape_time = kNoTime;
     LedgerCounts counts;
     std::uint64_t version = 0;
@@ -250,6 +259,8 @@ class TokenLedger {
   Endpoint& EndpointOf(std::uint32_t slot);
   void Unlink(std::uint32_t index);
   void Release(std::uint32_t index);
+  // Recomputes counts.prefill_since and prefill_head_tokens. O(in-flight requests).
+  void UpdatePrefillHead(Endpoint& ep);
 
   Options options_;
   int virtual_engines_;

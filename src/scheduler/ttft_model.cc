@@ -56,7 +56,16 @@ TtftPrediction PredictTtft(const TtftModelParams& p, const EndpointView& e, cons
       (ve != nullptr ? ve->awaiting : e.ledger->awaiting) + fw * load.foreign_waiting;
   // Each queued request adds its tokens and a scheduling overhead; the learned base (which
   // also holds the wait for the engine's current step and the network) is paid once.
-  const double queue_s = backlog * per_token + queued_requests * p.request_overhead_s;
+  // The endpoint has been working on the oldest of our awaiting prompts since its dispatch
+  // or the previous first token there: that part of its prefill is done (at most all of
+  // it; with virtual engines the queue is one virtual engine's and the credit is left out).
+  const double head_s =
+      static_cast<double>(std::max<std::int64_t>(e.ledger->prefill_head_tokens, 0)) * per_token;
+  const double progress_s =
+      ve == nullptr && e.ledger->awaiting > 0
+          ? std::min(head_s, std::clamp(p.prefill_progress, 0.0, 1.0) * e.prefill_elapsed_s)
+          : 0.0;
+  const double queue_s = backlog * per_token - progress_s + queued_requests * p.request_overhead_s;
   const double prefill_s = prefill_time(uncached);
   const double tpot_s = p.decode_step_s + p.decode_step_per_seq_s * (running + 1.0);
 

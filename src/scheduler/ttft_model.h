@@ -15,7 +15,12 @@
 //              caching off; at most prompt − 1 tokens, as vLLM caps a hit)
 //   queue    = per_token · the uncached tokens awaiting their first token here (ours,
 //              plus foreign_waiting_weight · the waiting requests we did not send, at the
-//              mean prompt) + request_overhead_s per queued request
+//              mean prompt) + request_overhead_s per queued request, less the prefill
+//              already done: prefill_progress · the time since the oldest awaiting prompt's
+//              prefill could start (its dispatch, or the endpoint's last first token if
+//              later), at most that prompt's own prefill. Responses say this when no scrape
+//              can: a llama.cpp page is late exactly while it prefills (without virtual
+//              engines; with them the queue is one virtual engine's and this is left out)
 //   prefill  = prefill time of (prompt − cached)
 //   with the KV outlook (scheduler/kv_outlook.h: the cache projected forward from the
 //   ledger's in-flight requests, their max_tokens and the TPOT):
@@ -38,7 +43,8 @@
 //   is that of the virtual engine the ledger's replay says the request lands in, so
 //   kv_wait, peak, pressure and the gate are its; `queue` counts its awaiting prompts and
 //   1/P of the foreign waiting ones, and `balance` its sequences (ours in it, plus 1/P of
-//   the rest). Measured on the seed's workload: docs/benchmarks.md
+//   the rest). Measured on the seed's workload:
+//   docs/experiments/2026-11-25-seed-workload-policy.md
 //   without it (capacity or ledger unknown), a one-shot estimate:
 //     growth   = running_est · (queue + prefill) / tpot   (tokens running sequences add)
 //     demand   = kv_tokens_est + backlog + (prompt − cached) + growth
@@ -106,6 +112,9 @@ struct TtftModelParams {
   double prefill_work_weight = 8.0;
   double eviction_weight = 1.0;
   double hold_queue_factor = 0.0;  // late binding: see kv-headroom-filter
+  // Fraction of the time the endpoint has spent on its oldest awaiting prefill
+  // (EndpointView::prefill_elapsed_s) taken off the queue, at most that prefill's own time.
+  double prefill_progress = 1.0;
   // Late binding (kv-headroom-filter): also hold while every endpoint that can admit the
   // request has this many of the gateway's requests awaiting their first token where it
   // would queue. kHoldAwaitingAuto: 2 where the virtual-engine mirror is on (vLLM V0, which

@@ -6,8 +6,11 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+
+#include "telemetry/json_out.h"
 
 namespace infergate::telemetry {
 
@@ -138,26 +141,33 @@ void AccessLog::Close() {
   FlushAll();
 }
 
-std::string FormatUtcMillis(std::int64_t unix_ms) {
+void AppendUtcMillis(std::string& out, std::int64_t unix_ms) {
   // Lines of one second share everything but the milliseconds: the calendar conversion
   // (gmtime_r takes glibc's time zone lock) runs once per second per thread.
   thread_local std::int64_t cached_second = INT64_MIN;
   thread_local char prefix[40];
+  thread_local std::size_t prefix_length = 0;
   const std::int64_t second = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
   if (second != cached_second) {
     const std::time_t secs = static_cast<std::time_t>(second);
     std::tm tm{};
     gmtime_r(&secs, &tm);
-    std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
-                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    const int n =
+        std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    prefix_length = n > 0 ? static_cast<std::size_t>(n) : 0;
     cached_second = second;
   }
   const int ms = static_cast<int>(unix_ms - second * 1000);
-  std::string out(prefix);
-  out += static_cast<char>('0' + ms / 100);
-  out += static_cast<char>('0' + ms / 10 % 10);
-  out += static_cast<char>('0' + ms % 10);
-  out += 'Z';
+  const char tail[4] = {static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                        static_cast<char>('0' + ms % 10), 'Z'};
+  out.append(prefix, prefix_length);
+  out.append(tail, sizeof tail);
+}
+
+std::string FormatUtcMillis(std::int64_t unix_ms) {
+  std::string out;
+  AppendUtcMillis(out, unix_ms);
   return out;
 }
 

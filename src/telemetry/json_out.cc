@@ -13,14 +13,6 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
 }
 
-void JsonOut::Separate() {
-  if (after_key_) {
-    after_key_ = false;
-    return;
-  }
-  if (need_comma_) out_ += ',';
-}
-
 JsonOut& JsonOut::Open(char c) {
   Separate();
   out_ += c;

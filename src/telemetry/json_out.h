@@ -15,6 +15,10 @@ namespace infergate::telemetry {
 // backslashes; bytes that are not valid UTF-8 are replaced by U+FFFD so every line parses.
 void AppendJsonString(std::string& out, std::string_view s);
 
+// Appends "2026-12-07T04:10:11.123Z" for a Unix time in milliseconds (the access log's
+// time stamps; defined with the log, which also offers FormatUtcMillis).
+void AppendUtcMillis(std::string& out, std::int64_t unix_ms);
+
 class JsonOut {
  public:
   explicit JsonOut(std::string& out) : out_(out) {}
@@ -44,7 +48,13 @@ class JsonOut {
  private:
   JsonOut& Open(char c);
   JsonOut& Close(char c);
-  void Separate();
+  void Separate() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (need_comma_) out_ += ',';
+  }
 
   std::string& out_;
   bool need_comma_ = false;

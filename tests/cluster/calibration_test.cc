@@ -1,6 +1,7 @@
 // The seed calibration: round robin over three simulated QwQ-32B TP2xPP2 groups, driven
 // by the seed's benchmark (vLLM 0.7.2 random dataset, 300 prompts, concurrency 30),
-// must land within ±25% of the seed's plain-gateway row (REFERENCE §1).
+// must land within ±25% of the seed's plain-gateway row (docs/benchmarks.md, "The seed
+// experiment").
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bench/report.h"
+#include "loadgen/report.h"
 #include "sim/engine/output_model.h"
 
 namespace infergate::cluster {
@@ -151,7 +151,7 @@ TEST(RunPolicy, ResultsAreBenchResultsAndDeterministic) {
   const ClusterSetup setup = SeedCluster();
   auto floor = IdleTtftSeconds(setup, *w);
   ASSERT_TRUE(floor.ok());
-  bench::RunInfo info;
+  loadgen::RunInfo info;
   info.model_id = "qwq";
   auto policy = ParsePolicy("infergate");
   ASSERT_TRUE(policy.ok());
@@ -173,7 +173,7 @@ TEST(RunPolicy, ResultsAreBenchResultsAndDeterministic) {
   EXPECT_NEAR(a->ttft_gateway_ms + a->ttft_engine_queue_ms + a->ttft_prefill_ms,
               a->result.ttft_ms.mean - 1.5, 0.01);
   // The JSON round-trips through bench's reader, with the policy in its metadata.
-  auto back = bench::ResultFromJson(bench::ResultToJson(a->result));
+  auto back = loadgen::ResultFromJson(loadgen::ResultToJson(a->result));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ(back->completed, 40);
   EXPECT_NEAR(back->ttft_ms.mean, a->result.ttft_ms.mean, 0.01);
@@ -445,7 +445,7 @@ PolicyRun Point(const std::string& policy, double rate, std::vector<double> ttft
   r.policy.name = policy;
   r.result.info.request_rate = rate;
   for (double t : ttfts_ms) {
-    bench::RequestOutcome o;
+    loadgen::RequestOutcome o;
     o.success = true;
     o.ttft = t / 1e3;
     r.result.requests.push_back(o);

@@ -11,7 +11,8 @@
 namespace infergate::cluster {
 namespace {
 
-// The seed's plain-gateway (round-robin) row and its GIE row's ratios (REFERENCE §1).
+// The seed's plain-gateway (round-robin) row and its GIE row's ratios (docs/benchmarks.md,
+// "The seed experiment").
 constexpr double kSeedMeanTtftMs = 10909.18;
 constexpr double kSeedMedianTtftMs = 2446.06;
 constexpr double kSeedMeanTpotMs = 114.18;
@@ -75,9 +76,9 @@ std::vector<Ratios> MeanRatios(const ClusterSetup& setup, const std::vector<std:
   std::vector<Ratios> r(policies.size());
   for (std::uint32_t seed : seeds) {
     const std::vector<PolicyRun> runs = RunAll(setup, make(seed), policies);
-    const bench::BenchmarkResult& base = runs[0].result;
+    const loadgen::BenchmarkResult& base = runs[0].result;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      const bench::BenchmarkResult& x = runs[i].result;
+      const loadgen::BenchmarkResult& x = runs[i].result;
       const double n = static_cast<double>(seeds.size());
       r[i].mean_ttft += x.ttft_ms.mean / base.ttft_ms.mean / n;
       r[i].p99_ttft += x.ttft_ms.At(99) / base.ttft_ms.At(99) / n;
@@ -99,7 +100,7 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   double mean = 0, median = 0, tpot = 0, out = 0;
   for (std::uint32_t seed = 0; seed < n; ++seed) {
     const std::vector<PolicyRun> runs = RunAll(SeedCluster(), Seed(seed), policies);
-    const bench::BenchmarkResult& rr = runs[0].result;
+    const loadgen::BenchmarkResult& rr = runs[0].result;
     ASSERT_EQ(rr.completed, 300);
     if (seed == 0) {
       EXPECT_EQ(rr.total_input, 1014085);  // the seed's exact input tokens
@@ -109,7 +110,7 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
     tpot += rr.tpot_ms.mean / n;
     out += rr.output_throughput / n;
     for (std::size_t i = 0; i < runs.size(); ++i) {
-      const bench::BenchmarkResult& x = runs[i].result;
+      const loadgen::BenchmarkResult& x = runs[i].result;
       r[i].mean_ttft += x.ttft_ms.mean / rr.ttft_ms.mean / n;
       r[i].p99_ttft += x.ttft_ms.At(99) / rr.ttft_ms.At(99) / n;
       r[i].throughput += x.output_throughput / rr.output_throughput / n;
@@ -133,8 +134,9 @@ TEST(SeedWorkload, FidelityOfTheBaselinesAndTheInfergateTargets) {
   EXPECT_LT(r[1].p99_ttft, 1.1);
 
   // infergate, as shipped (virtual-engine mirror, prefill pacing, re-dispatch after 7 s):
-  // issue 6's targets on these seeds (it measures 0.299x / 0.122x / 1.043x here;
-  // docs/benchmarks.md has ten seeds and more), and better than both GIE schedulers.
+  // the seed workload's targets in docs/benchmarks.md on these seeds (it measures 0.299x /
+  // 0.122x / 1.043x here; docs/benchmarks.md has ten seeds and more), and better than both GIE
+  // schedulers.
   const Ratios& ig = r[3];
   EXPECT_LE(ig.mean_ttft, 0.30);
   EXPECT_LE(ig.p99_ttft, 0.15);

@@ -141,8 +141,8 @@ TEST(ReplicaRouterTest, RunPolicyServesEveryRequestWithReplicas) {
   ASSERT_TRUE(idle.ok());
   auto policy = ParsePolicy("infergate");
   ASSERT_TRUE(policy.ok());
-  bench::RunInfo info;
-  bench::MetricOptions metrics;
+  loadgen::RunInfo info;
+  loadgen::MetricOptions metrics;
   for (const auto& [sync, loss] :
        std::vector<std::pair<bool, double>>{{false, 0}, {true, 0}, {true, 0.5}}) {
     setup.gateway_replicas = 4;

@@ -7,7 +7,7 @@
 namespace infergate::cluster {
 
 std::vector<WorkloadRequest> MakeRandomDataset(const RandomDatasetOptions& o) {
-  Rng rng(o.seed);
+  WorkloadRng rng(o.seed);
   const std::int64_t vocab = Tokenizer::kVocabSize;
   std::vector<TokenId> prefix;
   for (int j = 0; j < o.prefix_len; ++j) {

@@ -1,5 +1,5 @@
 // The seed benchmark, regenerated for the cluster simulation, and benchmark_serving's
-// metrics over a simulated run (test support; src/bench owns the real client).
+// metrics over a simulated run (test support; src/loadgen owns the real client).
 //
 // The dataset follows vLLM 0.7.2's benchmark_serving "random" dataset: one shared prefix
 // of random token ids, then for request i an input length drawn uniformly from

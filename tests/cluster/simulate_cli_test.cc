@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/compare.h"
-#include "bench/report.h"
+#include "loadgen/compare.h"
+#include "loadgen/report.h"
 #include "tests/support/process.h"
 
 namespace infergate::cluster {
@@ -60,18 +60,18 @@ TEST_F(SimulateCliTest, PrintsTablesWritesJsonAndHtmlAndIsDeterministic) {
   EXPECT_EQ(a.out, b.out);
 
   // One JSON per policy, readable by bench's reader and comparable.
-  std::vector<bench::NamedResult> runs;
+  std::vector<loadgen::NamedResult> runs;
   for (const char* name : {"round-robin", "gie-v0", "infergate"}) {
     const fs::path p = dir_ / "results" / (std::string(name) + "-seed-seed0.json");
     ASSERT_TRUE(fs::exists(p)) << p;
-    auto r = bench::LoadResultFile(p.string());
+    auto r = loadgen::LoadResultFile(p.string());
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(r->completed, 45);
     EXPECT_EQ(r->info.max_concurrency, 30);
     EXPECT_EQ(r->requests.size(), 45u);
     runs.push_back({name, std::move(*r)});
   }
-  const std::string table = bench::FormatComparison(runs, false);
+  const std::string table = loadgen::FormatComparison(runs, false);
   EXPECT_NE(table.find("Mean TTFT (ms)"), std::string::npos);
   const std::string html = Slurp(dir_ / "report.html");
   EXPECT_NE(html.find("<svg"), std::string::npos);
@@ -142,6 +142,13 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--knee-factor", "1"}, "--knee-factor"},
       {{"--redirect-after", "-1"}, "--redirect-after"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
+      // The workload flags bench shares, with bench's checks.
+      {{"--request-rate", "0"}, "--request-rate"},
+      {{"--request-rate", "fast"}, "--request-rate"},
+      {{"--burstiness", "0"}, "--burstiness"},
+      {{"--max-concurrency", "-1"}, "--max-concurrency"},
+      {{"--seed", "-1"}, "--seed"},
+      {{"--percentile-metrics", "ttft,foo"}, "foo"},
       {{"--no-such-flag"}, "no-such-flag"},
   };
   for (const Case& c : cases) {

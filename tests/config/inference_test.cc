@@ -179,9 +179,6 @@ spec:
           "flow-control\"]: must be \"true\" or \"false\", got \"yes\"",
           "test.yaml:6: document 1: InferencePool/a: metadata.annotations[\"infergate.io/"
           "pipeline-parallel-size\"]: must be an integer from 1 to 16, got \"0\"",
-          "test.yaml:16: document 2: InferencePool/b: spec.selector.matchExpressions: is not "
-          "supported; use matchLabels",
-          "test.yaml:16: document 2: InferencePool/b: spec.selector.matchLabels: is required",
           "test.yaml:17: document 2: InferencePool/b: spec.targetPorts: must list 1 to 8 ports, "
           "got 9",
           "test.yaml:25: document 3: InferencePool/c: spec.targetPorts[1].number: port 80 is "

@@ -144,6 +144,30 @@ TEST(EndpointScrapeStateReachability, ConnectTimeoutsCountOnlyWhenRepeated) {
   EXPECT_TRUE(s.IsReachable());
 }
 
+// A server busy from the start answers its first pages late: it is awaited (requests may
+// be held for it) for a grace after its first scrape outcome, not refused at once.
+TEST(EndpointScrapeStateReachability, AwaitedForItsFirstMetricsWithinAGrace) {
+  const TimeNs grace = 4000 * kMsR;
+  EndpointScrapeState s;
+  EXPECT_TRUE(s.AwaitingFirstMetrics(0, grace));  // first scrape under way
+  s.RecordFailure(100 * kMsR, "timed out waiting for the page", ScrapeFailure::kTimeout);
+  EXPECT_TRUE(s.IsReachable());
+  EXPECT_TRUE(s.AwaitingFirstMetrics(3000 * kMsR, grace));
+  EXPECT_FALSE(s.AwaitingFirstMetrics(4100 * kMsR, grace));  // the grace is over
+  s.RecordMetrics(4200 * kMsR, SomeMetrics());
+  EXPECT_FALSE(s.AwaitingFirstMetrics(4200 * kMsR, grace));  // it has metrics now
+
+  EndpointScrapeState refused;  // known down: never awaited
+  refused.RecordFailure(100 * kMsR, "connect: Connection refused", ScrapeFailure::kUnreachable);
+  EXPECT_FALSE(refused.AwaitingFirstMetrics(200 * kMsR, grace));
+
+  EndpointScrapeState silent;  // one unanswered connection attempt is not yet "down"
+  silent.RecordFailure(100 * kMsR, "timed out connecting", ScrapeFailure::kConnectTimeout);
+  EXPECT_TRUE(silent.AwaitingFirstMetrics(200 * kMsR, grace));
+  silent.RecordFailure(300 * kMsR, "timed out connecting", ScrapeFailure::kConnectTimeout);
+  EXPECT_FALSE(silent.AwaitingFirstMetrics(400 * kMsR, grace));
+}
+
 TEST(PoolScrapeSummaryReachability, LateEndpointsAreReachableButNotFresh) {
   EndpointScrapeState late, down, fresh;
   late.RecordMetrics(0, SomeMetrics());

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <grpcpp/generic/generic_stub.h>
 
 #include <algorithm>
@@ -524,6 +526,108 @@ TEST_F(EppTest, SeveralPoolsNeedAFlag) {
   StartEpp({"--pool-name", "pool", "--pool-namespace", "default"});
   auto ok = Exchange(R"({"model":"base","prompt":"x","max_tokens":1})");
   EXPECT_EQ(ok.status, 200) << ok.error;
+}
+
+// Streams held in the pool's queue when SIGTERM arrives are answered, not cut: during the
+// shutdown grace readiness fails and a held request is still picked when an endpoint
+// frees; at the drain the ones left are decided at once (picked, or an ImmediateResponse
+// with x-llm-d-request-dropped-reason), and the process exits 0.
+TEST_F(EppTest, HeldStreamsAreAnsweredOnSigterm) {
+  StartServers(2);
+  WriteConfig("");  // the default profile, infergate, queues
+  for (auto& s : servers_) s->Control("kv=1&running=20&waiting=4");
+  StartEpp({"--shutdown-grace", "2.5", "--drain-timeout", "10"});
+
+  constexpr int kHeld = 3;
+  std::vector<Routed> routed(kHeld);
+  std::vector<std::unique_ptr<EnvoyStream>> streams;
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < kHeld; ++i) streams.push_back(std::make_unique<EnvoyStream>(*stub_));
+  auto hold = [&](int i, int queued_after) {
+    clients.emplace_back([&, i] {
+      routed[i] = streams[i]->RouteRequest(R"({"model":"base","prompt":"held )" +
+                                           std::to_string(i) + R"(","max_tokens":1})");
+      ++answered;
+    });
+    const std::string queued = "infergate_pool_queued_requests{name=\"pool\",priority=\"0\"} " +
+                               std::to_string(queued_after);
+    auto deadline = Clock::now() + 5s;
+    while (Clock::now() < deadline && Metrics().find(queued) == std::string::npos) {
+      std::this_thread::sleep_for(20ms);
+    }
+    return Metrics().find(queued) != std::string::npos;
+  };
+  auto health = ::grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(health_target_, grpc::InsecureChannelCredentials()));
+  auto readiness = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    ::grpc::health::v1::HealthCheckRequest req;
+    req.set_service("readiness");
+    ::grpc::health::v1::HealthCheckResponse res;
+    auto st = health->Check(&ctx, req, &res);
+    return st.ok() ? res.status() : ::grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  using ::grpc::health::v1::HealthCheckResponse;
+
+  ASSERT_TRUE(hold(0, 1)) << Metrics();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(answered.load(), 0);
+  ASSERT_TRUE(epp_.Signal(SIGTERM));
+  const auto signalled = Clock::now();
+  // The grace: readiness fails, the stream stays open and held.
+  auto deadline = Clock::now() + 1s;
+  while (Clock::now() < deadline && readiness() != HealthCheckResponse::NOT_SERVING) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(readiness(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(answered.load(), 0);
+  // An endpoint frees room: the held request is picked for it.
+  servers_[1]->Control("kv=0.1&running=0&waiting=0");
+  deadline = Clock::now() + 1s;
+  while (Clock::now() < deadline && answered.load() == 0) std::this_thread::sleep_for(10ms);
+  servers_[1]->Control("kv=1&running=20&waiting=4");
+  ASSERT_EQ(answered.load(), 1) << "the held request was not picked when an endpoint freed";
+  EXPECT_EQ(routed[0].status, 200) << routed[0].error;
+  EXPECT_EQ(routed[0].endpoint, servers_[1]->address + ":" + std::to_string(servers_[1]->port));
+  std::this_thread::sleep_for(200ms);  // scraped full again
+
+  // Two more are held during the grace, then the drain decides them at once.
+  ASSERT_TRUE(hold(1, 1)) << Metrics();
+  ASSERT_TRUE(hold(2, 2)) << Metrics();
+  ASSERT_LT(Clock::now() - signalled, 2300ms) << "the grace ended before the requests were held";
+  EXPECT_EQ(answered.load(), 1);
+  deadline = Clock::now() + 5s;
+  while (Clock::now() < deadline && answered.load() < kHeld) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(answered.load(), kHeld) << epp_.output();
+  EXPECT_LT(Clock::now() - signalled, 5s);
+  for (int i = 1; i < kHeld; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_TRUE(routed[i].error.empty()) << routed[i].error;
+    if (routed[i].status == 200) {
+      EXPECT_NE(ServerAt(routed[i].endpoint), nullptr) << routed[i].endpoint;
+    } else {
+      EXPECT_EQ(routed[i].status, 503) << routed[i].body;
+      EXPECT_FALSE(routed[i].immediate_headers["x-llm-d-request-dropped-reason"].empty());
+    }
+  }
+  // Routed streams stay open through the drain: their responses are followed to the end.
+  for (int i = 0; i < kHeld; ++i) {
+    SCOPED_TRACE(i);
+    if (routed[i].status == 200) {
+      auto relayed = streams[i]->RelayResponse(
+          200,
+          R"({"choices":[{"text":"x"}],"usage":{"prompt_tokens":3,"completion_tokens":1,)"
+          R"("total_tokens":4}})",
+          "", 7);
+      EXPECT_TRUE(relayed.has_value());
+    }
+    streams[i]->CloseSend();
+    EXPECT_TRUE(streams[i]->Finish().ok());
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(epp_.Wait(10s), 0) << epp_.output();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <simdjson.h>
+
 namespace infergate::extproc {
 namespace {
 
@@ -171,6 +173,30 @@ TEST(ExtProcSession, LargeBodiesComeBackInChunksOfAtMost62000Bytes) {
   }
   EXPECT_EQ(total, body.size());
   EXPECT_EQ(st.replies.size(), 1 + (body.size() + kMaxBodyChunk - 1) / kMaxBodyChunk);
+}
+
+// The picker parses the body in place: it must arrive whole, with the parser's padding
+// spare after it, whatever Content-Length said (right, absent, too small or too large).
+TEST(ExtProcSession, BodyArrivesWholeWithRoomToParseInPlace) {
+  std::string body(300 * 1024, 'x');
+  for (std::size_t i = 0; i < body.size(); i += 97) body[i] = static_cast<char>('a' + i % 26);
+  const std::vector<std::string> pieces = {body.substr(0, 16384), body.substr(16384, 1),
+                                           body.substr(16385)};
+  for (const std::string& cl : {std::to_string(body.size()), std::string(), std::string("100"),
+                                std::to_string(body.size() * 3), std::string("junk")}) {
+    SCOPED_TRACE("content-length " + cl);
+    Session s;
+    FakePicker p;
+    std::vector<std::pair<std::string, std::string>> hs = {{":path", "/v1/completions"}};
+    if (!cl.empty()) hs.emplace_back("content-length", cl);
+    ASSERT_FALSE(s.OnRequest(Headers(hs, false)).error);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      ASSERT_FALSE(s.OnRequest(Body(pieces[i], i + 1 == pieces.size())).error);
+    }
+    s.Admit(p, [](PickDecision) {});
+    EXPECT_EQ(p.body, body);
+    EXPECT_GE(p.body.capacity(), p.body.size() + simdjson::SIMDJSON_PADDING);
+  }
 }
 
 TEST(ExtProcSession, RefusalsAreImmediateResponsesWithTheDroppedReason) {

@@ -16,7 +16,8 @@ constexpr TimeNs kMs = kNanosPerMilli;
 // Two endpoints under a GIE profile (holds while saturated: 5 waiting per endpoint with
 // the ledger) or the infergate profile.
 struct Pool {
-  explicit Pool(const char* profile = "gie-ledger", AdmissionOptions options = {}) {
+  explicit Pool(const char* profile = "gie-ledger", AdmissionOptions options = {},
+                bool first_scrape = true) {
     SchedulerOptions so;
     so.profile = profile;
     auto s = Scheduler::Create(so, &clock);
@@ -25,7 +26,7 @@ struct Pool {
     for (const char* id : {"a:1", "b:1"}) {
       EXPECT_TRUE(scheduler->UpsertEndpoint(EndpointSpec{id, {}, true}).ok());
     }
-    Scrape();
+    if (first_scrape) Scrape();
     admission = std::make_unique<AdmissionController>(options, scheduler.get());
   }
   // Each endpoint's scraped queue; 6 (over GIE's threshold of 5) saturates the pool.
@@ -42,6 +43,13 @@ struct Pool {
     for (const char* id : {"a:1", "b:1"}) {
       scheduler->ReportScrapeFailure(id, clock.Now(), "connection refused",
                                      ScrapeFailure::kUnreachable);
+    }
+  }
+  // Every endpoint accepts its scrape connection but answers its page late.
+  void Late() {
+    for (const char* id : {"a:1", "b:1"}) {
+      scheduler->ReportScrapeFailure(id, clock.Now(), "timed out waiting for the page",
+                                     ScrapeFailure::kTimeout);
     }
   }
   // A request with a prompt of its own (no prefix affinity).
@@ -161,6 +169,36 @@ TEST(Admission, NothingIsHeldWhileNoEndpointCanBeReached) {
   EXPECT_TRUE(p.scheduler->CanHold());
   p.Request(13);
   EXPECT_EQ(p.Admit(13).verdict, AdmissionVerdict::kHold);
+}
+
+// A gateway that starts in front of servers busy from the start: their first pages are
+// late. Requests are held (not refused) while the servers may still answer, and picked
+// when the first metrics arrive; servers that never give metrics are left to the failure
+// mode once the grace (twice the staleness bound) is over.
+TEST(Admission, ServersWhoseFirstPagesAreLateAreAwaitedWithinAGrace) {
+  Pool p("gie-ledger", {}, /*first_scrape=*/false);
+  p.Late();
+  EXPECT_TRUE(p.scheduler->CanHold());
+  p.Request(1);
+  EXPECT_EQ(p.Admit(1).verdict, AdmissionVerdict::kHold);
+  p.clock.Advance(500 * kMs);
+  p.Scrape();  // the first metrics: the held request is picked
+  p.decided.clear();
+  EXPECT_EQ(p.Pump(), 1u);
+  ASSERT_EQ(p.decided.size(), 1u);
+  EXPECT_EQ(p.decided[0].second.verdict, AdmissionVerdict::kPick);
+
+  Pool never("gie-ledger", {}, /*first_scrape=*/false);
+  never.Late();
+  never.Request(1);
+  EXPECT_EQ(never.Admit(1).verdict, AdmissionVerdict::kHold);
+  never.clock.Advance(2 * kDefaultMetricsStaleness + kMs);
+  never.Late();  // still no metrics, past the grace: FailClose answers 503
+  EXPECT_FALSE(never.scheduler->CanHold());
+  never.decided.clear();
+  EXPECT_EQ(never.Pump(), 1u);
+  ASSERT_EQ(never.decided.size(), 1u);
+  EXPECT_EQ(never.decided[0].second.http_status(), 503);
 }
 
 TEST(Admission, ExpiredAndFullQueuesAreRejectedWithTheirReasons) {

@@ -113,5 +113,71 @@ TEST(GatewayPoolState, AFirstTokenReleasesARequestHeldForItsPrefillQueue) {
   EXPECT_TRUE(waiters[4]->pick.picked());
 }
 
+// A prompt larger than every endpoint's KV cache is never held: no endpoint will ever have
+// room for it, so it would wait for its client or its TTL, and at the head of the queue
+// every request behind it would wait too. It is picked at once (its server answers).
+TEST(GatewayPoolState, APromptLargerThanEveryKvCacheIsPickedNotHeld) {
+  ManualClock clock;
+  clock.Set(kNanosPerSecond);
+  auto plain = Load("");
+  ASSERT_TRUE(plain);
+  auto settings = SettingsForPool(*plain, *plain->pools.at(0));
+  ASSERT_TRUE(settings.ok());
+  ASSERT_TRUE(settings->flow_control);
+  auto created = PoolState::Create("default/p", *settings, &clock);
+  ASSERT_TRUE(created.ok());
+  PoolState& pool = **created;
+  config::Backend backend;
+  backend.id = "default/p";
+  for (const char* ip : {"10.0.0.1", "10.0.0.2"}) {
+    config::Endpoint ep;
+    ep.id = std::string(ip) + ":8000";
+    ep.ip = ip;
+    ep.port = 8000;
+    ep.ready = true;
+    backend.endpoints.push_back(ep);
+  }
+  pool.SetEndpoints(backend);  // nothing scrapes in this test: metrics are reported below
+  auto report = [&](const std::string& id, std::int64_t blocks) {
+    EndpointMetrics m;
+    m.engine = EngineKind::kVllm;
+    m.present = kFieldWaiting | kFieldRunning | kFieldKvUsage | kFieldKvCapacity;
+    m.kv_block_size = 16;
+    m.kv_num_blocks = blocks;
+    m.kv_capacity_tokens = 16 * blocks;
+    return pool.UpdateScheduler(
+        [&](Scheduler& s) { return s.ReportMetrics(id, clock.Now(), std::move(m)); });
+  };
+  ASSERT_TRUE(report("10.0.0.1:8000", 256));  // 4,096 tokens
+  clock.Advance(kNanosPerMilli);
+
+  asio::io_context io;
+  auto waiter = [&](const RequestInfo& info) {
+    auto w = std::make_unique<QueueWaiter>();
+    w->executor = io.get_executor();
+    w->wake = std::make_shared<asio::steady_timer>(io, asio::steady_timer::time_point::max());
+    w->info = &info;
+    return w;
+  };
+  const std::string huge(40'000, 'x');  // ~10,000 tokens: more than either cache
+  RequestInfo big;
+  big.target_model = "m";
+  big.prompt = huge;
+  big.max_tokens = 4;
+
+  // One endpoint has not reported its capacity: it may have room, so the rule holds.
+  auto held = waiter(big);
+  EXPECT_EQ(pool.PickOrQueue(*held, 60 * kNanosPerSecond, true), Admission::kQueued);
+  EXPECT_TRUE(pool.CancelQueued(*held));
+
+  // Both have: the request can never fit, and goes at once.
+  ASSERT_TRUE(report("10.0.0.2:8000", 512));  // 8,192 tokens
+  clock.Advance(kNanosPerMilli);
+  auto w = waiter(big);
+  EXPECT_EQ(pool.PickOrQueue(*w, 60 * kNanosPerSecond, true), Admission::kPicked);
+  EXPECT_TRUE(w->pick.picked());
+  EXPECT_EQ(pool.queued(), 0u);
+}
+
 }  // namespace
 }  // namespace infergate::gateway

@@ -1,24 +1,24 @@
 // Real servers answer /metrics late; the gateway must not fail requests for it.
 //
 // Simulated llama.cpp servers (`infergate sim --engine-api llamacpp --metrics-in-engine-
-// loop`) answer /metrics only between engine steps, so every long prefill stalls their
-// page for the whole step (~6 s here, several times any scrape timeout). Behind a FailClose
-// pool no request may fail, and the pool's routing must not lose to round-robin over the
-// same servers.
+// loop`) answer /metrics only between engine steps, so every long batch of prompt chunks
+// stalls their page for the whole step (~2 s here, beyond any scrape timeout). Behind a
+// FailClose pool no request may fail, and the pool's routing must not lose to round-robin
+// over the same servers.
 //
 // What makes the scenario bite: requests must arrive on their own (Poisson), not as
 // others end. With a closed loop (a new request as soon as one ends) a request always
 // arrives just as some server finishes a step, which is when that server's pending scrape
 // is answered, so that server looks fresh and even a gateway that dropped late endpoints
-// fails nothing. With independent arrivals and ~6 s steps, a request often lands while all
-// three servers are mid-prefill and their last scrapes timed out. Prompts must really be
-// ~1,500 tokens (`--random-length-semantics current`: 1,200-1,800; the default v0.7
-// semantics would draw 300-1,500, mostly steps too short to time a scrape out).
+// fails nothing. With independent arrivals and long steps, a request often lands while all
+// three servers are mid-batch and their last scrapes timed out. Prompts of mixed length
+// (200 to 3,000 tokens) are where routing matters: with equal prompts round-robin is about
+// as good as any policy (earlier versions of this test measured 0.99-1.06x).
 //
-// Measured: the gateway from before late endpoints stayed candidates (commit 7556da1,
-// one timed-out scrape made an endpoint stale) failed 5 of the 14 open-loop requests
-// with 503 (no-fresh-metrics); this one fails none.
-//
+// History: the gateway from before late endpoints stayed candidates (commit 7556da1, one
+// timed-out scrape made an endpoint stale) failed 5 of 14 open-loop requests of ~1,500
+// tokens at 4 ms per token with 503 (no-fresh-metrics) in an earlier version of this test.
+
 // Also: the gateway against each engine's real metric names (vLLM, llama.cpp, SGLang
 // simulators), llama.cpp's slot count from /props, and the scrape-health metrics.
 //
@@ -142,7 +142,7 @@ class SlowMetricsTest : public ::testing::Test {
   // `infergate bench` through the gateway (round_robin: to the Service rule); returns its
   // saved result.
   json Bench(bool round_robin, const std::string& name, int prompts, int concurrency, int input_len,
-             double request_rate = 0) {
+             double request_rate = 0, double range_ratio = 0.2) {
     ChildProcess bench;
     const std::string file = name + ".json";
     EXPECT_TRUE(bench.Start({INFERGATE_BIN,
@@ -164,7 +164,7 @@ class SlowMetricsTest : public ::testing::Test {
                              "--random-length-semantics",
                              "current",
                              "--random-range-ratio",
-                             "0.2",
+                             std::to_string(range_ratio),
                              "--num-prompts",
                              std::to_string(prompts),
                              "--max-concurrency",
@@ -198,11 +198,57 @@ class SlowMetricsTest : public ::testing::Test {
 };
 
 TEST_F(SlowMetricsTest, StallingLlamacppMetricsFailNoRequestAndRoutingHoldsUpToRoundRobin) {
-  // examples/slow-metrics/llamacpp-cpu.yaml on a slower CPU: 4 ms per prompt token, so a
-  // 1,500-token prompt is one ~6 s step (llama.cpp's n_batch is 2048: a whole prompt
-  // is one iteration of its loop) and the page stalls ~6x the older gateway's 1 s scrape
-  // timeout.
-  // (Not in dir_: the gateway reads every file there as config.)
+  // examples/slow-metrics/llamacpp-cpu-batched.yaml: llama.cpp's loop runs batches of up to
+  // 2,048 tokens (prompt chunks and the generating slots' tokens) at 1 ms per prompt token,
+  // so a batch of prompt chunks runs ~2 s, and the page, answered between batches, is late
+  // for every scrape meanwhile. (Not in dir_: the gateway reads every file there as config.)
+  const std::string profile = TempDir() + "/llamacpp-cpu-batched.yaml";
+  std::ofstream(profile)
+      << "name: llamacpp-cpu-batched\n"
+         "model: {name: tiny-chat, layers: 4, hidden: 256, heads: 4, kv_heads: 4,\n"
+         "        intermediate: 1024, vocab: 152064}\n"
+         "engine: {version: v1, max_model_len: 4096, max_num_seqs: 4,\n"
+         "         max_num_batched_tokens: 2048, block_size: 16, num_gpu_blocks: 1024,\n"
+         "         enable_prefix_caching: false}\n"
+         "timing: {mode: linear, prefill_base_ms: 20, prefill_per_token_ms: 1,\n"
+         "         decode_base_ms: 20, decode_per_seq_ms: 2}\n";
+  StartSims(3, {"--profile", profile, "--engine-api", "llamacpp", "--metrics-in-engine-loop"});
+  StartGateway();
+  // Requests arriving on their own (Poisson, 1.2/s, about 75% of what the three servers
+  // take), prompts of 200 to 3,000 tokens: one often comes while every server is in a long
+  // batch and every page is late. Through the FailClose pool, then round-robin over the
+  // same servers, the same requests.
+  const json routed = Bench(false, "routed", 24, 24, 1600, 1.2, 0.875);
+  const json rr = Bench(true, "round_robin", 24, 24, 1600, 1.2, 0.875);
+  ASSERT_TRUE(routed.contains("completed") && rr.contains("completed"));
+  EXPECT_EQ(routed["completed"], 24) << routed["errors"].dump();
+  EXPECT_EQ(rr["completed"], 24) << rr["errors"].dump();
+  const std::string m = Metrics();
+  // The pages were late (the scenario happened) but no endpoint was ever unreachable.
+  EXPECT_NE(m.find("reason=\"timeout\"} "), std::string::npos) << m;
+  EXPECT_EQ(m.find("infergate_pool_rejections_total{pool=\"default/pool\""), std::string::npos)
+      << m;
+  const double routed_ttft = routed["mean_ttft_ms"].get<double>();
+  const double rr_ttft = rr["mean_ttft_ms"].get<double>();
+  std::printf("mean TTFT routed %.0f ms, round-robin %.0f ms (%.2fx)\n", routed_ttft, rr_ttft,
+              routed_ttft / rr_ttft);
+  // Routing wins this scenario in virtual time (StallingMetricsRouting, mean TTFT 0.74x
+  // over ten seeds) and live (0.93x over three seeds of 60 requests,
+  // docs/experiments/2026-12-07-slow-metrics.md); 24 live requests on a shared machine
+  // are too few to assert that margin without flaking, so
+  // this asserts only that late pages do not make routing worse than round-robin beyond
+  // that noise (live, 60 requests per seed: 0.89x-0.98x per seed).
+  EXPECT_LT(routed_ttft, 1.1 * rr_ttft);
+}
+
+// The scenario of the report that opened this work: ~1,500-token prompts at 4 ms per
+// token, so each prompt is one ~6 s step of llama.cpp's loop during which its page does
+// not answer, with requests arriving on their own (Poisson, 0.45/s, about what the three
+// servers take). The gateway from before late endpoints stayed candidates (commit
+// 7556da1: one timed-out scrape made an endpoint stale) answered 503 (no-fresh-metrics) to
+// 5 of these 14 requests in each of three runs (run it with INFERGATE_GATEWAY_BIN); none
+// may fail.
+TEST_F(SlowMetricsTest, StallingPagesDuringLongPrefillsFailNoRequest) {
   const std::string profile = TempDir() + "/llamacpp-cpu-slow.yaml";
   std::ofstream(profile)
       << "name: llamacpp-cpu-slow\n"
@@ -214,32 +260,9 @@ TEST_F(SlowMetricsTest, StallingLlamacppMetricsFailNoRequestAndRoutingHoldsUpToR
          "         decode_base_ms: 20, decode_per_seq_ms: 2}\n";
   StartSims(3, {"--profile", profile, "--engine-api", "llamacpp", "--metrics-in-engine-loop"});
   StartGateway();
-  // 1. Requests arriving on their own (Poisson, 0.45/s, about what the three servers
-  // take): one often comes while every server is in a long prefill and every page is
-  // late. The older gateway, for which one timed-out scrape made an endpoint stale,
-  // answered 503 (no-fresh-metrics) to 5 of these 14 (in each of three runs).
   const json open = Bench(false, "open_loop", 14, 14, 1500, 0.45);
   ASSERT_TRUE(open.contains("completed")) << open.dump();
-  ASSERT_EQ(open["completed"], 14) << open["errors"].dump();
-  // 2. Routing against round-robin over the same servers, 3 requests in flight (closed
-  // loop: a new request comes as one ends).
-  const json routed = Bench(false, "routed", 9, 3, 1500);
-  const json rr = Bench(true, "round_robin", 9, 3, 1500);
-  ASSERT_TRUE(routed.contains("completed") && rr.contains("completed"));
-  EXPECT_EQ(routed["completed"], 9) << routed["errors"].dump();
-  EXPECT_EQ(rr["completed"], 9) << rr["errors"].dump();
-  const std::string m = Metrics();
-  // The pages were late (the scenario happened) but no endpoint was ever unreachable.
-  EXPECT_NE(m.find("reason=\"timeout\"} "), std::string::npos) << m;
-  EXPECT_EQ(m.find("infergate_pool_rejections_total{pool=\"default/pool\""), std::string::npos)
-      << m;
-  const double routed_ttft = routed["mean_ttft_ms"].get<double>();
-  const double rr_ttft = rr["mean_ttft_ms"].get<double>();
-  std::printf("mean TTFT routed %.0f ms, round-robin %.0f ms (%.2fx)\n", routed_ttft, rr_ttft,
-              routed_ttft / rr_ttft);
-  // Measured 0.99x-1.00x (one request per server most of the time); the margin allows
-  // for a busy machine's noise.
-  EXPECT_LT(routed_ttft, 1.05 * rr_ttft);
+  EXPECT_EQ(open["completed"], 14) << open["errors"].dump();
 }
 
 // The gateway reads each engine's own metric names; with one server preloaded, new

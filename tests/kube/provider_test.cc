@@ -226,7 +226,20 @@ TEST_F(ProviderTest, InvalidObjectsAreReportedOnStatusAndTheRestServes) {
   {
     std::lock_guard lock(mu_);
     ASSERT_EQ(latest_->gateways.size(), 1u);
-    EXPECT_EQ(latest_->gateways[0].listeners[0].rules.size(), 1u);
+    // bad-field is left out; bad-ref keeps its rule, whose backend answers 500.
+    const auto& rules = latest_->gateways[0].listeners[0].rules;
+    ASSERT_EQ(rules.size(), 2u);
+    const config::RouteRule* bad = nullptr;
+    for (const auto& r : rules) {
+      if (r.route == "default/bad-ref") bad = &r;
+    }
+    ASSERT_NE(bad, nullptr);
+    ASSERT_EQ(bad->backends.size(), 1u);
+    EXPECT_EQ(bad->backends[0].backend, nullptr);
+    ASSERT_EQ(bad->unresolved_backends.size(), 1u);
+    EXPECT_EQ(bad->unresolved_backends[0],
+              "InferencePool \"nope\" not found in namespace "
+              "\"default\"");
   }
   auto parents = [&](const std::string& route) {
     return api_.Get("gateway.networking.k8s.io/v1", "HTTPRoute", "default",
@@ -242,6 +255,7 @@ TEST_F(ProviderTest, InvalidObjectsAreReportedOnStatusAndTheRestServes) {
   EXPECT_NE(refs["message"].get<std::string>().find("InferencePool \"nope\" not found"),
             std::string::npos);
   EXPECT_EQ(refs["observedGeneration"], 1);
+  EXPECT_EQ(Condition(parents("bad-ref")[0]["conditions"], "Accepted")["status"], "True");
   json accepted = Condition(parents("bad-field")[0]["conditions"], "Accepted");
   EXPECT_EQ(accepted["status"], "False");
   EXPECT_EQ(accepted["reason"], "UnsupportedValue");
@@ -251,7 +265,7 @@ TEST_F(ProviderTest, InvalidObjectsAreReportedOnStatusAndTheRestServes) {
   json gw = api_.Get("gateway.networking.k8s.io/v1", "Gateway", "default", "gw")["status"];
   EXPECT_EQ(gw["addresses"][0]["value"], "192.0.2.10");
   EXPECT_EQ(Condition(gw["conditions"], "Programmed")["status"], "True");
-  EXPECT_EQ(gw["listeners"][0]["attachedRoutes"], 1);
+  EXPECT_EQ(gw["listeners"][0]["attachedRoutes"], 2);
   auto pool_status = [&] {
     return api_.Get("inference.networking.k8s.io/v1", "InferencePool", "default", "pool")["status"];
   };
@@ -274,6 +288,38 @@ TEST_F(ProviderTest, InvalidObjectsAreReportedOnStatusAndTheRestServes) {
   }));
   EXPECT_EQ(Condition(parents("bad-ref")[0]["conditions"], "ResolvedRefs")["observedGeneration"],
             2);
+}
+
+TEST_F(ProviderTest, PoolSelectorWithMatchExpressionsFollowsPodLabels) {
+  auto pool = PoolObject(8000);
+  pool["spec"]["selector"] = json::parse(R"({"matchLabels":{"app":"sim"},"matchExpressions":[
+      {"key":"tier","operator":"In","values":["gold","silver"]},
+      {"key":"draining","operator":"DoesNotExist"}]})");
+  api_.Apply(pool);
+  auto labelled = [](int i, json labels) {
+    auto pod = PodObject("pod-" + std::to_string(i), "10.0.0." + std::to_string(i + 1), true, 8000);
+    for (auto& [k, v] : labels.items()) pod["metadata"]["labels"][k] = v;
+    return pod;
+  };
+  api_.Apply(labelled(0, {{"tier", "gold"}}));
+  api_.Apply(labelled(1, {{"tier", "silver"}}));
+  api_.Apply(labelled(2, {{"tier", "bronze"}}));
+  api_.Apply(labelled(3, {{"tier", "gold"}, {"draining", "true"}}));
+  StartProvider();  // pod-4 has no tier: not selected
+  EXPECT_EQ(ReadyEndpoints(), (std::vector<std::string>{"10.0.0.1:8000", "10.0.0.2:8000"}));
+  // Label changes through the watch: pod-2 joins, pod-0 starts draining.
+  api_.Apply(labelled(2, {{"tier", "silver"}}));
+  api_.Apply(labelled(0, {{"tier", "gold"}, {"draining", "yes"}}));
+  EXPECT_TRUE(WaitForEndpoints({"10.0.0.2:8000", "10.0.0.3:8000"}));
+  // An invalid operator leaves the pool out, reported by name and field.
+  pool["spec"]["selector"]["matchExpressions"][0]["operator"] = "Matches";
+  api_.Apply(pool);
+  EXPECT_TRUE(WaitForEndpoints({}));
+  EXPECT_TRUE(Eventually([&] {
+    return log_->str().find(
+               "spec.selector.matchExpressions[0].operator: must be one of In, "
+               "NotIn, Exists, DoesNotExist; got \"Matches\"") != std::string::npos;
+  })) << log_->str();
 }
 
 TEST_F(ProviderTest, GatewaysOfOtherControllersAreIgnored) {

@@ -115,6 +115,11 @@ TEST(ServeKubernetesTest, EndpointsFollowTheClusterUnderLoadAndStatusIsWritten) 
     clients.clear();
   };
 
+  // The route whose backend is missing is served: its requests get 500 (not 404).
+  auto bad_backend = HttpRequest(gw_address, gw_port, "POST", "/bad/v1/completions",
+                                 R"({"model":"base","prompt":"x"})", {}, 5s);
+  EXPECT_EQ(bad_backend.status, 500) << bad_backend.body;
+
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(Eventually([&] { return Finished(addr[i], port) > 0; }, 10s))
         << "sim " << i << " got no request\n"

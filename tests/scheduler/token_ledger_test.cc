@@ -40,6 +40,32 @@ TEST(TokenLedger, DispatchFirstTokenFinishMoveTokens) {
   EXPECT_EQ(l.inflight(), 0u);
 }
 
+// The oldest awaiting prompt's prefill starts at its dispatch or at the endpoint's last
+// first token (the prompt before it done), whichever is later.
+TEST(TokenLedger, PrefillStartsAtDispatchOrThePreviousFirstToken) {
+  TokenLedger l;
+  EXPECT_EQ(l.Counts(0).prefill_since, kNever);
+  auto a = l.Dispatch(0, 0, 1000, 10);
+  const LedgerCounts& c = l.Counts(0);
+  auto b = l.Dispatch(0, 100 * kMs, 500, 10);
+  EXPECT_EQ(c.prefill_since, 0);
+  EXPECT_EQ(c.prefill_head_tokens, 1000);
+  ASSERT_TRUE(l.FirstToken(a, 1000 * kMs));  // b waited behind a until now
+  EXPECT_EQ(c.prefill_since, 1000 * kMs);
+  EXPECT_EQ(c.prefill_head_tokens, 500);
+  auto d = l.Dispatch(0, 1200 * kMs, 300, 10, -1, /*uncached_tokens=*/200);
+  EXPECT_EQ(c.prefill_since, 1000 * kMs);  // still b
+  ASSERT_TRUE(l.Finish(b, 1300 * kMs));    // b failed before its first token
+  EXPECT_EQ(c.prefill_since, 1200 * kMs);  // d, dispatched after a's first token
+  EXPECT_EQ(c.prefill_head_tokens, 200);   // its uncached part
+  ASSERT_TRUE(l.FirstToken(d, 1500 * kMs));
+  EXPECT_EQ(c.prefill_since, kNever);
+  EXPECT_EQ(c.prefill_head_tokens, 0);
+  l.Dispatch(0, 5000 * kMs, 100, 10);  // an idle endpoint starts at once
+  EXPECT_EQ(c.prefill_since, 5000 * kMs);
+  EXPECT_EQ(l.Counts(1).prefill_since, kNever);  // another endpoint
+}
+
 TEST(TokenLedger, HandlesAreGenerationChecked) {
   TokenLedger l;
   auto a = l.Dispatch(0, 0, 10, 10);

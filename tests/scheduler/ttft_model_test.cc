@@ -159,6 +159,33 @@ TEST(PredictTtft, QueueCountsOnlyTheUncachedPartOfAwaitingPrompts) {
   EXPECT_DOUBLE_EQ(t.queue_s, (600 + 0.5 * 2000) / 1000 + 2.5 * 0.01);
 }
 
+// While a page is late the responses still tell how far the endpoint got: the time since
+// its oldest awaiting prompt could start prefilling is work done, at most that prompt's own.
+TEST(PredictTtft, TimeSpentOnTheOldestPrefillIsTakenOffTheQueue) {
+  ViewFixture f;
+  f.ledger.awaiting = 2;
+  f.ledger.awaiting_tokens = f.ledger.awaiting_uncached_tokens = 3000;
+  f.ledger.prefill_head_tokens = 2000;  // the oldest: 2 s of prefill at 1,000 tokens/s
+  f.view.load.prefill_backlog_tokens = 3000;
+  const RequestShape r{100, 0, 16, {}};
+  TtftModelParams p = Simple();
+  f.view.prefill_elapsed_s = 1.5;
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).queue_s, 3.0 - 1.5);
+  f.view.prefill_elapsed_s = 5;  // longer than its prefill should take: still one 1 s left
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).queue_s, 3.0 - 2.0);
+  f.view.prefill_elapsed_s = 1.5;
+  p.prefill_progress = 0.5;
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).queue_s, 3.0 - 0.75);
+  p.prefill_progress = 0;
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).queue_s, 3.0);
+  // Nothing awaiting: nothing to take off.
+  p.prefill_progress = 1;
+  f.ledger.awaiting = 0;
+  f.ledger.awaiting_tokens = f.ledger.awaiting_uncached_tokens = 0;
+  f.view.load.prefill_backlog_tokens = 0;
+  EXPECT_DOUBLE_EQ(PredictTtft(p, f.view, r).queue_s, 0.0);
+}
+
 TEST(PredictTtft, LearnedPrefillTimingReplacesTheConfiguredOne) {
   ViewFixture f;
   f.view.load.prefill_backlog_tokens = 1000;

@@ -8,12 +8,32 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
+
+#include "telemetry/json_out.h"
 
 namespace infergate::telemetry {
 namespace {
 
+// The files a test wrote, removed when the test program ends.
+std::vector<std::string>& WrittenPaths() {
+  static std::vector<std::string> paths;
+  return paths;
+}
+class RemoveWrittenFiles : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    for (const std::string& p : WrittenPaths()) ::unlink(p.c_str());
+  }
+};
+[[maybe_unused]] const auto* const kRemoveWrittenFiles =
+    ::testing::AddGlobalTestEnvironment(new RemoveWrittenFiles);
+
 std::string TempPath(const std::string& name) {
-  return ::testing::TempDir() + "/access_log_test_" + std::to_string(::getpid()) + "_" + name;
+  std::string path =
+      ::testing::TempDir() + "/access_log_test_" + std::to_string(::getpid()) + "_" + name;
+  WrittenPaths().push_back(path);
+  return path;
 }
 
 std::vector<std::string> Lines(const std::string& path) {
@@ -96,6 +116,13 @@ TEST(AccessLog, BadOptionsAreErrors) {
 TEST(AccessLog, FormatsUtcMillis) {
   EXPECT_EQ(FormatUtcMillis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatUtcMillis(1796011811123), "2026-11-30T04:10:11.123Z");
+  // Appending (the hot path: the second's prefix is cached per thread).
+  std::string out = "t=";
+  AppendUtcMillis(out, 1796011811123);
+  AppendUtcMillis(out, 1796011811999);
+  AppendUtcMillis(out, 1796011812007);
+  EXPECT_EQ(out, "t=2026-11-30T04:10:11.123Z2026-11-30T04:10:11.999Z2026-11-30T04:10:12.007Z");
+  EXPECT_EQ(FormatUtcMillis(-1), "1969-12-31T23:59:59.999Z");
 }
 
 }  // namespace

@@ -42,6 +42,31 @@ TEST(JsonOut, EscapesControlBytesAndReplacesInvalidUtf8) {
   EXPECT_EQ(nlohmann::json::parse(s).get<std::string>(), "\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+// Plain runs are scanned eight bytes at a time: every byte that needs escaping is found
+// wherever it falls in (or across) a word, and plain text comes out unchanged.
+TEST(JsonOut, EscapesEveryByteWhereverItFallsInAWord) {
+  const std::string plain = "0123456789abcdefghijklmnopqrstuvwxyz/:.-_ ~";
+  {
+    std::string s;
+    AppendJsonString(s, plain);
+    EXPECT_EQ(s, "\"" + plain + "\"");
+  }
+  for (const std::string& special :
+       {std::string("\""), std::string("\\"), std::string("\n"), std::string(1, '\x1f'),
+        std::string("\xc3\xa9"), std::string("\xff"), std::string(1, '\x7f')}) {
+    for (std::size_t at = 0; at <= 20; ++at) {
+      const std::string in = plain.substr(0, at) + special + plain.substr(at, 20);
+      std::string s;
+      AppendJsonString(s, in);
+      const auto v = nlohmann::json::parse(s, nullptr, false);
+      ASSERT_FALSE(v.is_discarded()) << s;
+      const std::string expected =
+          special == "\xff" ? plain.substr(0, at) + "\xEF\xBF\xBD" + plain.substr(at, 20) : in;
+      EXPECT_EQ(v.get<std::string>(), expected) << "at " << at;
+    }
+  }
+}
+
 TEST(RecentRing, KeepsTheLastNInOrder) {
   RecentRing<int> ring(3);
   EXPECT_TRUE(ring.Snapshot().empty());

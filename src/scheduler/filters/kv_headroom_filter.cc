@@ -9,9 +9,9 @@
 // Endpoints of unknown capacity are judged by their estimated KV fraction instead.
 //
 // Source: infergate. An overflowing vLLM either queues the request until blocks free up
-// or preempts running sequences and recomputes them later (REFERENCE §1: the seed's
-// round-robin tail is KV waiting plus ~55 preemptions per run); either costs far more
-// than routing to an endpoint with room.
+// or preempts running sequences and recomputes them later (the seed experiment's round-robin
+// TTFT tail, 300 requests on three QwQ-32B groups, is KV waiting plus ~55 preemptions per
+// run); either costs far more than routing to an endpoint with room.
 // Late binding: with a gateway queue (FlowController) the caller asks
 // Scheduler::ShouldHold before picking; this filter answers "hold" while no candidate
 // can admit the request now (and, with holdQueueFactor > 0, while every one that can has
@@ -28,7 +28,8 @@
 // cold endpoint could take it: the cost already weighed the wait for room against a whole
 // prefill elsewhere. Measured on the shared-prefix workload past saturation, releasing to
 // the first endpoint with room moved up to 220 requests per 5 s to cold endpoints and the
-// pool collapsed into cold prefills (docs/benchmarks.md).
+// pool collapsed into cold prefills
+// (docs/experiments/2026-12-05-shared-prefix-output-aging-and-wait-for-warm.md).
 // Alternatives: GIE's kvCacheThreshold (a fixed 0.8) ignores the request's own size; a
 // scorer alone can still pick an overflowing endpoint when its prefix match is large;
 // GIE's flow control holds on pool saturation (queue/5, KV/0.8), which is blind to the

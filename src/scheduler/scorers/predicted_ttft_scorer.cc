@@ -21,7 +21,7 @@
 //
 // Source: infergate; the ideas are llm-d's "sticky until the warm endpoint's estimated
 // TTFT exceeds a cold one's" and Dynamo's prefill-after-overlap + decode cost, counted in
-// tokens and corrected by the ledger between scrapes (REFERENCE §8). Tuned in the cluster
+// tokens and corrected by the ledger between scrapes. Tuned in the cluster
 // simulator (docs/benchmarks.md, docs/scheduling.md).
 // Alternatives: GIE's request-count scorers (gie-default) ignore prompt size and herd
 // between scrapes; SGLang's cache-aware thresholds switch abruptly between affinity and
@@ -51,6 +51,8 @@
 //                                     virtual-engine mirror (vLLM V0), else 0 (off)
 //   virtualEngines           auto     vLLM V0 pipeline-parallel virtual engines the KV outlook
 //                                     mirrors: auto (the pool's setting), off, or a count
+//   prefillProgress          1        fraction of the time spent on the oldest awaiting prefill
+//                                     taken off the queue (the ledger's progress; 0: off)
 //   prefixCredit             1        fraction of matched prefix tokens that skip prefill
 //   loraLoadSeconds          0.1      cost of loading an adapter into a free slot
 //   loraWaitSeconds          2        cost when every adapter slot is taken
@@ -74,8 +76,9 @@ namespace {
 constexpr std::int64_t kDefaultHashBlockSize = 64;
 constexpr std::int64_t kDefaultMaxPrefixBlocks = 1024;
 // The server caches the tokens it generates as it does the prompt's: one LRU block aged per
-// block generated keeps the index's eviction horizon the server's (measured in
-// docs/benchmarks.md: without it the index still believed most evicted tenants warm).
+// block generated keeps the index's eviction horizon the server's (measured in docs/experiments/
+// 2026-12-05-shared-prefix-output-aging-and-wait-for-warm.md: without it the index still
+// believed most evicted tenants warm).
 constexpr double kDefaultOutputAging = 1.0;
 
 class PredictedTtftScorer final : public ScorerPlugin {
@@ -105,6 +108,7 @@ class PredictedTtftScorer final : public ScorerPlugin {
     params_.prefill_work_weight = p.Double("prefillWorkWeight", d.prefill_work_weight, 0, 1e3);
     params_.eviction_weight = p.Double("evictionWeight", d.eviction_weight, 0, 1e3);
     params_.hold_queue_factor = p.Double("holdQueueFactor", d.hold_queue_factor, 0, 1e6);
+    params_.prefill_progress = p.Double("prefillProgress", d.prefill_progress, 0, 1);
     static constexpr PluginParams::Word kHoldAwaitingWords[] = {
         {"auto", TtftModelParams::kHoldAwaitingAuto}};
     params_.hold_awaiting = static_cast<int>(

@@ -1,7 +1,7 @@
 // Engine: a step-based model of one vLLM server, clocked from outside.
 //
 // The engine holds the requests of one model server and decides, step by step, what the
-// GPU computes, the way vLLM's scheduler does (scheduler.h has the algorithms): waiting
+// GPU computes, the way vLLM's scheduler does (virtual_scheduler.h has the algorithms): waiting
 // and running queues, a token budget per step, max_num_seqs, a paged KV cache with
 // prefix caching and preemption by recompute, LoRA slots, and pipeline parallelism as
 // vLLM V0 runs it. Each step's duration comes from the TimingModel. No wall clock, no
@@ -51,8 +51,8 @@
 #include "sim/engine/engine_config.h"
 #include "sim/engine/profile.h"
 #include "sim/engine/request.h"
-#include "sim/engine/scheduler.h"
 #include "sim/engine/timing_model.h"
+#include "sim/engine/virtual_scheduler.h"
 
 namespace infergate::sim {
 

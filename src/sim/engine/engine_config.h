@@ -5,7 +5,7 @@
 // so the engine, the HTTP front (vllm:cache_config_info) and documentation all see the
 // same numbers.
 //
-// KV blocks (REFERENCE §5, vLLM's determine_num_available_blocks): every GPU holds
+// KV blocks (vLLM's determine_num_available_blocks): every GPU holds
 // 1/(tp·pp) of the weights and, for each block, the K and V of its own layers and heads:
 //   block_bytes = block_size · ceil(layers/pp) · 2 · max(1, kv_heads/tp) · head_dim · kv_bytes
 //   num_gpu_blocks = floor((memory · utilization − weights − activation_reserve) / block_bytes)

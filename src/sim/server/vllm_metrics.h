@@ -1,8 +1,8 @@
 // The /metrics page of a simulated vLLM server, in vLLM's names, labels and buckets.
 //
 // vLLM V0 (0.7.x, the seed's server; the default) and V1 name some series differently
-// (REFERENCE §4). The page carries, every sample labelled model_name="<first served
-// name>" (V1 adds engine="0"):
+// (V1's KV use is vllm:kv_cache_usage_perc, V0's vllm:gpu_cache_usage_perc). The page carries,
+// every sample labelled model_name="<first served name>" (V1 adds engine="0"):
 //   both  vllm:cache_config_info{block_size,num_gpu_blocks,enable_prefix_caching,...} 1
 //         vllm:num_requests_running, vllm:num_requests_waiting                   gauges
 //         vllm:lora_requests_info{running_lora_adapters,max_lora,waiting_lora_adapters}

@@ -32,10 +32,10 @@ TEST(SimTimingModel, LinearContextCoefficient) {
   EXPECT_EQ(t->StageTime(BatchShape::Decode(2, 100), 0), 7'400'000);
 }
 
-// The seed profile reproduces the step costs of the reference model (REFERENCE §1) per
-// pipeline stage: prefill ≈ 10 ms + 0.27 ms/token; decode ≈ 45 ms + 0.6 ms/sequence, which
-// the profile raises by ~4 ms so that a token every two micro-batches matches the seed's
-// median inter-token latency (103.1 ms).
+// The seed profile reproduces the step costs that an independent discrete-event model of the
+// seed experiment fitted to its round-robin row, per pipeline stage: prefill ≈ 10 ms +
+// 0.27 ms/token; decode ≈ 45 ms + 0.6 ms/sequence, which the profile raises by ~4 ms so that
+// a token every two micro-batches matches the seed's median inter-token latency (103.1 ms).
 TEST(SimTimingModel, SeedProfileMatchesTheReferenceStepCosts) {
   auto t = TimingModel::Create(Load("qwq-32b-tp2pp2"));
   ASSERT_TRUE(t.ok());

@@ -2,7 +2,7 @@
 // running `infergate sim` (not a test; numbers for docs/benchmarks.md).
 //
 // For each concurrency level N (default 1 100 2000) it sends requests under
-// --max-concurrency N with the benchmark client's own code (bench::RunLoad): by default a
+// --max-concurrency N with the benchmark client's own code (loadgen::RunLoad): by default a
 // burst (N = 1: 200 requests one after another; else N requests at once, so N streams are
 // open together); with --rate R (requests per simulated second) an open-loop stream of
 // --requests K requests (default 3N) evenly spaced, so about N streams stay open when
@@ -31,11 +31,11 @@
 #include <string>
 #include <vector>
 
-#include "bench/dataset.h"
-#include "bench/load_client.h"
-#include "bench/request.h"
-#include "bench/statistics.h"
 #include "core/tokenizer.h"
+#include "loadgen/dataset.h"
+#include "loadgen/load_client.h"
+#include "loadgen/request.h"
+#include "loadgen/statistics.h"
 #include "sim/engine/output_model.h"
 #include "tests/support/process.h"
 
@@ -46,8 +46,8 @@ namespace {
 
 std::string Stats(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return fmt::format("mean {:8.3f}  p50 {:8.3f}  p99 {:8.3f}  max {:8.3f}", bench::Mean(v),
-                     bench::MedianOfSorted(v), bench::PercentileOfSorted(v, 99), v.back());
+  return fmt::format("mean {:8.3f}  p50 {:8.3f}  p99 {:8.3f}  max {:8.3f}", loadgen::Mean(v),
+                     loadgen::MedianOfSorted(v), loadgen::PercentileOfSorted(v, 99), v.back());
 }
 
 }  // namespace
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
     }
   }
   if (levels.empty()) levels = {1, 100, 2000};
-  bench::RaiseOpenFileLimit();
+  loadgen::RaiseOpenFileLimit();
 
   auto stats = testing::HttpRequest(host, port, "GET", "/sim/stats");
   if (stats.status != 200) {
@@ -100,26 +100,27 @@ int main(int argc, char** argv) {
   std::uint64_t seen_id = 0;
   for (int c : levels) {
     const int n = rate > 0 ? (requests > 0 ? requests : 3 * c) : (c == 1 ? 200 : c);
-    std::vector<bench::PreparedRequest> reqs;
+    std::vector<loadgen::PreparedRequest> reqs;
     for (int k = 0; k < n; ++k) {
-      bench::SampleRequest s;
+      loadgen::SampleRequest s;
       for (int t = 0; t < input_len; ++t) Tokenizer::AppendWord(++salt * 7919, s.prompt);
       s.prompt_len = input_len;
       s.expected_output_len = output_len;
-      reqs.push_back({bench::RequestBody(bench::ApiKind::kCompletions, model, s, true), input_len});
+      reqs.push_back(
+          {loadgen::RequestBody(loadgen::ApiKind::kCompletions, model, s, true), input_len});
     }
     std::vector<double> offsets(reqs.size(), 0.0);
     if (rate > 0) {
       for (std::size_t k = 0; k < offsets.size(); ++k) offsets[k] = static_cast<double>(k) / rate;
     }
-    bench::LoadOptions lo;
-    auto target = bench::MakeTarget("", host, port, "/v1/completions");
+    loadgen::LoadOptions lo;
+    auto target = loadgen::MakeTarget("", host, port, "/v1/completions");
     if (!target.ok()) return 1;
     lo.target = *target;
     lo.max_concurrency = c;
     lo.time_scale = time_scale;
     lo.timeout_s = 600 * time_scale;
-    auto run = bench::RunLoad(lo, reqs, offsets);
+    auto run = loadgen::RunLoad(lo, reqs, offsets);
     if (!run.ok()) {
       fmt::print(stderr, "{}\n", run.error().message);
       return 1;

@@ -14,12 +14,12 @@
 #include <regex>
 #include <thread>
 
-#include "bench/request.h"
 #include "core/tokenizer.h"
 #include "datalayer/engine_metrics.h"
+#include "loadgen/request.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/output_model.h"
-#include "tests/bench/client_checks.h"
+#include "tests/loadgen/client_checks.h"
 #include "tests/support/process.h"
 
 namespace infergate::testing {
@@ -707,16 +707,16 @@ TEST(SimServerProcess, ModelWithoutProfileStartsWithADefaultProfile) {
   EXPECT_EQ(max_model_len("meta-llama/Llama-3.1-8B-Instruct"), 131072);
 }
 
-// The benchmark client's own checks (tests/bench/client_checks.h) against the simulator.
+// The benchmark client's own checks (tests/loadgen/client_checks.h) against the simulator.
 TEST(SimServerBench, ClientCountsExactly) {
   auto s = StartSim({"--profile", "tiny", "--time-scale", "10"}, 1, "127.0.0.1");
-  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), bench::ApiKind::kCompletions, 24, 6);
-  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), bench::ApiKind::kChat, 24, 6);
+  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), loadgen::ApiKind::kCompletions, 24, 6);
+  ExpectExactCounts(static_cast<std::uint16_t>(s->port()), loadgen::ApiKind::kChat, 24, 6);
   // Hundreds of streams decoding together: each step's chunks go out in several slices.
   auto wide = StartSim({"--profile", "tiny", "--time-scale", "10", "--max-num-seqs", "512",
                         "--num-gpu-blocks-override", "2048"},
                        1, "127.0.0.1");
-  ExpectExactCounts(static_cast<std::uint16_t>(wide->port()), bench::ApiKind::kCompletions, 300,
+  ExpectExactCounts(static_cast<std::uint16_t>(wide->port()), loadgen::ApiKind::kCompletions, 300,
                     300);
   const auto page = Get(*wide, "/metrics").body;
   EXPECT_EQ(*Sample(page, "vllm:num_requests_running"), 0);

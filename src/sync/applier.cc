@@ -40,6 +40,7 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
   peer.sequence = std::max(peer.sequence, h.sequence);
   peer.last_seen = now;
   ++stats_.messages;
+  if (h.version < kWireVersion) ++stats_.old_version_messages;
   stats_.bytes += bytes.size();
   for (const Event& e : m->events) ApplyEvent(peer, e, now, scheduler);
   return {};

@@ -14,7 +14,9 @@
 //
 // Messages are untrusted: one that does not decode (garbage, another version, too large,
 // absurd counts), or comes from this replica itself, is dropped whole and counted; it
-// never reaches the scheduler. Events naming an unknown endpoint or request are skipped
+// never reaches the scheduler. A version 1 message (a replica not yet upgraded) is applied
+// like any (it has no queue events, so its origin is never waited on) and counted in
+// old_version_messages. Events naming an unknown endpoint or request are skipped
 // and counted.
 //
 // Thread-safety: not synchronised; call it where the scheduler is serialised (the pool's
@@ -44,15 +46,16 @@ struct ApplierOptions {
 };
 
 struct ApplierStats {
-  std::uint64_t messages = 0;          // applied
-  std::uint64_t bytes = 0;             // of applied messages
-  std::uint64_t events = 0;            // applied
-  std::uint64_t invalid_messages = 0;  // did not decode: dropped whole
-  std::uint64_t own_messages = 0;      // this replica's own, ignored
-  std::uint64_t skipped_events = 0;    // unknown endpoint or request, or over a bound
-  std::uint64_t lost_messages = 0;     // gaps in a peer's sequence numbers
-  std::uint64_t expired_peers = 0;     // silent beyond peer_timeout
-  std::uint64_t expired_entries = 0;   // closed by expiry, restart, TTL or a heartbeat
+  std::uint64_t messages = 0;              // applied
+  std::uint64_t bytes = 0;                 // of applied messages
+  std::uint64_t events = 0;                // applied
+  std::uint64_t invalid_messages = 0;      // did not decode: dropped whole
+  std::uint64_t own_messages = 0;          // this replica's own, ignored
+  std::uint64_t skipped_events = 0;        // unknown endpoint or request, or over a bound
+  std::uint64_t lost_messages = 0;         // gaps in a peer's sequence numbers
+  std::uint64_t expired_peers = 0;         // silent beyond peer_timeout
+  std::uint64_t expired_entries = 0;       // closed by expiry, restart, TTL or a heartbeat
+  std::uint64_t old_version_messages = 0;  // applied, from a peer on wire version 1
 };
 
 // A peer's gateway-queue head as its queue events say (stamp: QueueOrder::Stamp).

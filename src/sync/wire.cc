@@ -158,7 +158,14 @@ void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events
                    std::string* out) {
   out->clear();
   out->append(kMagic, sizeof kMagic);
-  out->push_back(static_cast<char>(kWireVersion));
+  // A version this decoder reads back, and one that has every event type used.
+  std::uint8_t version = header.version;
+  if (version < kOldestWireVersion || version > kWireVersion) version = kWireVersion;
+  if (version < 2 && std::any_of(events.begin(), events.end(),
+                                 [](const Event& e) { return e.type == EventType::kQueue; })) {
+    version = kWireVersion;
+  }
+  out->push_back(static_cast<char>(version));
   PutString(out, header.origin, kMaxIdBytes);
   PutU64(out, header.incarnation);
   PutVarint(out, header.sequence);
@@ -220,11 +227,13 @@ Result<Message> DecodeMessage(std::string_view bytes) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     return Error{"not a routing-event message (bad magic)"};
   }
-  if (static_cast<std::uint8_t>(bytes[3]) != kWireVersion) {
-    return Error{"unsupported version " + std::to_string(static_cast<std::uint8_t>(bytes[3]))};
+  const auto version = static_cast<std::uint8_t>(bytes[3]);
+  if (version < kOldestWireVersion || version > kWireVersion) {
+    return Error{"unsupported version " + std::to_string(version)};
   }
   Reader r(bytes.substr(4));
   Message m;
+  m.header.version = version;
   m.header.origin = r.String(1, kMaxIdBytes);
   m.header.incarnation = r.U64();
   m.header.sequence = r.Varint();
@@ -287,6 +296,7 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         e.interval_ms = r.Bounded(1u << 30);
         break;
       case static_cast<std::uint8_t>(EventType::kQueue):
+        if (version < 2) return Error{"queue event in a version 1 message"};
         e.type = EventType::kQueue;
         e.held = r.Bounded(kMaxTokens);
         if (e.held > 0) {

@@ -30,8 +30,10 @@
 //                    same two numbers, so all agree which of two heads comes first;
 //                    sync/queue_order.h)
 // `request` is the origin's own id for the request; `age_us` how long before the message
-// was encoded the event happened (so a peer can date it on its own clock). Version 1 (no
-// queue event) is another version: dropped and counted, like any. Token counts
+// was encoded the event happened (so a peer can date it on its own clock). Version 1 is
+// version 2 without the queue event: a v1 message (from a replica not yet upgraded, during
+// a rolling update) is accepted and applied, its header says so (MessageHeader::version),
+// and a queue event inside one makes it invalid. Token counts
 // are bounded by kMaxTokens. Anything else (bad magic, another version, an unknown type,
 // a count or length out of bounds, trailing bytes, truncation) makes the whole message
 // invalid: DecodeMessage returns an error and nothing of it is applied.
@@ -50,6 +52,7 @@
 namespace infergate::sync {
 
 inline constexpr std::uint8_t kWireVersion = 2;
+inline constexpr std::uint8_t kOldestWireVersion = 1;  // still decoded (no queue event)
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 inline constexpr std::size_t kMaxEvents = 4096;
 inline constexpr std::size_t kMaxBlockHashes = 256;
@@ -91,6 +94,9 @@ struct MessageHeader {
   std::string origin;
   std::uint64_t incarnation = 0;
   std::uint64_t sequence = 0;
+  // Decoded: the version the message came in. Encoded as given when it is one this
+  // decoder reads and has every event type used; else as kWireVersion.
+  std::uint8_t version = kWireVersion;
 };
 
 struct Message {

@@ -28,10 +28,7 @@ ReplicaRouter::ReplicaRouter(std::vector<std::unique_ptr<SchedulerRouter>> repli
       qo.max_wait = sync_.queue_order_wait;
       qo.fresh_within = 2 * sync_.heartbeat_interval;
       orders_.push_back(std::make_unique<sync::QueueOrder>(qo, appliers_.back().get()));
-      replicas_[k]->admission().SetReleaseGate(
-          [order = orders_.back().get()](const QueuedRequest& head, TimeNs now) {
-            return order->ShouldWait(head, now);
-          });
+      orders_.back()->Gate(replicas_[k]->admission());
     }
   }
 }
@@ -63,8 +60,7 @@ void ReplicaRouter::Publish(TimeNs now) {
   std::uniform_real_distribution<double> u(0.0, 1.0);
   for (std::size_t k = 0; k < recorders_.size(); ++k) {
     if (!orders_.empty()) {
-      const AdmissionController& a = replicas_[k]->admission();
-      recorders_[k]->SetQueueHead(orders_[k]->HeadState(a.queued(), a.Head()));
+      recorders_[k]->SetQueueHead(orders_[k]->HeadState(replicas_[k]->admission()));
     }
     out_.clear();
     recorders_[k]->TakeMessages(&out_);

@@ -54,6 +54,13 @@ bool QueueOrder::ShouldWait(const QueuedRequest& head, TimeNs now) {
   return true;
 }
 
+void QueueOrder::Gate(AdmissionController& admission, std::function<bool()> open) {
+  admission.SetReleaseGate([this, open = std::move(open)](const QueuedRequest& head, TimeNs now) {
+    if (open && open()) return false;
+    return ShouldWait(head, now);
+  });
+}
+
 TimeNs QueueOrder::NextDeadline(TimeNs now) const {
   if (!waiting_ || gave_up_) return kNever;
   const TimeNs deadline = since_ + options_.max_wait;

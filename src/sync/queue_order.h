@@ -32,9 +32,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/clock.h"
+#include "flowcontrol/admission.h"
 #include "flowcontrol/flow_controller.h"
 #include "sync/applier.h"
 #include "sync/recorder.h"
@@ -65,6 +67,16 @@ class QueueOrder {
   // Whether local head `head`, which the scheduler would let through at `now`, must wait
   // for a peer's head first.
   bool ShouldWait(const QueuedRequest& head, TimeNs now);
+  // Makes `admission` ask ShouldWait before each release (its ReleaseGate), the same in the
+  // virtual-time cluster and in `serve`. `open`, when given, is asked first: true lets the
+  // release go without asking (`serve`: NATS is unreachable, so peers' dispatches could not
+  // be seen anyway; route on local knowledge). This object must outlive the gate (or
+  // `admission.SetReleaseGate({})` first).
+  void Gate(AdmissionController& admission, std::function<bool()> open = {});
+  // What the recorder sends for `admission`'s queue now.
+  QueueHeadState HeadState(const AdmissionController& admission) const {
+    return HeadState(admission.queued(), admission.Head());
+  }
   // What the recorder sends for a queue of `held` requests offering `head` next (nullptr:
   // none): EventRecorder::SetQueueHead(order.HeadState(...)).
   QueueHeadState HeadState(std::size_t held, const QueuedRequest* head) const;

@@ -415,13 +415,13 @@ class ReplicaSync::Impl {
   void PublishLoop() {
     std::vector<std::string> out;
     TimeNs next_expiry = clock_->Now() + options_.heartbeat_interval;
-    TimeNs wait = options_.flush_interval;
+    TimeNs wake_at = clock_->Now() + options_.flush_interval;
     std::vector<std::shared_ptr<PoolSync>> pools;
     while (true) {
       {
+        const TimeNs wait = std::max<TimeNs>(wake_at - clock_->Now(), 0);
         std::unique_lock lock(stop_mu_);
-        stop_cv_.wait_for(lock, std::chrono::nanoseconds(std::max<TimeNs>(wait, 0)),
-                          [&] { return stopping_; });
+        stop_cv_.wait_for(lock, std::chrono::nanoseconds(wait), [&] { return stopping_; });
         if (stopping_) return;
       }
       pools.clear();
@@ -431,7 +431,7 @@ class ReplicaSync::Impl {
       }
       // The release order's timer: a queue head held for a peer's head goes when the wait's
       // bound runs out, whatever else happens (the peer may never release its own).
-      wait = WakeDuePools(pools);
+      wake_at = WakeDuePools(pools);
       const bool connected = natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED;
       const bool heartbeat = force_heartbeat_.exchange(false);
       for (auto& p : pools) {
@@ -464,11 +464,11 @@ class ReplicaSync::Impl {
     }
   }
 
-  // Re-runs the pump of every pool whose release order's wait is due; returns how long
-  // the publisher may sleep: the flush interval, or less when a wait ends sooner (a wait
-  // that starts meanwhile is seen at the next flush, at most one interval late).
+  // Re-runs the pump of every pool whose release order's wait is due; returns when the
+  // publisher should wake next: one flush interval on, or sooner when a wait ends sooner (a
+  // wait that starts meanwhile is seen at the next flush, at most one interval late).
   TimeNs WakeDuePools(const std::vector<std::shared_ptr<PoolSync>>& pools) {
-    TimeNs now = clock_->Now();
+    const TimeNs now = clock_->Now();
     TimeNs next = now + options_.flush_interval;
     for (const auto& p : pools) {
       auto state = p->pool.lock();
@@ -476,7 +476,7 @@ class ReplicaSync::Impl {
       state->WakeIfDue(now);
       next = std::min(next, state->release_deadline());
     }
-    return next - clock_->Now();
+    return next;
   }
 
   ReplicaSyncOptions options_;

@@ -2,7 +2,8 @@
 // lock every caller must hold), the models its servers say they serve, and the endpoints
 // to scrape. The admission rule itself (pick now, hold, reject) is the pure
 // AdmissionController's (flowcontrol/admission.h), the same the cluster simulation runs;
-// this class adds only the lock, the waiting requests and their wake-ups.
+// this class adds only the lock, the waiting requests and their wake-ups (and, with replica
+// sync, attaches the pool-wide release order the cluster also runs: SetReleaseOrder).
 //
 // A PoolState outlives configuration reloads as long as the pool's scheduling settings
 // (profile, EndpointPickerConfig, failure mode) stay the same, so the ledger, prefix

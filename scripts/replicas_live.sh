@@ -7,13 +7,15 @@
 # again. Addresses: servers on 127.0.9.2-4:8000, replicas on 127.0.10.<k>, the balancer on
 # 127.0.10.100 (not the demo's 127.0.0.2-4:8000).
 #
-#   scripts/replicas_live.sh [--replicas R] [--no-sync] [--prompts N] [--scale S]
-#                            [--kill-nats-after SECONDS] [--out DIR]
+#   scripts/replicas_live.sh [--replicas R] [--no-sync] [--no-queue-order] [--prompts N]
+#                            [--scale S] [--kill-nats-after SECONDS] [--out DIR]
+# (--no-queue-order: sync without the pool-wide release order, serve --no-replica-queue-order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 REPLICAS=2
 SYNC=1
+QUEUE_ORDER=1
 PROMPTS=300
 SCALE=40
 KILL_AFTER=0
@@ -22,11 +24,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --replicas) REPLICAS=$2; shift ;;
     --no-sync) SYNC=0 ;;
+    --no-queue-order) QUEUE_ORDER=0 ;;
     --prompts) PROMPTS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
     --kill-nats-after) KILL_AFTER=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "replicas_live: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -86,6 +89,7 @@ for k in $(seq "$REPLICAS"); do
   sed -i 's/127\.0\.0\.\([234]\)\b/127.0.9.\1/g' "$cfg/pods.yaml"
   sync_flags=()
   [ "$SYNC" = 1 ] && sync_flags=(--replica-sync "nats://127.0.0.1:$NATS_PORT" --replica-id "gw-$k")
+  [ "$SYNC" = 1 ] && [ "$QUEUE_ORDER" = 0 ] && sync_flags+=(--no-replica-queue-order)
   "$BIN" --log-level info serve -f "$cfg" --admin-address "$addr:0" --scrape-interval "$SCRAPE" \
     --redirect-after "$REDIRECT" --pipeline-parallel-size 2 "${sync_flags[@]}" \
     >"$OUT/gateway-$k.log" 2>&1 &
@@ -124,7 +128,7 @@ run_bench() {  # name port
     --endpoint /v1/completions --time-scale "$SCALE" --disable-tqdm \
     --save-result --result-dir "$OUT" --result-filename "$1.json" >"$OUT/$1.txt"
 }
-echo "replicas_live: $REPLICAS replicas, sync $SYNC, $PROMPTS prompts at ${SCALE}x; results in $OUT"
+echo "replicas_live: $REPLICAS replicas, sync $SYNC, queue order $QUEUE_ORDER, $PROMPTS prompts at ${SCALE}x; results in $OUT"
 run_bench plain 8080
 if [ "$SYNC" = 1 ] && [ "$KILL_AFTER" != 0 ]; then
   ( sleep "$KILL_AFTER"; kill "$nats_pid"; echo "NATS killed at +${KILL_AFTER}s" >>"$OUT/events.log"
@@ -138,7 +142,7 @@ for k in $(seq "$REPLICAS"); do
   admin=$(sed -n 's/^admin //p' "$OUT/gateway-$k.log" | head -1)
   metrics "$admin" | grep -E '^infergate_replica_sync|^infergate_pool_requests_total' \
     >"$OUT/metrics-$k.txt" || true
-  echo "replica $k:"; grep -E 'connected|per_request|peer_state_age|dropped|invalid|received' \
+  echo "replica $k:"; grep -E 'connected|per_request|peer_state_age|dropped|invalid|received|queue_order' \
     "$OUT/metrics-$k.txt" | sed 's/^/  /' || true
 done
 grep -h "replica sync" "$OUT"/gateway-*.log | sort | uniq -c || true

@@ -234,6 +234,9 @@ void AddServeCommand(CLI::App& root, Runner& run) {
                   "NATS credentials file (JWT and seed) for --replica-sync");
   cmd->add_option("--replica-id", flags->options.replica_id,
                   "This replica's id among its peers (default: $HOSTNAME)");
+  cmd->add_flag("!--no-replica-queue-order", flags->options.replica_queue_order,
+                "With --replica-sync: let each replica release its queue on its own, without "
+                "the pool-wide release order (to measure what the order gains)");
   cmd->add_option("--access-log", flags->options.access_log,
                   "Write one JSON line per request to this file ('-': stdout; default: off)");
   cmd->add_option("--access-log-sample", flags->options.access_log_sample,

@@ -539,6 +539,11 @@ std::string FormatRunFacts(std::span<const PolicyRun> runs) {
           "", r.gateway_replicas, static_cast<double>(r.sync.bytes) / per,
           static_cast<double>(r.sync.messages) / per, r.sync.max_message_bytes, r.sync.lost,
           r.sync.expired_entries);
+      if (r.sync.order_waits > 0) {
+        out += fmt::format(
+            "{:<22}   queue order: {} releases waited on a peer's head ({} until the bound)\n", "",
+            r.sync.order_waits, r.sync.order_timed_out);
+      }
     } else if (r.gateway_replicas > 1) {
       out += fmt::format("{:<22}   {} gateway replicas, no sync\n", "", r.gateway_replicas);
     }

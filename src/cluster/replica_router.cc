@@ -23,10 +23,18 @@ ReplicaRouter::ReplicaRouter(std::vector<std::unique_ptr<SchedulerRouter>> repli
     ao.self_id = ro.replica_id;
     ao.peer_timeout = sync_.peer_timeout;
     appliers_.push_back(std::make_unique<sync::EventApplier>(ao));
+    if (sync_.queue_order) {
+      sync::QueueOrderOptions qo;
+      qo.max_wait = sync_.queue_order_wait;
+      qo.fresh_within = 2 * sync_.heartbeat_interval;
+      orders_.push_back(std::make_unique<sync::QueueOrder>(qo, appliers_.back().get()));
+      orders_.back()->Gate(replicas_[k]->admission());
+    }
   }
 }
 
 void ReplicaRouter::Deliver(TimeNs now) {
+  now_ = std::max(now_, now);
   for (auto& r : replicas_) r->AdvanceClock(now);
   if (appliers_.empty()) return;
   while (!wire_.empty() && wire_.front().due <= now) {
@@ -51,6 +59,9 @@ void ReplicaRouter::Publish(TimeNs now) {
   if (recorders_.empty()) return;
   std::uniform_real_distribution<double> u(0.0, 1.0);
   for (std::size_t k = 0; k < recorders_.size(); ++k) {
+    if (!orders_.empty()) {
+      recorders_[k]->SetQueueHead(orders_[k]->HeadState(replicas_[k]->admission()));
+    }
     out_.clear();
     recorders_[k]->TakeMessages(&out_);
     for (std::string& bytes : out_) {
@@ -125,6 +136,8 @@ TimeNs ReplicaRouter::NextWakeup() const {
   for (const auto& r : replicas_) t = std::min(t, r->NextWakeup());
   // While requests are held, a peer's message may let one through: be called when it is due.
   if (!wire_.empty()) t = std::min(t, wire_.front().due);
+  // A head waiting on a peer's goes when its bound runs out.
+  for (const auto& o : orders_) t = std::min(t, o->NextDeadline(now_));
   return t;
 }
 
@@ -168,6 +181,10 @@ ReplicaSyncStats ReplicaRouter::sync_stats() const {
     s.bytes += rs.bytes;
   }
   for (const auto& a : appliers_) s.expired_entries += a->stats().expired_entries;
+  for (const auto& o : orders_) {
+    s.order_waits += o->stats().waits;
+    s.order_timed_out += o->stats().timed_out;
+  }
   return s;
 }
 

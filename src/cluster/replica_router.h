@@ -32,6 +32,7 @@
 #include "cluster/router.h"
 #include "cluster/scheduler_router.h"
 #include "sync/applier.h"
+#include "sync/queue_order.h"
 #include "sync/recorder.h"
 
 namespace infergate::cluster {
@@ -42,6 +43,10 @@ struct ReplicaSyncOptions {
   double loss = 0;                    // probability a message is lost, per receiver
   TimeNs heartbeat_interval = kNanosPerSecond;
   TimeNs peer_timeout = 5 * kNanosPerSecond;
+  // One pool-wide release order (sync::QueueOrder): a replica lets its queue head through
+  // only when no peer's head comes first, waiting at most queue_order_wait on one peer.
+  bool queue_order = true;
+  TimeNs queue_order_wait = 10 * kNanosPerMilli;
 };
 
 // What replica sync did during a run.
@@ -54,6 +59,8 @@ struct ReplicaSyncStats {
   std::uint64_t invalid = 0;     // deliveries that did not decode (never, in simulation)
   std::uint64_t expired_entries = 0;
   std::size_t max_message_bytes = 0;
+  std::uint64_t order_waits = 0;      // queue heads that waited on a peer's (QueueOrder)
+  std::uint64_t order_timed_out = 0;  // ... and went by the bound
 };
 
 class ReplicaRouter final : public Router {
@@ -100,7 +107,9 @@ class ReplicaRouter final : public Router {
   std::size_t release_turn_ = 0;  // the replica Release asks first
   std::vector<std::unique_ptr<sync::EventRecorder>> recorders_;
   std::vector<std::unique_ptr<sync::EventApplier>> appliers_;
-  std::deque<InFlight> wire_;  // in due order (one constant delay)
+  std::vector<std::unique_ptr<sync::QueueOrder>> orders_;  // with sync.queue_order
+  TimeNs now_ = 0;                                         // the latest call's time
+  std::deque<InFlight> wire_;                              // in due order (one constant delay)
   std::vector<std::string> out_;
   TimeNs next_expiry_ = 0;
   ReplicaSyncStats stats_;

@@ -124,6 +124,7 @@ class SchedulerRouter final : public Router {
   TimeNs NextWakeup() const override;
 
   Scheduler& scheduler() { return *scheduler_; }
+  AdmissionController& admission() { return *admission_; }
   // Moves the scheduler's clock to `now` (never back), for work done between the
   // simulation's calls (e.g. applying peer replicas' events: ReplicaRouter).
   void AdvanceClock(TimeNs now) { clock_.Set(std::max(clock_.Now(), now)); }

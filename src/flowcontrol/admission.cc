@@ -106,6 +106,7 @@ std::size_t AdmissionController::Pump(TimeNs now, bool force, const DecidedFn& d
         if (it == held_.end()) return DispatchAction::kDropped;  // not ours: cannot happen
         const RequestInfo& request = *it->second;
         if (can_hold && scheduler_->ShouldHold(request)) return DispatchAction::kStop;
+        if (can_hold && gate_ && gate_(item, now)) return DispatchAction::kStop;
         PickNow(request, &scratch_);
         held_.erase(it);
         ++n;

@@ -116,6 +116,17 @@ class AdmissionController {
   TimeNs NextDeadline() const { return queue_.NextDeadline(); }
   // The longest the queue has been (counting each request as it entered).
   std::size_t max_queued() const { return max_queued_; }
+  // The request the next pass offers first (nullptr: nothing queued). Valid until the
+  // queue changes.
+  const QueuedRequest* Head() const { return queue_.Peek(); }
+
+  // Several gateway replicas (src/sync): asked, before a pass lets a held request through
+  // (the scheduler would pick it), whether it must wait for a peer replica whose queue
+  // head comes first pool-wide; true keeps it and everything behind it held. Not asked
+  // when the pass is forced or nothing can be held. Empty: never wait.
+  using ReleaseGate = std::function<bool(const QueuedRequest& head, TimeNs now)>;
+  void SetReleaseGate(ReleaseGate gate) { gate_ = std::move(gate); }
+
   // Calls fn(priority, flow, length) for each non-empty flow of the queue.
   void ForEachQueuedFlow(const std::function<void(int, std::string_view, std::size_t)>& fn) const {
     queue_.ForEachFlow(fn);
@@ -132,6 +143,7 @@ class AdmissionController {
   std::vector<QueueItemId> expired_;
   AdmissionDecision scratch_;
   std::size_t max_queued_ = 0;
+  ReleaseGate gate_;
 };
 
 }  // namespace infergate

@@ -162,6 +162,7 @@ Status Gateway::Impl::Start(std::shared_ptr<const config::ConfigSnapshot> snapsh
     so.urls = opts.replica_sync_urls;
     so.creds_file = opts.replica_sync_creds;
     so.replica_id = opts.replica_id;
+    so.queue_order = opts.replica_queue_order;
     auto sync = ReplicaSync::Start(std::move(so), &clock_);
     if (!sync.ok()) return sync.error();
     replica_sync_ = std::move(*sync);

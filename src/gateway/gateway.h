@@ -80,6 +80,9 @@ struct GatewayOptions {
   std::vector<std::string> replica_sync_urls;
   std::string replica_sync_creds;
   std::string replica_id;
+  // ... and whether the replicas keep one pool-wide release order of their queues
+  // (sync::QueueOrder; on by default with replica sync).
+  bool replica_queue_order = true;
   // Bind the configuration's Gateway listeners. Off when another front end (the ext_proc
   // endpoint picker) serves the pools and the gateway only keeps their state, scrapes
   // their endpoints and serves the admin listener.

@@ -139,7 +139,9 @@ void PoolState::OnDecided(QueueItemId id, const AdmissionDecision& d) {
 Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
   std::lock_guard lock(mu_);
   w.id = next_item_++;
-  AdmissionDecision d = admission_->Admit(w.id, *w.info, clock_->Now(), ttl, queueing, on_decided_);
+  const TimeNs now = clock_->Now();
+  AdmissionDecision d = admission_->Admit(w.id, *w.info, now, ttl, queueing, on_decided_);
+  QueueChangedLocked(now);
   switch (d.reason) {
     case AdmissionReason::kHeld:
       waiters_[w.id] = &w;
@@ -160,7 +162,38 @@ Admission PoolState::PickOrQueue(QueueWaiter& w, TimeNs ttl, bool queueing) {
   return Admission::kPicked;
 }
 
-void PoolState::PumpLocked(TimeNs now, bool force) { admission_->Pump(now, force, on_decided_); }
+void PoolState::PumpLocked(TimeNs now, bool force) {
+  admission_->Pump(now, force, on_decided_);
+  QueueChangedLocked(now);
+}
+
+void PoolState::QueueChangedLocked(TimeNs now) {
+  if (order_ == nullptr) return;
+  if (recorder_ != nullptr) recorder_->SetQueueHead(order_->HeadState(*admission_));
+  release_deadline_.store(order_->NextDeadline(now), std::memory_order_relaxed);
+}
+
+void PoolState::SetReleaseOrder(sync::QueueOrder* order, sync::EventRecorder* recorder,
+                                const std::atomic<bool>* peers_reachable) {
+  std::lock_guard lock(mu_);
+  order_ = order;
+  recorder_ = recorder;
+  if (order == nullptr) {
+    admission_->SetReleaseGate({});
+    release_deadline_.store(kNever, std::memory_order_relaxed);
+    return;
+  }
+  std::function<bool()> open;
+  if (peers_reachable != nullptr) open = [peers_reachable] { return !peers_reachable->load(); };
+  order->Gate(*admission_, std::move(open));
+  QueueChangedLocked(clock_->Now());
+}
+
+void PoolState::WakeIfDue(TimeNs now) {
+  if (now < release_deadline()) return;
+  std::lock_guard lock(mu_);
+  PumpLocked(clock_->Now(), false);
+}
 
 void PoolState::ReleaseQueue() {
   std::lock_guard lock(mu_);
@@ -176,6 +209,7 @@ bool PoolState::CancelQueued(QueueWaiter& w) {
   std::lock_guard lock(mu_);
   if (w.done) return false;
   admission_->Cancel(w.id);
+  QueueChangedLocked(clock_->Now());
   waiters_.erase(w.id);
   w.done = true;
   return true;

@@ -2,7 +2,8 @@
 // lock every caller must hold), the models its servers say they serve, and the endpoints
 // to scrape. The admission rule itself (pick now, hold, reject) is the pure
 // AdmissionController's (flowcontrol/admission.h), the same the cluster simulation runs;
-// this class adds only the lock, the waiting requests and their wake-ups.
+// this class adds only the lock, the waiting requests and their wake-ups (and, with replica
+// sync, attaches the pool-wide release order the cluster also runs: SetReleaseOrder).
 //
 // A PoolState outlives configuration reloads as long as the pool's scheduling settings
 // (profile, EndpointPickerConfig, failure mode) stay the same, so the ledger, prefix
@@ -27,6 +28,8 @@
 #include "flowcontrol/admission.h"
 #include "http/beast.h"
 #include "scheduler/scheduler.h"
+#include "sync/queue_order.h"
+#include "sync/recorder.h"
 
 namespace infergate::gateway {
 
@@ -131,6 +134,22 @@ class PoolState {
   // Calls fn(priority, flow, length) for each non-empty flow of the queue.
   void ForEachQueuedFlow(const std::function<void(int, std::string_view, std::size_t)>& fn);
 
+  // Several gateway replicas (gateway/replica_sync.h): one pool-wide release order. Under
+  // the lock, the queue asks `order` before each release (sync::QueueOrder::Gate: it waits
+  // while a peer's head comes first, at most the order's bound), except while
+  // `*peers_reachable` is false (NATS down: local knowledge); after every change of the
+  // queue its head goes to `recorder` (published with the next flush, never waited on).
+  // `order` and `recorder` must outlive the attachment; all nullptr detaches. The caller
+  // re-runs the pump when a wait's bound runs out: WakeIfDue.
+  void SetReleaseOrder(sync::QueueOrder* order, sync::EventRecorder* recorder,
+                       const std::atomic<bool>* peers_reachable);
+  // When a release the order holds back is due by the order's bound (kNever: none). Read
+  // without the lock, for a timer deciding when to call WakeIfDue.
+  TimeNs release_deadline() const { return release_deadline_.load(std::memory_order_relaxed); }
+  // At or past release_deadline(): offers the queue to the scheduler again (the wait on a
+  // peer's head has run out, so the head goes unless the scheduler holds it).
+  void WakeIfDue(TimeNs now);
+
   // Makes the scheduler's endpoints those of `pool` (adding, removing, updating
   // readiness). Returns the scrape targets to start; targets of removed endpoints are
   // stopped.
@@ -155,6 +174,8 @@ class PoolState {
   PoolSettings settings_;
   PrefixIndexOptions prefix_options_;
   void PumpLocked(TimeNs now, bool force);
+  // After any change of the queue: its head to the recorder, the order's deadline.
+  void QueueChangedLocked(TimeNs now);
   // A held request was decided: fill its waiter and wake it.
   void OnDecided(QueueItemId id, const AdmissionDecision& decision);
   static void Wake(QueueWaiter& w);
@@ -166,6 +187,9 @@ class PoolState {
   AdmissionController::DecidedFn on_decided_;
   std::unordered_map<QueueItemId, QueueWaiter*> waiters_;
   QueueItemId next_item_ = 1;
+  sync::QueueOrder* order_ = nullptr;        // replica sync's release order (or none)
+  sync::EventRecorder* recorder_ = nullptr;  // where the queue's head is published
+  std::atomic<TimeNs> release_deadline_{kNever};
   std::mutex targets_mu_;
   std::map<std::string, std::shared_ptr<ScrapeTarget>> targets_;
   mutable std::mutex models_mu_;

@@ -3,7 +3,9 @@
 #include <nats/nats.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "sync/applier.h"
+#include "sync/queue_order.h"
 #include "sync/recorder.h"
 
 namespace infergate::gateway {
@@ -21,6 +24,15 @@ namespace {
 std::uint64_t RandomU64() {
   std::random_device rd;
   return (std::uint64_t{rd()} << 32) ^ rd();
+}
+
+// The wall clock's reading less `clock`'s, now: queue heads are stamped on the wall clock
+// so that every replica compares the same numbers (sync::QueueOrderOptions::wall_offset).
+TimeNs WallOffset(const Clock* clock) {
+  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  return static_cast<TimeNs>(wall) - clock->Now();
 }
 
 }  // namespace
@@ -62,6 +74,7 @@ struct PoolSync {
   std::weak_ptr<PoolState> pool;
   std::unique_ptr<sync::EventRecorder> recorder;
   std::unique_ptr<sync::EventApplier> applier;
+  std::unique_ptr<sync::QueueOrder> order;  // the pool-wide release order (uses *applier)
   std::atomic<std::uint64_t> received{0}, invalid{0};
 };
 
@@ -108,6 +121,7 @@ class ReplicaSync::Impl {
     if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
       return Error{std::string("replica sync: connect: ") + natsStatus_GetText(s)};
     }
+    if (s == NATS_OK) connected_ = true;  // else the connected callback says when
     if (s == NATS_NOT_YET_CONNECTED) {
       spdlog::warn("replica sync: NATS not reachable yet; routing on local knowledge until it is");
       down_logged_ = true;
@@ -176,10 +190,18 @@ class ReplicaSync::Impl {
         ao.self_id = options_.replica_id;
         ao.peer_timeout = options_.peer_timeout;
         p->applier = std::make_unique<sync::EventApplier>(ao);
+        sync::QueueOrderOptions qo;
+        qo.wall_offset = WallOffset(clock_);
+        qo.max_wait = options_.queue_order_wait;
+        qo.fresh_within = 2 * options_.heartbeat_interval;
+        p->order = std::make_unique<sync::QueueOrder>(qo, p->applier.get());
         state->WithScheduler([&](Scheduler& s) {
           s.SetEventSink(p->recorder.get());
           return 0;
         });
+        if (options_.queue_order) {
+          state->SetReleaseOrder(p->order.get(), p->recorder.get(), &connected_);
+        }
         next[id] = std::move(p);
       }
       for (auto& [id, p] : pools_) {
@@ -202,6 +224,7 @@ class ReplicaSync::Impl {
       std::uint64_t received, invalid, lost, expired;
       std::size_t peers, remote;
       double age_s;
+      std::uint64_t old_version = 0, waits = 0, timed_out = 0;
     };
     std::vector<Row> rows;
     std::uint64_t dispatches = 0, messages = 0, bytes = 0, overflow = 0;
@@ -223,6 +246,9 @@ class ReplicaSync::Impl {
         const sync::ApplierStats& as = p->applier->stats();
         row.lost = as.lost_messages;
         row.expired = as.expired_entries;
+        row.old_version = as.old_version_messages;
+        row.waits = p->order->stats().waits;
+        row.timed_out = p->order->stats().timed_out;
         row.peers = p->applier->peer_count();
         row.remote = p->applier->remote_entries();
         const TimeNs age = p->applier->MaxPeerAge(clock_->Now());
@@ -290,6 +316,25 @@ class ReplicaSync::Impl {
       w.Sample("infergate_replica_sync_expired_entries_total", {{"pool", r.pool}},
                static_cast<double>(r.expired));
     }
+    w.Header("infergate_replica_sync_old_version_messages_total",
+             "Peers' messages applied that came in wire version 1 (a replica not yet upgraded).",
+             "counter");
+    for (const Row& r : rows) {
+      w.Sample("infergate_replica_sync_old_version_messages_total", {{"pool", r.pool}},
+               static_cast<double>(r.old_version));
+    }
+    w.Header("infergate_replica_sync_queue_order_waits_total",
+             "Queue heads that waited for a peer's head that comes first pool-wide.", "counter");
+    for (const Row& r : rows) {
+      w.Sample("infergate_replica_sync_queue_order_waits_total", {{"pool", r.pool}},
+               static_cast<double>(r.waits));
+    }
+    w.Header("infergate_replica_sync_queue_order_timeouts_total",
+             "Of those waits, the ones that ended by their bound.", "counter");
+    for (const Row& r : rows) {
+      w.Sample("infergate_replica_sync_queue_order_timeouts_total", {{"pool", r.pool}},
+               static_cast<double>(r.timed_out));
+    }
     w.Header("infergate_replica_sync_peers", "Peer replicas heard from.", "gauge");
     for (const Row& r : rows) {
       w.Sample("infergate_replica_sync_peers", {{"pool", r.pool}}, static_cast<double>(r.peers));
@@ -312,6 +357,7 @@ class ReplicaSync::Impl {
  private:
   static void OnDisconnected(natsConnection*, void* closure) {
     auto* self = static_cast<Impl*>(closure);
+    self->connected_ = false;
     if (!self->down_logged_.exchange(true)) {
       spdlog::warn(
           "replica sync: NATS connection lost; routing on local knowledge until it "
@@ -320,6 +366,7 @@ class ReplicaSync::Impl {
   }
   static void OnReconnected(natsConnection*, void* closure) {
     auto* self = static_cast<Impl*>(closure);
+    self->connected_ = true;
     if (self->down_logged_.exchange(false)) spdlog::info("replica sync: NATS connection back");
     self->force_heartbeat_ = true;
   }
@@ -357,6 +404,7 @@ class ReplicaSync::Impl {
 
   void Detach(PoolSync& p) {
     if (auto state = p.pool.lock()) {
+      state->SetReleaseOrder(nullptr, nullptr, nullptr);
       state->WithScheduler([](Scheduler& s) {
         s.SetEventSink(nullptr);
         return 0;
@@ -367,18 +415,23 @@ class ReplicaSync::Impl {
   void PublishLoop() {
     std::vector<std::string> out;
     TimeNs next_expiry = clock_->Now() + options_.heartbeat_interval;
+    TimeNs wake_at = clock_->Now() + options_.flush_interval;
+    std::vector<std::shared_ptr<PoolSync>> pools;
     while (true) {
       {
+        const TimeNs wait = std::max<TimeNs>(wake_at - clock_->Now(), 0);
         std::unique_lock lock(stop_mu_);
-        stop_cv_.wait_for(lock, std::chrono::nanoseconds(options_.flush_interval),
-                          [&] { return stopping_; });
+        stop_cv_.wait_for(lock, std::chrono::nanoseconds(wait), [&] { return stopping_; });
         if (stopping_) return;
       }
-      std::vector<std::shared_ptr<PoolSync>> pools;
+      pools.clear();
       {
         std::lock_guard lock(mu_);
         for (auto& [id, p] : pools_) pools.push_back(p);
       }
+      // The release order's timer: a queue head held for a peer's head goes when the wait's
+      // bound runs out, whatever else happens (the peer may never release its own).
+      wake_at = WakeDuePools(pools);
       const bool connected = natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED;
       const bool heartbeat = force_heartbeat_.exchange(false);
       for (auto& p : pools) {
@@ -411,6 +464,21 @@ class ReplicaSync::Impl {
     }
   }
 
+  // Re-runs the pump of every pool whose release order's wait is due; returns when the
+  // publisher should wake next: one flush interval on, or sooner when a wait ends sooner (a
+  // wait that starts meanwhile is seen at the next flush, at most one interval late).
+  TimeNs WakeDuePools(const std::vector<std::shared_ptr<PoolSync>>& pools) {
+    const TimeNs now = clock_->Now();
+    TimeNs next = now + options_.flush_interval;
+    for (const auto& p : pools) {
+      auto state = p->pool.lock();
+      if (!state) continue;
+      state->WakeIfDue(now);
+      next = std::min(next, state->release_deadline());
+    }
+    return next;
+  }
+
   ReplicaSyncOptions options_;
   const Clock* clock_;
   std::uint64_t incarnation_;
@@ -425,6 +493,7 @@ class ReplicaSync::Impl {
   std::map<std::string, std::shared_ptr<PoolSync>> by_subject_;
   std::vector<std::shared_ptr<PoolSync>> retired_;  // detached; kept while peers' calls end
   std::atomic<bool> down_logged_{false};
+  std::atomic<bool> connected_{false};  // asked by the release order (no NATS: no waits)
   std::atomic<bool> force_heartbeat_{false};
   std::atomic<std::uint64_t> published_messages_{0}, published_bytes_{0};
   std::atomic<std::uint64_t> dropped_unavailable_{0}, dropped_failed_{0};

@@ -8,6 +8,16 @@
 // pool's sync::EventApplier under the pool's lock (PoolState::UpdateScheduler, so a freed
 // slot lets queued requests through), and the publisher thread expires silent peers.
 //
+// One pool-wide release order (sync::QueueOrder, the same code the virtual-time cluster
+// runs): each pool's queue publishes its head with the other events whenever it changes
+// (PoolState::SetReleaseOrder; a queue event, wire version 2) and lets its head through only
+// when no peer heard from within two heartbeat intervals has a head that comes first,
+// waiting at most queue_order_wait on one peer's head. The publisher thread is the wait's
+// timer: it sleeps no longer than the earliest bound and re-runs that pool's pump
+// (PoolState::WakeIfDue). While NATS is down the order is not asked (local knowledge).
+// Peers on wire version 1 (a rolling update) are applied and counted; they send no queue
+// head, so they are never waited on.
+//
 // The request path never waits on NATS: the recorder's bounded queue takes events under
 // the pool's lock and drops (counting) when full. While NATS is unreachable, messages are
 // dropped and counted, the gateway routes on its local knowledge, and one log line says so;
@@ -20,7 +30,8 @@
 // _published_bytes_total, _local_dispatches_total, _bytes_per_request,
 // _messages_per_request, _dropped_messages_total{reason}, and per pool
 // _received_messages_total, _invalid_messages_total, _lost_messages_total, _peers,
-// _remote_inflight_requests, _peer_state_age_seconds, _expired_entries_total.
+// _remote_inflight_requests, _peer_state_age_seconds, _expired_entries_total,
+// _old_version_messages_total, _queue_order_waits_total, _queue_order_timeouts_total.
 //
 // Thread-safety: SetPools and Collect may be called from any thread.
 #pragma once
@@ -44,6 +55,11 @@ struct ReplicaSyncOptions {
   TimeNs flush_interval = 2 * kNanosPerMilli;
   TimeNs heartbeat_interval = kNanosPerSecond;
   TimeNs peer_timeout = 5 * kNanosPerSecond;
+  // One pool-wide release order (sync::QueueOrder, as in the virtual-time cluster): each
+  // pool's queue publishes its head and lets it through only when no peer's head comes
+  // first, waiting at most queue_order_wait on one peer's head.
+  bool queue_order = true;
+  TimeNs queue_order_wait = 10 * kNanosPerMilli;
 };
 
 // "nats://a:4222,nats://b:4222" → the URLs. Errors: an empty list or a URL that is not

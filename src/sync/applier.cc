@@ -32,6 +32,7 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
     ClosePeer(peer, scheduler);
     peer.incarnation = h.incarnation;
     peer.sequence = 0;
+    peer.has_head = false;
   }
   if (peer.sequence != 0 && h.sequence > peer.sequence + 1) {
     stats_.lost_messages += h.sequence - peer.sequence - 1;
@@ -39,6 +40,7 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
   peer.sequence = std::max(peer.sequence, h.sequence);
   peer.last_seen = now;
   ++stats_.messages;
+  if (h.version < kWireVersion) ++stats_.old_version_messages;
   stats_.bytes += bytes.size();
   for (const Event& e : m->events) ApplyEvent(peer, e, now, scheduler);
   return {};
@@ -100,6 +102,12 @@ void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler&
       // Events arrive in order, so after a heartbeat the peer has exactly `live` requests
       // in flight; more held here means a completion or failure was lost on the way.
       if (peer.entries.size() > e.live) CloseOldest(peer, peer.entries.size() - e.live, scheduler);
+      break;
+    case EventType::kQueue:
+      peer.has_head = e.held > 0;
+      peer.head_priority = static_cast<int>(e.priority);  // |priority| < 2^31: decoded so
+      peer.head_stamp_us = e.stamp_us;
+      peer.head_id = e.request;
       break;
   }
   ++stats_.events;
@@ -166,6 +174,29 @@ std::size_t EventApplier::remote_entries() const {
   std::size_t n = 0;
   for (const auto& [id, peer] : peers_) n += peer.entries.size();
   return n;
+}
+
+std::optional<PeerQueueHead> EventApplier::FirstPeerHead(int priority, std::uint64_t stamp_us,
+                                                         TimeNs now, TimeNs fresh_within) const {
+  std::optional<PeerQueueHead> first;
+  // Whether head (p, t, id) comes before (q, u, other) pool-wide.
+  auto before = [](int p, std::uint64_t t, std::string_view id, int q, std::uint64_t u,
+                   std::string_view other) {
+    if (p != q) return p > q;
+    if (t != u) return t < u;
+    return id < other;
+  };
+  for (const auto& [id, peer] : peers_) {
+    if (!peer.has_head || now - peer.last_seen > fresh_within) continue;
+    if (!before(peer.head_priority, peer.head_stamp_us, id, priority, stamp_us, options_.self_id)) {
+      continue;
+    }
+    if (!first || before(peer.head_priority, peer.head_stamp_us, id, first->priority,
+                         first->stamp_us, first->peer)) {
+      first = PeerQueueHead{id, peer.head_id, peer.head_priority, peer.head_stamp_us};
+    }
+  }
+  return first;
 }
 
 TimeNs EventApplier::MaxPeerAge(TimeNs now) const {

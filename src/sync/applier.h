@@ -4,7 +4,8 @@
 // dispatch becomes a remote ledger entry (Scheduler::ApplyRemoteDispatch: counted in every
 // estimate, kept apart from local accounting) and its prefix blocks enter the prefix
 // index; first token, completion and failure move or close the entry; a session binding
-// enters the session table. Remote entries are bounded: a peer holds at most
+// enters the session table; a queue event updates the peer's gateway-queue head
+// (FirstPeerHead, for sync::QueueOrder). Remote entries are bounded: a peer holds at most
 // max_entries_per_peer, there are at most max_peers peers, and an entry older than
 // entry_ttl is dropped. A peer that sends nothing for peer_timeout (its heartbeats
 // stopped) has all its entries closed; one that restarts (a new incarnation) has the old
@@ -13,7 +14,9 @@
 //
 // Messages are untrusted: one that does not decode (garbage, another version, too large,
 // absurd counts), or comes from this replica itself, is dropped whole and counted; it
-// never reaches the scheduler. Events naming an unknown endpoint or request are skipped
+// never reaches the scheduler. A version 1 message (a replica not yet upgraded) is applied
+// like any (it has no queue events, so its origin is never waited on) and counted in
+// old_version_messages. Events naming an unknown endpoint or request are skipped
 // and counted.
 //
 // Thread-safety: not synchronised; call it where the scheduler is serialised (the pool's
@@ -21,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -42,15 +46,24 @@ struct ApplierOptions {
 };
 
 struct ApplierStats {
-  std::uint64_t messages = 0;          // applied
-  std::uint64_t bytes = 0;             // of applied messages
-  std::uint64_t events = 0;            // applied
-  std::uint64_t invalid_messages = 0;  // did not decode: dropped whole
-  std::uint64_t own_messages = 0;      // this replica's own, ignored
-  std::uint64_t skipped_events = 0;    // unknown endpoint or request, or over a bound
-  std::uint64_t lost_messages = 0;     // gaps in a peer's sequence numbers
-  std::uint64_t expired_peers = 0;     // silent beyond peer_timeout
-  std::uint64_t expired_entries = 0;   // closed by expiry, restart, TTL or a heartbeat
+  std::uint64_t messages = 0;              // applied
+  std::uint64_t bytes = 0;                 // of applied messages
+  std::uint64_t events = 0;                // applied
+  std::uint64_t invalid_messages = 0;      // did not decode: dropped whole
+  std::uint64_t own_messages = 0;          // this replica's own, ignored
+  std::uint64_t skipped_events = 0;        // unknown endpoint or request, or over a bound
+  std::uint64_t lost_messages = 0;         // gaps in a peer's sequence numbers
+  std::uint64_t expired_peers = 0;         // silent beyond peer_timeout
+  std::uint64_t expired_entries = 0;       // closed by expiry, restart, TTL or a heartbeat
+  std::uint64_t old_version_messages = 0;  // applied, from a peer on wire version 1
+};
+
+// A peer's gateway-queue head as its queue events say (stamp: QueueOrder::Stamp).
+struct PeerQueueHead {
+  std::string_view peer;  // valid until the next Apply or Expire
+  std::uint64_t id = 0;   // the peer's queue item id
+  int priority = 0;
+  std::uint64_t stamp_us = 0;
 };
 
 struct PeerStatus {
@@ -74,6 +87,12 @@ class EventApplier {
   std::vector<PeerStatus> Peers() const;
   std::size_t peer_count() const { return peers_.size(); }
   std::size_t remote_entries() const;
+  // Of the peers heard from within `fresh_within` of `now`, the first queue head pool-wide
+  // among those that come before a local head of `priority` stamped `stamp_us`: a higher
+  // priority, or the same and an earlier stamp (the same stamp: the lower replica id).
+  // Nothing when no peer's head comes first.
+  std::optional<PeerQueueHead> FirstPeerHead(int priority, std::uint64_t stamp_us, TimeNs now,
+                                             TimeNs fresh_within) const;
   // The age of the stalest peer's state at `now` (time since its last message); -1 with
   // no peer.
   TimeNs MaxPeerAge(TimeNs now) const;
@@ -91,6 +110,11 @@ class EventApplier {
     TimeNs last_seen = 0;
     std::uint64_t live = 0;
     std::unordered_map<std::uint64_t, Entry> entries;
+    // Its gateway queue's head (queue events), while it holds requests.
+    bool has_head = false;
+    std::uint64_t head_id = 0;
+    int head_priority = 0;
+    std::uint64_t head_stamp_us = 0;
   };
   void ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler& scheduler);
   void ClosePeer(Peer& peer, Scheduler& scheduler);

@@ -74,6 +74,16 @@ void EventRecorder::OnLocalFinish(TokenLedger::Handle handle, const std::optiona
   Push(std::move(e));
 }
 
+void EventRecorder::SetQueueHead(const QueueHeadState& head) {
+  std::lock_guard lock(mu_);
+  const bool was_held = queue_.held > 0, held = head.held > 0;
+  if (was_held != held || (held && (head.id != queue_.id || head.priority != queue_.priority ||
+                                    head.stamp_us != queue_.stamp_us))) {
+    queue_changed_ = true;
+  }
+  queue_ = head;
+}
+
 bool EventRecorder::HeartbeatDue() const {
   std::lock_guard lock(mu_);
   return last_heartbeat_ == kNever ||
@@ -86,7 +96,7 @@ void EventRecorder::TakeMessages(std::vector<std::string>* out, bool heartbeat) 
   if (last_heartbeat_ == kNever || now - last_heartbeat_ >= options_.heartbeat_interval) {
     heartbeat = true;
   }
-  if (pending_.empty() && !heartbeat) return;
+  if (pending_.empty() && !heartbeat && !queue_changed_) return;
   MessageHeader header{options_.replica_id, options_.incarnation, 0};
   const std::size_t header_bytes = EncodedHeaderSize(header) + 3;
   std::size_t size = header_bytes;
@@ -114,6 +124,21 @@ void EventRecorder::TakeMessages(std::vector<std::string>* out, bool heartbeat) 
     add(std::move(p.event));
   }
   pending_.clear();
+  // After the events: a peer applies a dispatch that left this queue before it learns the
+  // head that replaced it, so it never sees capacity this replica has just taken as free.
+  if (queue_changed_ || (heartbeat && queue_.held > 0)) {
+    Event q;
+    q.type = EventType::kQueue;
+    q.held = queue_.held;
+    if (queue_.held > 0) {
+      q.request = queue_.id;
+      q.priority = queue_.priority;
+      q.stamp_us = queue_.stamp_us;
+    }
+    add(std::move(q));
+    queue_changed_ = false;
+    ++stats_.queue_events;
+  }
   if (heartbeat) {
     Event hb;
     hb.type = EventType::kHeartbeat;

@@ -37,6 +37,15 @@ struct RecorderOptions {
   TimeNs heartbeat_interval = kNanosPerSecond;
 };
 
+// The local gateway queue as peers need it: how many requests it holds and the one it
+// offers next (its priority and its arrival as QueueOrder::Stamp gives it).
+struct QueueHeadState {
+  std::size_t held = 0;
+  std::uint64_t id = 0;        // with held > 0: the head's queue item id
+  int priority = 0;            // with held > 0
+  std::uint64_t stamp_us = 0;  // with held > 0
+};
+
 struct RecorderStats {
   std::uint64_t dispatches = 0;      // local dispatches recorded
   std::uint64_t events = 0;          // events encoded into messages
@@ -44,6 +53,7 @@ struct RecorderStats {
   std::uint64_t bytes = 0;           // their total size
   std::uint64_t dropped_events = 0;  // pending list full
   std::uint64_t heartbeats = 0;
+  std::uint64_t queue_events = 0;  // queue-head updates sent
 };
 
 class EventRecorder final : public SchedulerEventSink {
@@ -55,8 +65,14 @@ class EventRecorder final : public SchedulerEventSink {
   void OnLocalFinish(TokenLedger::Handle handle, const std::optional<Usage>& usage,
                      bool failed) override;
 
-  // Appends to *out the pending events as messages (in order), plus a heartbeat when one
-  // is due or `heartbeat` is set; clears the pending list.
+  // The local gateway queue's head now (call before TakeMessages, or whenever the queue
+  // changes). A queue event goes out with the next messages when the head changed (a new
+  // head, or the queue emptied or filled; the count alone is not news), and with every
+  // heartbeat while requests are held, so a lost update is repaired within an interval.
+  void SetQueueHead(const QueueHeadState& head);
+  // Appends to *out the pending events as messages (in order), then the queue head when it
+  // is news, plus a heartbeat when one is due or `heartbeat` is set; clears the pending
+  // list.
   void TakeMessages(std::vector<std::string>* out, bool heartbeat = false);
   // Whether a heartbeat is due now (for a transport deciding when to wake).
   bool HeartbeatDue() const;
@@ -77,6 +93,8 @@ class EventRecorder final : public SchedulerEventSink {
   std::int64_t live_ = 0;  // local requests in flight (dispatches less finishes)
   std::uint64_t sequence_ = 0;
   TimeNs last_heartbeat_ = kNever;
+  QueueHeadState queue_;        // the latest SetQueueHead
+  bool queue_changed_ = false;  // since the last queue event
   RecorderStats stats_;
   std::vector<Event> batch_;  // TakeMessages scratch
   std::string buffer_;

@@ -37,6 +37,14 @@ void PutString(std::string* out, std::string_view s, std::size_t max) {
 
 std::uint64_t Tokens(std::uint64_t v) { return std::min(v, kMaxTokens); }
 
+std::uint64_t ZigZag(std::int64_t v) {
+  v = std::clamp(v, -kMaxPriority, kMaxPriority);
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t UnZigZag(std::uint64_t v) {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
 // A bounds-checked reader over untrusted bytes: every read fails (and stays failed) rather
 // than running past the end.
 class Reader {
@@ -131,6 +139,13 @@ std::size_t EncodedEventSize(const Event& e) {
       n +=
           VarintSize(Tokens(e.live)) + VarintSize(std::min<std::uint64_t>(e.interval_ms, 1u << 30));
       break;
+    case EventType::kQueue:
+      n += VarintSize(Tokens(e.held));
+      if (e.held > 0) {
+        n += VarintSize(e.request) + VarintSize(ZigZag(e.priority)) +
+             VarintSize(std::min(e.stamp_us, kMaxStampUs));
+      }
+      break;
   }
   return n;
 }
@@ -143,7 +158,14 @@ void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events
                    std::string* out) {
   out->clear();
   out->append(kMagic, sizeof kMagic);
-  out->push_back(static_cast<char>(kWireVersion));
+  // A version this decoder reads back, and one that has every event type used.
+  std::uint8_t version = header.version;
+  if (version < kOldestWireVersion || version > kWireVersion) version = kWireVersion;
+  if (version < 2 && std::any_of(events.begin(), events.end(),
+                                 [](const Event& e) { return e.type == EventType::kQueue; })) {
+    version = kWireVersion;
+  }
+  out->push_back(static_cast<char>(version));
   PutString(out, header.origin, kMaxIdBytes);
   PutU64(out, header.incarnation);
   PutVarint(out, header.sequence);
@@ -188,6 +210,14 @@ void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events
         PutVarint(out, Tokens(e.live));
         PutVarint(out, std::min<std::uint64_t>(e.interval_ms, 1u << 30));
         break;
+      case EventType::kQueue:
+        PutVarint(out, Tokens(e.held));
+        if (e.held > 0) {
+          PutVarint(out, e.request);
+          PutVarint(out, ZigZag(e.priority));
+          PutVarint(out, std::min(e.stamp_us, kMaxStampUs));
+        }
+        break;
     }
   }
 }
@@ -197,11 +227,13 @@ Result<Message> DecodeMessage(std::string_view bytes) {
   if (bytes.size() < 4 || std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
     return Error{"not a routing-event message (bad magic)"};
   }
-  if (static_cast<std::uint8_t>(bytes[3]) != kWireVersion) {
-    return Error{"unsupported version " + std::to_string(static_cast<std::uint8_t>(bytes[3]))};
+  const auto version = static_cast<std::uint8_t>(bytes[3]);
+  if (version < kOldestWireVersion || version > kWireVersion) {
+    return Error{"unsupported version " + std::to_string(version)};
   }
   Reader r(bytes.substr(4));
   Message m;
+  m.header.version = version;
   m.header.origin = r.String(1, kMaxIdBytes);
   m.header.incarnation = r.U64();
   m.header.sequence = r.Varint();
@@ -262,6 +294,16 @@ Result<Message> DecodeMessage(std::string_view bytes) {
         e.type = EventType::kHeartbeat;
         e.live = r.Bounded(kMaxTokens);
         e.interval_ms = r.Bounded(1u << 30);
+        break;
+      case static_cast<std::uint8_t>(EventType::kQueue):
+        if (version < 2) return Error{"queue event in a version 1 message"};
+        e.type = EventType::kQueue;
+        e.held = r.Bounded(kMaxTokens);
+        if (e.held > 0) {
+          e.request = r.Varint();
+          e.priority = UnZigZag(r.Bounded(ZigZag(kMaxPriority)));
+          e.stamp_us = r.Bounded(kMaxStampUs);
+        }
         break;
       default:
         return Error{"unknown event type " + std::to_string(type)};

@@ -6,7 +6,7 @@
 // than kMaxMessageBytes, however large the prompts (a dispatch carries at most
 // kMaxBlockHashes prefix-block hashes, 8 bytes each, never the prompt).
 //
-// Message (version 1), integers little-endian, "varint" = unsigned LEB128 (at most 10
+// Message (version 2), integers little-endian, "varint" = unsigned LEB128 (at most 10
 // bytes), "str" = one length byte then that many bytes:
 //   'I' 'G' 'R'  magic
 //   u8           version (kWireVersion)
@@ -23,8 +23,17 @@
 //     4 failure      varint request
 //     5 session      str session key, str endpoint
 //     6 heartbeat    varint live (the origin's in-flight local requests), varint interval_ms
+//     7 queue        varint held (requests in the origin's gateway queue); when held > 0,
+//                    of the request its queue offers next: varint request (the origin's
+//                    queue item id), zigzag varint priority, varint stamp_us (its arrival
+//                    on the origin's wall clock in microseconds: every replica compares the
+//                    same two numbers, so all agree which of two heads comes first;
+//                    sync/queue_order.h)
 // `request` is the origin's own id for the request; `age_us` how long before the message
-// was encoded the event happened (so a peer can date it on its own clock). Token counts
+// was encoded the event happened (so a peer can date it on its own clock). Version 1 is
+// version 2 without the queue event: a v1 message (from a replica not yet upgraded, during
+// a rolling update) is accepted and applied, its header says so (MessageHeader::version),
+// and a queue event inside one makes it invalid. Token counts
 // are bounded by kMaxTokens. Anything else (bad magic, another version, an unknown type,
 // a count or length out of bounds, trailing bytes, truncation) makes the whole message
 // invalid: DecodeMessage returns an error and nothing of it is applied.
@@ -42,7 +51,8 @@
 
 namespace infergate::sync {
 
-inline constexpr std::uint8_t kWireVersion = 1;
+inline constexpr std::uint8_t kWireVersion = 2;
+inline constexpr std::uint8_t kOldestWireVersion = 1;  // still decoded (no queue event)
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 inline constexpr std::size_t kMaxEvents = 4096;
 inline constexpr std::size_t kMaxBlockHashes = 256;
@@ -50,6 +60,8 @@ inline constexpr std::size_t kMaxIdBytes = 64;
 inline constexpr std::size_t kMaxStringBytes = 255;
 inline constexpr std::uint64_t kMaxTokens = std::uint64_t{1} << 24;
 inline constexpr std::uint64_t kMaxAgeUs = std::uint64_t{3600} * 1'000'000;
+inline constexpr std::uint64_t kMaxStampUs = std::uint64_t{1} << 62;
+inline constexpr std::int64_t kMaxPriority = (std::int64_t{1} << 31) - 1;  // |priority| bound
 
 enum class EventType : std::uint8_t {
   kDispatch = 1,
@@ -58,6 +70,7 @@ enum class EventType : std::uint8_t {
   kFailure = 4,
   kSession = 5,
   kHeartbeat = 6,
+  kQueue = 7,
 };
 
 struct Event {
@@ -72,12 +85,18 @@ struct Event {
   std::string session_key;                  // session
   std::uint64_t live = 0;                   // heartbeat
   std::uint64_t interval_ms = 0;            // heartbeat
+  std::uint64_t held = 0;                   // queue
+  std::int64_t priority = 0;                // queue, with held > 0
+  std::uint64_t stamp_us = 0;               // queue, with held > 0 (<= kMaxStampUs)
 };
 
 struct MessageHeader {
   std::string origin;
   std::uint64_t incarnation = 0;
   std::uint64_t sequence = 0;
+  // Decoded: the version the message came in. Encoded as given when it is one this
+  // decoder reads and has every event type used; else as kWireVersion.
+  std::uint8_t version = kWireVersion;
 };
 
 struct Message {

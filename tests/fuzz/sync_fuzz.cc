@@ -6,7 +6,9 @@
 //
 // Invariants checked (a violation aborts): a message that decodes re-encodes to the same
 // bytes; applying any input to a scheduler leaves its ledger bounded (remote entries at
-// most the applier's bound, every count non-negative) and the scheduler still picks.
+// most the applier's bound, every count non-negative) and the scheduler still picks; the
+// release order (sync::QueueOrder) over whatever queue heads the input left decides, and
+// any peer head it reports is one that comes first.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +19,7 @@
 #include "core/clock.h"
 #include "scheduler/scheduler.h"
 #include "sync/applier.h"
+#include "sync/queue_order.h"
 #include "sync/wire.h"
 
 namespace {
@@ -63,6 +66,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Require(c.inflight >= 0 && c.awaiting >= 0 && c.decoding >= 0 && c.remote_inflight >= 0);
     Require(c.awaiting_tokens >= 0 && c.decoding_tokens >= 0);
     Require(c.awaiting_tokens <= static_cast<std::int64_t>(kMaxEntries * sync::kMaxTokens));
+  }
+  // A local head of priority 0 that arrived at 1 s: a peer head the order reports comes
+  // first (a higher priority, or the same and an earlier stamp, or the same stamp and a
+  // lower id), and a wait never outlives its bound.
+  sync::QueueOrder order({}, &applier);
+  QueuedRequest head;
+  head.id = 1;
+  head.enqueued_at = kNanosPerSecond;
+  const auto first = applier.FirstPeerHead(0, order.Stamp(head.enqueued_at), 1, kNanosPerSecond);
+  if (first) {
+    Require(first->priority > 0 || (first->priority == 0 && first->stamp_us <= 1'000'000));
+    Require(order.ShouldWait(head, 1));
+    Require(order.NextDeadline(1) == 1 + order.options().max_wait);
+    Require(!order.ShouldWait(head, 1 + order.options().max_wait));
+  } else {
+    Require(!order.ShouldWait(head, 1));
   }
   RequestInfo r;
   r.target_model = "model";

@@ -3,6 +3,9 @@
 // request dispatched by replica A shows in replica B's ledger until it ends; garbage
 // published on the pool's subject is dropped and counted; NATS killed and restarted: no
 // request fails meanwhile, and the peers' state is rebuilt (its age metric falls back).
+// The pool-wide release order: a peer's queue head that comes first holds a replica's
+// release until the wait's bound lets it go; a version 1 peer (not yet upgraded) is still
+// applied.
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
@@ -15,6 +18,7 @@
 #include <future>
 #include <thread>
 
+#include "sync/wire.h"
 #include "tests/support/process.h"
 
 namespace infergate::testing {
@@ -62,6 +66,12 @@ constexpr const char* kInvalid =
 constexpr const char* kPeers = "infergate_replica_sync_peers{pool=\"default/pool\"}";
 constexpr const char* kAge = "infergate_replica_sync_peer_state_age_seconds{pool=\"default/pool\"}";
 constexpr const char* kConnected = "infergate_replica_sync_connected";
+constexpr const char* kWaits =
+    "infergate_replica_sync_queue_order_waits_total{pool=\"default/pool\"}";
+constexpr const char* kTimeouts =
+    "infergate_replica_sync_queue_order_timeouts_total{pool=\"default/pool\"}";
+constexpr const char* kOldVersion =
+    "infergate_replica_sync_old_version_messages_total{pool=\"default/pool\"}";
 constexpr const char* kInflight = "infergate_pool_inflight_requests{name=\"pool\"}";
 
 class ReplicaSyncTest : public ::testing::Test {
@@ -216,6 +226,63 @@ TEST_F(ReplicaSyncTest, APeersDispatchShowsUpAndGarbageIsCountedAndNatsRestartsA
       kRemote, [](double v) { return v == 1; }, 1400ms))
       << a.Metrics();
   EXPECT_EQ(again.get().status, 200);
+}
+
+// A peer that says its queue's head arrived before anything of ours (stamp 1 us after the
+// epoch) and then never lets it go: a request through A waits on it for the order's bound
+// (10 ms) and is then released by the bound (PoolState::WakeIfDue from the publisher's
+// timer, or the next scrape's pump, whichever comes first: this test does not time which;
+// GatewayReleaseOrder.TheWaitsBoundEndsItWhenTheTimerWakesThePump pins the timer's part);
+// B serves too. A version 1 peer's dispatch is applied and counted.
+TEST_F(ReplicaSyncTest, APeersEarlierHeadHoldsAReleaseUntilTheBoundEndsTheWait) {
+  Replica& a = replicas_[0];
+  Replica& b = replicas_[1];
+  ASSERT_TRUE(a.WaitFor(kPeers, [](double v) { return v == 1; })) << a.Metrics();
+  ASSERT_EQ(a.Value(kWaits), 0) << "nothing queued, nothing waited";
+  // A few requests first, so both have scraped their servers and hold by the metrics.
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Complete(a, i).status, 200);
+
+  std::vector<sync::Event> events(2);
+  events[0].type = sync::EventType::kQueue;
+  events[0].held = 1;
+  events[0].request = 1;
+  events[0].stamp_us = 1;
+  events[1].type = sync::EventType::kHeartbeat;
+  std::string head;
+  sync::EncodeMessage(sync::MessageHeader{"stuck-peer", 5, 1}, events, &head);
+  PublishRaw("infergate.sync.default_pool", head);
+  ASSERT_TRUE(a.WaitFor(
+      kPeers, [](double v) { return v == 2; }, 3s))
+      << a.Metrics();
+  // Within the peer's freshness (2 s): every request through A waits on it, then goes.
+  for (int i = 0; i < 3; ++i) {
+    const HttpResponse r = Complete(a, 10 + i);
+    EXPECT_EQ(r.status, 200) << r.body << r.error;
+  }
+  EXPECT_GE(a.Value(kWaits), 1) << a.Metrics();
+  EXPECT_GE(a.Value(kTimeouts), 1) << a.Metrics();
+  EXPECT_EQ(a.Value(kTimeouts), a.Value(kWaits)) << "the stuck peer never releases: every "
+                                                    "wait ends by the bound";
+  EXPECT_EQ(Complete(b, 20).status, 200);
+
+  // An older replica (wire version 1) dispatches to server 0: counted in A's ledger.
+  sync::Event d;
+  d.type = sync::EventType::kDispatch;
+  d.request = 3;
+  d.endpoint = servers_[0].address + ":" + std::to_string(servers_[0].port);
+  d.prompt_tokens = 100;
+  d.output_tokens = 10;
+  sync::MessageHeader old{"old-replica", 6, 1};
+  old.version = 1;
+  std::string v1;
+  sync::EncodeMessage(old, {d}, &v1);
+  ASSERT_EQ(v1[3], 1);
+  PublishRaw("infergate.sync.default_pool", v1);
+  EXPECT_TRUE(a.WaitFor(
+      kOldVersion, [](double v) { return v == 1; }, 3s))
+      << a.Metrics();
+  EXPECT_EQ(a.Value(kRemote), 1) << a.Metrics();
+  EXPECT_EQ(a.Value(kInvalid), 0) << a.Metrics();
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # ThreadSanitizer run of the threaded parts: the gateway (unit and integration tests:
-# several event loops, shared pool state, reloads), flow control and the simulated
-# server (build-tsan/). Record the result in docs/hardening.md when threading changes.
+# several event loops, shared pool state, reloads), flow control, the simulated server
+# and replica sync over a real nats-server (its publisher thread) (build-tsan/). Record the result in docs/hardening.md when threading changes.
 #   bash scripts/tsan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR_TSAN:-build-tsan}
 JOBS=${JOBS:-$(nproc)}
-TARGETS=(infergate test_upstream gateway_test flowcontrol_test sim_server_test
-         gateway_integration_test inference_integration_test sim_server_integration_test)
+TARGETS=(infergate test_upstream gateway_test flowcontrol_test sim_server_test sync_test
+         gateway_integration_test inference_integration_test sim_server_integration_test
+         replica_sync_integration_test)
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERGATE_TSAN=ON \
   -DINFERGATE_BENCHMARKS=OFF -DINFERGATE_JEMALLOC=OFF >/dev/null
 cmake --build "$BUILD_DIR" -j"$JOBS" --target "${TARGETS[@]}"

@@ -55,7 +55,11 @@ inline constexpr std::uint8_t kWireVersion = 2;
 inline constexpr std::uint8_t kOldestWireVersion = 1;  // still decoded (no queue event)
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 inline constexpr std::size_t kMaxEvents = 4096;
-inline constexpr std::size_t kMaxBlockHashes = 256;
+// As many as the infergate profile's prefix index hashes per prompt (maxPrefixBlocks
+// 1,024): a peer's chain cut shorter than the sender's own kept each replica's view of a
+// server's cache warm after the server had evicted it (docs/experiments/
+// 2026-12-07-shared-prefix-replicas.md). 8 KB per dispatch at most.
+inline constexpr std::size_t kMaxBlockHashes = 1024;
 inline constexpr std::size_t kMaxIdBytes = 64;
 inline constexpr std::size_t kMaxStringBytes = 255;
 inline constexpr std::uint64_t kMaxTokens = std::uint64_t{1} << 24;

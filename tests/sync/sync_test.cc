@@ -228,11 +228,11 @@ TEST(SyncWire, BadMessagesAreRefusedWhole) {
 
 TEST(SyncRecorder, AHugePromptMakesASmallMessage) {
   Replica a("a");
-  // A 400 KB prompt: 6,250 blocks of 64 characters; the index hashes the first 256.
+  // A 400 KB prompt: 6,250 blocks of 64 characters; the index hashes the first 1,024.
   a.Send(Prompt('x', 400'000), kEndpoints[0]);
   std::vector<std::string> messages = a.Take();
   ASSERT_EQ(messages.size(), 1u);
-  EXPECT_LT(messages[0].size(), 2'200u);  // 256 hashes of 8 bytes, plus a few dozen
+  EXPECT_LT(messages[0].size(), 8'300u);  // 1,024 hashes of 8 bytes, plus a few dozen
   // Many dispatches at once: every message stays within the bound.
   for (int i = 0; i < 200; ++i)
     a.Send(Prompt(static_cast<char>('a' + i % 26), 20'000), kEndpoints[1]);
@@ -247,6 +247,16 @@ TEST(SyncRecorder, AHugePromptMakesASmallMessage) {
   }
   EXPECT_EQ(events, 200u);
   EXPECT_EQ(a.recorder->stats().dispatches, 201u);
+}
+
+// A peer's long prompt enters the prefix index as whole as the sender's own: a chain cut
+// short fills the view of the server's cache more slowly than the server fills it.
+TEST(SyncApplier, APeersLongPromptIsIndexedAsWholeAsTheSendersOwn) {
+  Replica a("a"), b("b");
+  a.Send(Prompt('l', 64 * 700), kEndpoints[1]);
+  Deliver(a, b);
+  EXPECT_EQ(a.PrefixEntries(1), 700u);
+  EXPECT_EQ(b.PrefixEntries(1), a.PrefixEntries(1));
 }
 
 TEST(SyncRecorder, AFullQueueDropsAndCountsInsteadOfGrowing) {

@@ -59,6 +59,8 @@ std::vector<ResourceType> WatchedResourceTypes() {
       {"gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", false},
       {"gateway.networking.k8s.io", "v1", "gateways", "Gateway", true},
       {"gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true},
+      // Cross-namespace certificateRefs and backendRefs are allowed by these.
+      {"gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", true},
       {"", "v1", "services", "Service", true},
       {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true},
       {"", "v1", "pods", "Pod", true},

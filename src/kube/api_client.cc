@@ -327,6 +327,10 @@ ApiResponse ApiClient::Run(std::string_view method, const std::string& target,
       socket.open(entry.endpoint().protocol(), ec);
       if (ec) continue;
       cancel->Attach(socket.native_handle());
+      if (cancel->cancelled()) {  // shut down (or timed out) before connecting
+        ec = asio::error::operation_aborted;
+        break;
+      }
       socket.connect(entry.endpoint(), ec);
       if (!ec || cancel->cancelled()) break;
     }

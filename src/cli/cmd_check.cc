@@ -74,10 +74,13 @@ int RunCheck(const CheckOptions& options) {
   for (const auto& gw : snapshot.gateways) {
     for (const auto& l : gw.listeners) {
       if (l.protocol != "HTTPS" || !l.not_served.empty() || l.certificates.empty()) continue;
-      const auto& cert = l.certificates.front();
-      if (auto st = http::CheckTlsCertificate(cert.cert_pem, cert.key_pem, cert.secret); !st.ok()) {
-        tls_warnings.push_back(
-            fmt::format("listener {}/{} is not served: {}", gw.id, l.name, st.error().message));
+      for (const auto& cert : l.certificates) {
+        if (auto st = http::CheckTlsCertificate(cert.cert_pem, cert.key_pem, cert.secret);
+            !st.ok()) {
+          tls_warnings.push_back(
+              fmt::format("listener {}/{} is not served: {}", gw.id, l.name, st.error().message));
+          break;
+        }
       }
     }
   }

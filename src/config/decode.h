@@ -65,6 +65,7 @@ void DecodeInferenceModelRewrite(const YamlField& root, std::string_view api_ver
                                  ObjectContext* ctx, DecodeSink* sink);
 void DecodeEndpointPickerConfig(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 void DecodeSecret(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
+void DecodeReferenceGrant(const YamlField& root, ObjectContext* ctx, DecodeSink* sink);
 
 // Standard base64 (RFC 4648 §4; padding optional, whitespace ignored). nullopt when text
 // is not base64.

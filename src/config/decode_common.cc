@@ -35,14 +35,15 @@ const std::vector<KnownKind>& KnownKinds() {
       {"InferenceModel",
        {"inference.networking.x-k8s.io/v1alpha1", "inference.networking.x-k8s.io/v1alpha2"}},
       {"InferenceObjective", {"llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"}},
-      {"InferenceModelRewrite",
-       {"llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"}},
+      {"InferenceModelRewrite", {"llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"}},
       {"EndpointPickerConfig",
        {"inference.networking.x-k8s.io/v1alpha1",
         "config.apix.gateway-api-inference-extension.sigs.k8s.io/v1alpha1"}},
       {"BackendTrafficPolicy", {"gateway.envoyproxy.io/v1alpha1"}},
       {"ClientTrafficPolicy", {"gateway.envoyproxy.io/v1alpha1"}},
       {"EndpointSlice", {"discovery.k8s.io/v1"}},
+      {"ReferenceGrant",
+       {"gateway.networking.k8s.io/v1beta1", "gateway.networking.k8s.io/v1alpha2"}},
   };
   return kinds;
 }
@@ -264,6 +265,8 @@ void DecodeObject(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
     DecodeClientTrafficPolicy(root, ctx, sink);
   } else if (k == "EndpointSlice") {
     DecodeEndpointSlice(root, ctx, sink);
+  } else if (k == "ReferenceGrant") {
+    DecodeReferenceGrant(root, ctx, sink);
   }
 }
 

@@ -1,4 +1,4 @@
-// Gateway API objects (Gateway, HTTPRoute; an HTTPRoute's rules are in
+// Gateway API objects (Gateway, HTTPRoute, ReferenceGrant; an HTTPRoute's rules are in
 // decode_http_route_rule.cc), Secrets and the Envoy Gateway policies.
 #include <fmt/format.h>
 
@@ -276,6 +276,56 @@ void DecodeSecret(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
     read("tls.key", &secret.tls_key);
   }
   Store(ctx, sink, "Secret", named, std::move(secret), &sink->objects->secrets);
+}
+
+void DecodeReferenceGrant(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {
+  ReferenceGrant grant;
+  bool named = DecodeMeta(root, "ReferenceGrant", ctx, &grant.meta);
+  YamlField spec = RequiredSpec(root);
+  // The group is required but may be "" (the core group; "core" is read as that too).
+  auto group_of = [](const YamlField& entry) -> std::optional<std::string> {
+    YamlField group = entry["group"];
+    if (!group.present()) {
+      group.Error("is required (\"\" for the core group)");
+      return std::nullopt;
+    }
+    auto value = group.String();
+    if (!value) return std::nullopt;
+    return *value == "core" ? std::string() : *value;
+  };
+  auto require_entries = [](const YamlField& list) {
+    if (!list.present()) {
+      list.Error("is required");
+    } else if (list.IsSequence() && list.size() == 0) {
+      list.Error("must have at least one entry");
+    }
+  };
+  YamlField from = spec["from"];
+  require_entries(from);
+  from.ForEach([&](const YamlField& f) {
+    if (!f.ExpectMap()) return;
+    auto group = group_of(f);
+    auto kind = f["kind"].RequiredString();
+    auto ns = f["namespace"].RequiredString();
+    if (ns && !ValidateObjectName(f["namespace"], *ns)) ns.reset();
+    if (!group || !kind || !ns) return;
+    grant.from.push_back({*group, *kind, *ns});
+  });
+  YamlField to = spec["to"];
+  require_entries(to);
+  to.ForEach([&](const YamlField& t) {
+    if (!t.ExpectMap()) return;
+    auto group = group_of(t);
+    auto kind = t["kind"].RequiredString();
+    std::string name;
+    if (auto n = t["name"].String()) {
+      if (!ValidateObjectName(t["name"], *n)) return;
+      name = *n;
+    }
+    if (!group || !kind) return;
+    grant.to.push_back({*group, *kind, name});
+  });
+  Store(ctx, sink, "ReferenceGrant", named, std::move(grant), &sink->objects->reference_grants);
 }
 
 void DecodeBackendTrafficPolicy(const YamlField& root, ObjectContext* ctx, DecodeSink* sink) {

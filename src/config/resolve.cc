@@ -65,6 +65,7 @@ void Resolver::IndexObjects() {
   Index(objects_.backend_policies, "BackendTrafficPolicy");
   Index(objects_.client_policies, "ClientTrafficPolicy");
   Index(objects_.endpoint_slices, "EndpointSlice");
+  Index(objects_.reference_grants, "ReferenceGrant");
 }
 
 // A profile annotation "config/profile" must name an EndpointPickerConfig and one of its

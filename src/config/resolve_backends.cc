@@ -93,7 +93,9 @@ void Resolver::BuildPools() {
 std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
                                                         const ObjectMeta& owner,
                                                         std::string_view owner_kind,
-                                                        std::string* unresolved) {
+                                                        std::string* unresolved,
+                                                        std::string* reason) {
+  if (reason) *reason = kBackendNotFound;
   auto report = [&](const std::string& path, const std::string& message) {
     if (unresolved) {
       *unresolved = message;
@@ -104,6 +106,18 @@ std::shared_ptr<const Backend> Resolver::ResolveBackend(const BackendRef& ref,
     }
   };
   std::string key = ref.namespace_name + "/" + ref.name;
+  // A backend in another namespace needs a ReferenceGrant there (checked before whether
+  // it exists, so a missing grant is what is reported).
+  const std::string_view to_kind = ToString(ref.kind);
+  const std::string to_group = ref.group == "core" ? std::string() : ref.group;
+  if (!ReferencePermitted(kGatewayApiGroup, owner_kind, owner.namespace_name, to_group, to_kind,
+                          ref.namespace_name, ref.name)) {
+    if (reason) *reason = kRefNotPermitted;
+    report(ref.origin.path + ".namespace",
+           NotPermittedMessage(owner_kind, owner.namespace_name, to_kind, ref.namespace_name,
+                               ref.name));
+    return nullptr;
+  }
   if (ref.kind == BackendKind::kInferencePool) {
     auto it = pool_backends_.find(key);
     if (it == pool_backends_.end()) {

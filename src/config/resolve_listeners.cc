@@ -58,20 +58,51 @@ void Resolver::BuildGateways() {
   }
 }
 
+bool Resolver::ReferencePermitted(std::string_view from_group, std::string_view from_kind,
+                                  const std::string& from_ns, std::string_view to_group,
+                                  std::string_view to_kind, const std::string& to_ns,
+                                  const std::string& to_name) const {
+  if (from_ns == to_ns) return true;
+  for (const auto& grant : objects_.reference_grants) {
+    // A grant that decoded with errors opens nothing.
+    if (grant.meta.namespace_name != to_ns || Incomplete("ReferenceGrant", grant.meta)) continue;
+    const bool from_ok = std::any_of(grant.from.begin(), grant.from.end(), [&](const auto& f) {
+      return f.group == from_group && f.kind == from_kind && f.namespace_name == from_ns;
+    });
+    if (!from_ok) continue;
+    const bool to_ok = std::any_of(grant.to.begin(), grant.to.end(), [&](const auto& t) {
+      return t.group == to_group && t.kind == to_kind && (t.name.empty() || t.name == to_name);
+    });
+    if (to_ok) return true;
+  }
+  return false;
+}
+
+std::string Resolver::NotPermittedMessage(std::string_view from_kind, const std::string& from_ns,
+                                          std::string_view to_kind, const std::string& to_ns,
+                                          const std::string& to_name) {
+  return fmt::format(
+      "{} {} is in another namespace and no ReferenceGrant in namespace {} allows {} "
+      "references from namespace {} to it",
+      to_kind, Quote(to_ns + "/" + to_name), Quote(to_ns), from_kind, Quote(from_ns));
+}
+
 // Fills listener->certificates from the Secrets tls.certificateRefs name. A reference
 // that cannot be used leaves the listener not served (a warning, as a controller reports
-// ResolvedRefs=False on the listener) rather than failing the whole configuration.
+// ResolvedRefs=False on the listener) rather than failing the whole configuration. A
+// Secret in another namespace needs a ReferenceGrant there.
 void Resolver::ResolveCertificates(const Gateway& gw, const Listener& l,
                                    ResolvedListener* listener) {
   for (const auto& ref : l.certificate_refs) {
     std::string problem;
+    std::string reason(kInvalidCertificateRef);
     std::string key = ref.namespace_name + "/" + ref.name;
     auto it = secrets_.find(key);
-    if (ref.namespace_name != gw.meta.namespace_name) {
-      problem = fmt::format(
-          "Secret {} is in another namespace; that needs a ReferenceGrant, which infergate "
-          "does not read",
-          Quote(key));
+    if (!ReferencePermitted(kGatewayApiGroup, "Gateway", gw.meta.namespace_name, "", "Secret",
+                            ref.namespace_name, ref.name)) {
+      problem = NotPermittedMessage("Gateway", gw.meta.namespace_name, "Secret", ref.namespace_name,
+                                    ref.name);
+      reason = kRefNotPermitted;
     } else if (it == secrets_.end()) {
       problem = fmt::format("Secret {} not found", Quote(key));
     } else if (it->second->type != "kubernetes.io/tls") {
@@ -84,6 +115,7 @@ void Resolver::ResolveCertificates(const Gateway& gw, const Listener& l,
       Warning(gw.meta, "Gateway", ref.origin.path, ref.origin.line,
               problem + "; the listener is not served");
       listener->not_served = problem;
+      listener->refs_reason = reason;
       listener->certificates.clear();
       return;
     }

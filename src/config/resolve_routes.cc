@@ -64,10 +64,13 @@ RouteRule Resolver::MakeRule(const HTTPRoute& route, std::size_t index) {
     if (snap_->unresolved_backends_answer_500) {
       // Gateway API: an invalid backendRef keeps its share of the rule's requests, each
       // answered 500, rather than the rule going away.
-      std::string unresolved;
-      auto b = ResolveBackend(ref, route.meta, "HTTPRoute", &unresolved);
+      std::string unresolved, reason;
+      auto b = ResolveBackend(ref, route.meta, "HTTPRoute", &unresolved, &reason);
       if (!b && unresolved.empty()) continue;
-      if (!b) rule.unresolved_backends.push_back(unresolved);
+      if (!b) {
+        rule.unresolved_backends.push_back(unresolved);
+        rule.unresolved_reasons.push_back(reason);
+      }
       rule.backends.push_back({std::move(b), ref.weight});
     } else if (auto b = ResolveBackend(ref, route.meta, "HTTPRoute")) {
       rule.backends.push_back({std::move(b), ref.weight});

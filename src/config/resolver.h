@@ -81,6 +81,17 @@ class Resolver {
   void Finish();
 
   // resolve_listeners.cc
+  // Whether an object of (from_group, from_kind) in namespace from_ns may refer to the
+  // object (to_group, to_kind) to_ns/to_name: always within one namespace; across
+  // namespaces when a ReferenceGrant in to_ns allows it.
+  bool ReferencePermitted(std::string_view from_group, std::string_view from_kind,
+                          const std::string& from_ns, std::string_view to_group,
+                          std::string_view to_kind, const std::string& to_ns,
+                          const std::string& to_name) const;
+  // Why such a reference is refused, for messages.
+  static std::string NotPermittedMessage(std::string_view from_kind, const std::string& from_ns,
+                                         std::string_view to_kind, const std::string& to_ns,
+                                         const std::string& to_name);
   void BuildGateways();
   void ResolveCertificates(const Gateway& gw, const Listener& l, ResolvedListener* listener);
   template <class Policy>
@@ -98,7 +109,8 @@ class Resolver {
   void BuildPools();
   std::shared_ptr<const Backend> ResolveBackend(const BackendRef& ref, const ObjectMeta& owner,
                                                 std::string_view owner_kind,
-                                                std::string* unresolved = nullptr);
+                                                std::string* unresolved = nullptr,
+                                                std::string* reason = nullptr);
   void AddSliceEndpoints(const Service& svc, const ServicePort& port, Backend* b) const;
 
   // resolve_models.cc

@@ -227,6 +227,29 @@ struct HTTPRoute {
   std::vector<HTTPRouteRule> rules;    // never empty: defaults to one rule matching "/"
 };
 
+// A ReferenceGrant (gateway.networking.k8s.io/v1beta1). It lives in the namespace of the
+// objects it opens up: objects of a `from` entry (group, kind, namespace) may refer to
+// the objects of a `to` entry (group, kind, and name when given) in the grant's
+// namespace. infergate reads it for Gateway certificateRefs to Secrets and HTTPRoute
+// backendRefs to Services and InferencePools in another namespace.
+struct ReferenceGrantFrom {
+  std::string group;  // "" for the core group
+  std::string kind;
+  std::string namespace_name;
+};
+
+struct ReferenceGrantTo {
+  std::string group;  // "" for the core group
+  std::string kind;
+  std::string name;  // "" = every object of the kind
+};
+
+struct ReferenceGrant {
+  ObjectMeta meta;
+  std::vector<ReferenceGrantFrom> from;  // at least one
+  std::vector<ReferenceGrantTo> to;      // at least one
+};
+
 // ---------------------------------------------------------------- core
 
 // A Secret. Only what TLS listeners need is kept: the type and, for kubernetes.io/tls,

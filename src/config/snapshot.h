@@ -132,6 +132,11 @@ struct ResolvedMirror {
 };
 
 // One HTTPRoute rule as attached to one listener.
+// Gateway API condition reasons the resolution records (for status writers).
+inline constexpr std::string_view kRefNotPermitted = "RefNotPermitted";
+inline constexpr std::string_view kInvalidCertificateRef = "InvalidCertificateRef";
+inline constexpr std::string_view kBackendNotFound = "BackendNotFound";
+
 struct RouteRule {
   std::string route;  // "namespace/name" of the HTTPRoute (or of the pool, if synthesized)
   std::string route_namespace;
@@ -158,6 +163,9 @@ struct RouteRule {
   // Why each null backend of `backends` (in their order) did not resolve
   // (LoadOptions::unresolved_backends_answer_500).
   std::vector<std::string> unresolved_backends;
+  // The Gateway API reason of each entry of unresolved_backends: kBackendNotFound, or
+  // kRefNotPermitted for a backend in another namespace that no ReferenceGrant opens.
+  std::vector<std::string> unresolved_reasons;
 
   // "namespace/name/rules[i]", e.g. "default/reasoning-backend/rules[0]".
   std::string Id() const;
@@ -183,13 +191,18 @@ struct ResolvedListener {
   // one, synthesized last, then "namespace/name"), then rule index. Per-request precedence
   // (exact path first, ...) is the routing module's job.
   std::vector<RouteRule> rules;
-  // HTTPS: the certificates of tls.certificateRefs, in order (the first one is offered;
-  // the PEM texts are checked when the gateway builds its TLS contexts).
+  // HTTPS: the certificates of tls.certificateRefs, in order (SNI picks the one whose
+  // names match, the first is the default; the PEM texts are checked when the gateway
+  // builds its TLS contexts).
   std::vector<TlsCertificate> certificates;
   // Why the gateway does not serve this listener (unsupported protocol or TLS mode, a
   // certificate Secret that is missing or not of type kubernetes.io/tls); empty when it
   // does. Routes still attach to it; it is reported, never fatal.
   std::string not_served;
+  // When a certificateRef is why it is not served: the Gateway API reason for the
+  // listener's ResolvedRefs=False, kRefNotPermitted (another namespace, no
+  // ReferenceGrant) or kInvalidCertificateRef.
+  std::string refs_reason;
 };
 
 struct ResolvedGateway {
@@ -232,6 +245,7 @@ struct LoadedObjects {
   std::vector<Secret> secrets;
   std::vector<std::string> gateway_classes;  // names; accepted and otherwise ignored
   std::vector<EndpointSlice> endpoint_slices;
+  std::vector<ReferenceGrant> reference_grants;
 };
 
 struct ConfigSnapshot {

@@ -85,11 +85,13 @@ Result<std::shared_ptr<Runtime>> Runtime::Build(
       const bool https = l.protocol == "HTTPS";
       if (https && l.certificates.empty()) continue;  // never resolved so (checked there)
       if (https) {
-        // The first certificate is the listener's (further ones, e.g. a second key type,
-        // are not offered). A certificate that does not load leaves this listener out
-        // rather than failing the configuration.
-        const config::TlsCertificate& cert = l.certificates.front();
-        http::TlsSite site{l.hostname, cert.cert_pem, cert.key_pem, cert.secret};
+        // Every certificate of the listener: SNI picks the one whose names match, the
+        // first is the default (http/tls_server.h). A certificate that does not load
+        // leaves this listener out rather than failing the configuration.
+        http::TlsSite site{l.hostname, {}};
+        for (const config::TlsCertificate& cert : l.certificates) {
+          site.certificates.push_back({cert.cert_pem, cert.key_pem, cert.secret});
+        }
         if (auto ok = http::TlsServerContext::Build({site}); !ok.ok()) {
           spdlog::warn("listener {} is not served: {}", lr->key, ok.error().message);
           continue;

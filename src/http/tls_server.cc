@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,10 +17,16 @@
 namespace infergate::http {
 
 struct TlsServerContext::Impl {
-  std::vector<std::string> hostnames;
-  std::vector<SSL_CTX*> contexts;
+  struct Site {
+    std::vector<SSL_CTX*> contexts;               // one per certificate
+    std::vector<std::vector<std::string>> names;  // each certificate's DNS names
+  };
+  std::vector<std::string> hostnames;  // by site
+  std::vector<Site> sites;
   ~Impl() {
-    for (SSL_CTX* c : contexts) SSL_CTX_free(c);
+    for (const Site& site : sites) {
+      for (SSL_CTX* c : site.contexts) SSL_CTX_free(c);
+    }
   }
 };
 
@@ -53,12 +60,15 @@ std::string Lower(std::string_view s) {
 int OnServerName(SSL* ssl, int* alert, void* arg) {
   const auto* impl = static_cast<const TlsServerContext::Impl*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  const int site = SelectTlsSite(impl->hostnames, name ? Lower(name) : std::string());
+  const std::string server_name = name ? Lower(name) : std::string();
+  const int site = SelectTlsSite(impl->hostnames, server_name);
   if (site < 0) {
     *alert = SSL_AD_UNRECOGNIZED_NAME;
     return SSL_TLSEXT_ERR_ALERT_FATAL;
   }
-  if (SSL_get_SSL_CTX(ssl) != impl->contexts[site]) SSL_set_SSL_CTX(ssl, impl->contexts[site]);
+  const auto& chosen = impl->sites[static_cast<std::size_t>(site)];
+  SSL_CTX* ctx = chosen.contexts[SelectTlsCertificate(chosen.names, server_name)];
+  if (SSL_get_SSL_CTX(ssl) != ctx) SSL_set_SSL_CTX(ssl, ctx);
   SSL_set_app_data(ssl, reinterpret_cast<void*>(static_cast<std::intptr_t>(site + 1)));
   return SSL_TLSEXT_ERR_OK;
 }
@@ -66,7 +76,7 @@ int OnServerName(SSL* ssl, int* alert, void* arg) {
 // Keys with a passphrase are refused rather than prompting on the terminal.
 int NoPassphrase(char*, int, int, void*) { return 0; }
 
-Result<SSL_CTX*> MakeContext(const TlsSite& site, TlsServerContext::Impl* impl) {
+Result<SSL_CTX*> MakeContext(const TlsSiteCertificate& site, TlsServerContext::Impl* impl) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) return Error{"TLS: " + OpenSslError()};
   auto fail = [&](std::string what) -> Result<SSL_CTX*> {
@@ -178,6 +188,68 @@ asio::awaitable<void> PlainToTls(SSL* ssl, tcp::socket& tls, tcp::socket& inner)
 
 }  // namespace
 
+std::size_t SelectTlsCertificate(const std::vector<std::vector<std::string>>& names,
+                                 std::string_view server_name) {
+  if (server_name.empty()) return 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    for (const auto& n : names[i]) {
+      if (n == server_name) return i;
+    }
+  }
+  // A certificate's wildcard stands for exactly one label (RFC 6125).
+  const auto dot = server_name.find('.');
+  if (dot == 0 || dot == std::string_view::npos) return 0;
+  const std::string_view parent = server_name.substr(dot);  // ".example.com"
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    for (const auto& n : names[i]) {
+      if (n.size() > 2 && n[0] == '*' && n[1] == '.' && std::string_view(n).substr(1) == parent) {
+        return i;
+      }
+    }
+  }
+  return 0;
+}
+
+std::vector<std::string> TlsCertificateNames(const std::string& cert_pem) {
+  std::vector<std::string> out;
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* leaf = bio ? PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr) : nullptr;
+  BIO_free(bio);
+  ERR_clear_error();
+  if (!leaf) return out;
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  if (sans) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+      if (n->type != GEN_DNS) continue;
+      const ASN1_IA5STRING* dns = n->d.dNSName;
+      out.push_back(
+          Lower(std::string_view(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                                 static_cast<std::size_t>(ASN1_STRING_length(dns)))));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (out.empty()) {
+    // The subject's CN counts only for a certificate without DNS names.
+    const X509_NAME* subject = X509_get_subject_name(leaf);
+    const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    if (at >= 0) {
+      unsigned char* utf8 = nullptr;
+      const int len =
+          ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at)));
+      if (len > 0) {
+        out.push_back(Lower(
+            std::string_view(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len))));
+      }
+      OPENSSL_free(utf8);
+    }
+  }
+  X509_free(leaf);
+  ERR_clear_error();
+  return out;
+}
+
 int SelectTlsSite(const std::vector<std::string>& hostnames, std::string_view server_name) {
   int best = -1;
   std::size_t best_score = 0;
@@ -213,17 +285,22 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::Build(
   std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
   std::shared_ptr<TlsServerContext> out(new TlsServerContext());
   for (const auto& site : sites) {
-    auto ctx = MakeContext(site, out->impl_.get());
-    if (!ctx.ok()) return ctx.error();
-    out->impl_->contexts.push_back(*ctx);
+    if (site.certificates.empty()) return Error{"TLS: a site without certificate"};
     out->impl_->hostnames.push_back(site.hostname);
+    auto& built = out->impl_->sites.emplace_back();
+    for (const auto& cert : site.certificates) {
+      auto ctx = MakeContext(cert, out->impl_.get());
+      if (!ctx.ok()) return ctx.error();
+      built.contexts.push_back(*ctx);
+      built.names.push_back(TlsCertificateNames(cert.cert_pem));
+    }
   }
   return std::shared_ptr<const TlsServerContext>(std::move(out));
 }
 
 Status CheckTlsCertificate(const std::string& cert_pem, const std::string& key_pem,
                            const std::string& name) {
-  auto context = TlsServerContext::Build({TlsSite{"", cert_pem, key_pem, name}});
+  auto context = TlsServerContext::Build({TlsSite{"", {{cert_pem, key_pem, name}}}});
   if (!context.ok()) return context.error();
   return Ok();
 }
@@ -232,7 +309,8 @@ asio::awaitable<void> ServeTls(tcp::socket socket, std::shared_ptr<const TlsServ
                                TimeNs handshake_timeout, PlainSessionHandler handler) {
   boost::system::error_code ec;
   socket.non_blocking(true, ec);
-  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(context->impl().contexts[0]), &SSL_free);
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(context->impl().sites[0].contexts[0]),
+                                                &SSL_free);
   if (ec || !ssl || SSL_set_fd(ssl.get(), socket.native_handle()) != 1) co_return;
   SSL_set_accept_state(ssl.get());
 

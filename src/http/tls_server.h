@@ -1,11 +1,17 @@
 // TLS termination for HTTPS listeners: server certificates chosen by SNI, and a connection
 // served by the plain HTTP session through a local socket pair.
 //
-// A TlsServerContext holds one OpenSSL context per site (a certificate and the hostname
-// it answers). SNI picks the site: an exact hostname first, then the longest matching
-// wildcard ("*.example.com" covers "a.example.com", not "example.com"), then a site
-// without hostname, which also takes clients that send no SNI; with none of these the
-// handshake ends with an unrecognized_name alert. Only TLS 1.2 and 1.3 are offered.
+// A TlsServerContext holds the sites of one bound port (a site is a listener: the
+// hostname it answers and its certificates), with one OpenSSL context per certificate.
+// SNI picks the site: an exact hostname first, then the longest matching wildcard
+// ("*.example.com" covers "a.example.com", not "example.com"), then a site without
+// hostname, which also takes clients that send no SNI; with none of these the handshake
+// ends with an unrecognized_name alert. Within the site SNI then picks the certificate
+// (a listener with several certificateRefs): the first whose own names (its
+// subjectAltName DNS entries; its subject CN only when it has none) equal the server
+// name, else the first whose wildcard name covers it (one label: "*.example.com" covers
+// "a.example.com", not "a.b.example.com"), else the site's first certificate, which is
+// also what a client without SNI gets. Only TLS 1.2 and 1.3 are offered.
 //
 // ServeTls drives OpenSSL directly on the non-blocking socket (SSL_set_fd; Asio waits
 // for readiness when OpenSSL asks to read or write), completes the handshake within a
@@ -32,20 +38,35 @@
 
 namespace infergate::http {
 
-struct TlsSite {
-  std::string hostname;  // "" = any name; may start with "*."; lower-case
+struct TlsSiteCertificate {
   std::string cert_pem;  // the certificate chain, leaf first
   std::string key_pem;
   std::string name;  // for errors, e.g. the Secret "namespace/name"
 };
 
+struct TlsSite {
+  std::string hostname;  // "" = any name; may start with "*."; lower-case
+  // At least one; the first is the default (no SNI, or no certificate's name matches).
+  std::vector<TlsSiteCertificate> certificates;
+};
+
 // The site a server name selects (see above), or -1. Pure; server_name may be empty.
 int SelectTlsSite(const std::vector<std::string>& hostnames, std::string_view server_name);
 
+// The certificate a server name selects among certificates with these names (lower-case,
+// see above): an index, 0 when none matches or server_name is empty. Pure.
+std::size_t SelectTlsCertificate(const std::vector<std::vector<std::string>>& names,
+                                 std::string_view server_name);
+
+// The DNS names a PEM certificate (its leaf) is for, lower-case: its subjectAltName DNS
+// entries, or its subject CN when it has none. Empty when the text does not parse.
+std::vector<std::string> TlsCertificateNames(const std::string& cert_pem);
+
 class TlsServerContext {
  public:
-  // Requires at least one site. Returns an error naming the site when a PEM text does not
-  // parse or the key does not belong to the certificate.
+  // Requires at least one site, each with at least one certificate. Returns an error
+  // naming the certificate when a PEM text does not parse or the key does not belong to
+  // the certificate.
   static Result<std::shared_ptr<const TlsServerContext>> Build(std::vector<TlsSite> sites);
   ~TlsServerContext();
   TlsServerContext(const TlsServerContext&) = delete;

@@ -1,11 +1,11 @@
 #include "kube/api_client.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/ssl/impl/src.hpp>
@@ -166,15 +166,59 @@ bhttp::request<bhttp::string_body> MakeRequest(const ClusterAccess& a, std::stri
   return req;
 }
 
+// What a TLS alert about the client certificate means for the user, or "".
+std::string ClientCertificateHint(const boost::system::error_code& ec, const ClusterAccess& a) {
+  if (ec.category() != asio::error::get_ssl_category()) return "";
+  const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+  const bool has_cert = !a.client_cert_pem.empty();
+  switch (reason) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+      return has_cert ? fmt::format(
+                            " (the API server requires a client certificate and did not get the "
+                            "one of {})",
+                            a.description)
+                      : fmt::format(" (the API server requires a client certificate; {} has none)",
+                                    a.description);
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+      return has_cert ? fmt::format(" (the API server refused the client certificate of {})",
+                                    a.description)
+                      : fmt::format(" (the API server asks for a client certificate; {} has none)",
+                                    a.description);
+    default:
+      return "";
+  }
+}
+
 // One exchange over an established stream (tcp socket or TLS stream).
+// An OpenSSL error (an alert the server sent, a verification failure) seen while
+// reading is stored in *tls_error when given.
 template <class Stream>
 ApiResponse Exchange(Stream& stream, const bhttp::request<bhttp::string_body>& req,
-                     const std::function<bool(std::string_view)>* on_data) {
+                     const std::function<bool(std::string_view)>* on_data,
+                     boost::system::error_code* tls_error = nullptr) {
   ApiResponse out;
   boost::system::error_code ec;
   bhttp::write(stream, req, ec);
   if (ec) {
     out.error = "write: " + ec.message();
+    if (tls_error) {
+      // With TLS 1.3 a server refuses a client certificate after the handshake: its alert
+      // may already be waiting while the write failed on the connection it then closed.
+      // One read brings it out (it returns at once: the connection is gone).
+      char byte = 0;
+      boost::system::error_code read_ec;
+      stream.read_some(asio::buffer(&byte, 1), read_ec);
+      if (read_ec.category() == asio::error::get_ssl_category()) {
+        out.error = "read: " + read_ec.message();
+        *tls_error = read_ec;
+      }
+    }
     return out;
   }
   beast::flat_buffer buffer;
@@ -184,6 +228,7 @@ ApiResponse Exchange(Stream& stream, const bhttp::request<bhttp::string_body>& r
   bhttp::read_header(stream, buffer, parser, ec);
   if (ec) {
     out.error = "read: " + ec.message();
+    if (tls_error && ec.category() == asio::error::get_ssl_category()) *tls_error = ec;
     return out;
   }
   out.status = parser.get().result_int();
@@ -212,13 +257,33 @@ ApiResponse Exchange(Stream& stream, const bhttp::request<bhttp::string_body>& r
   return out;
 }
 
-ApiResponse Run(const ClusterAccess& a, ApiClient::Tls* tls, std::string_view method,
-                const std::string& target, const std::string& body, std::string_view content_type,
-                const std::function<bool(std::string_view)>* on_data, StreamCancel* cancel,
-                int timeout_seconds) {
+}  // namespace
+
+ApiResponse ApiClient::Run(std::string_view method, const std::string& target,
+                           const std::string& body, std::string_view content_type,
+                           const std::function<bool(std::string_view)>* on_data,
+                           StreamCancel* cancel, int timeout_seconds) {
+  const ClusterAccess& a = access_;
+  Tls* tls = tls_.get();
   ApiResponse out;
   StreamCancel local_cancel;
   if (!cancel) cancel = &local_cancel;
+  {
+    std::lock_guard lock(mu_);
+    if (shut_down_) {
+      out.error = "shut down";
+      return out;
+    }
+    in_flight_.insert(cancel);
+  }
+  struct Unregister {
+    ApiClient* client;
+    StreamCancel* cancel;
+    ~Unregister() {
+      std::lock_guard lock(client->mu_);
+      client->in_flight_.erase(cancel);
+    }
+  } unregister{this, cancel};
   Watchdog watchdog(cancel, timeout_seconds);
   std::function<bool(std::string_view)> touching;
   if (on_data) {
@@ -246,18 +311,35 @@ ApiResponse Run(const ClusterAccess& a, ApiClient::Tls* tls, std::string_view me
       return out;
     }
     tcp::socket socket(io);
-    asio::connect(socket, results, ec);
-    if (ec) {
-      out.error = fmt::format("connect {}: {}", a.ServerUrl(), ec.message());
-      return out;
-    }
-    SetKeepAlive(socket.native_handle());
-    socket.set_option(tcp::no_delay(true), ec);
-    cancel->Attach(socket.native_handle());
+    // Declared after the socket, so the descriptor is detached before it is closed (a
+    // closed number may be reused by another thread's socket at once).
     struct Detach {
       StreamCancel* c;
       ~Detach() { c->Detach(); }
     } detach{cancel};
+    // The socket is attached before connecting: a connect to a host that does not answer
+    // is cut by the watchdog or a Shutdown too, not only by the kernel's own timeout.
+    ec = asio::error::host_not_found;
+    for (const auto& entry : results) {
+      boost::system::error_code ignored;
+      cancel->Detach();
+      socket.close(ignored);
+      socket.open(entry.endpoint().protocol(), ec);
+      if (ec) continue;
+      cancel->Attach(socket.native_handle());
+      if (cancel->cancelled()) {  // shut down (or timed out) before connecting
+        ec = asio::error::operation_aborted;
+        break;
+      }
+      socket.connect(entry.endpoint(), ec);
+      if (!ec || cancel->cancelled()) break;
+    }
+    if (ec) {
+      out.error = fmt::format("connect {}: {}", a.ServerUrl(), ec.message());
+      return finish(out);
+    }
+    SetKeepAlive(socket.native_handle());
+    socket.set_option(tcp::no_delay(true), ec);
     auto req = MakeRequest(a, method, target, body, content_type);
     if (!tls) return finish(Exchange(socket, req, on_data));
 
@@ -276,10 +358,13 @@ ApiResponse Run(const ClusterAccess& a, ApiClient::Tls* tls, std::string_view me
     }
     stream.handshake(ssl::stream_base::client, ec);
     if (ec) {
-      out.error = fmt::format("TLS handshake with {}: {}", a.ServerUrl(), ec.message());
+      out.error = fmt::format("TLS handshake with {}: {}{}", a.ServerUrl(), ec.message(),
+                              ClientCertificateHint(ec, a));
       return finish(out);
     }
-    out = Exchange(stream, req, on_data);
+    boost::system::error_code alert;
+    out = Exchange(stream, req, on_data, &alert);
+    if (alert) out.error += ClientCertificateHint(alert, a);
     return finish(out);
   } catch (const std::exception& e) {
     out.status = 0;
@@ -288,19 +373,27 @@ ApiResponse Run(const ClusterAccess& a, ApiClient::Tls* tls, std::string_view me
   }
 }
 
-}  // namespace
-
 ApiResponse ApiClient::Request(std::string_view method, const std::string& target,
                                const std::string& body, std::string_view content_type,
                                int timeout_seconds) {
-  return Run(access_, tls_.get(), method, target, body, content_type, nullptr, nullptr,
-             timeout_seconds);
+  return Run(method, target, body, content_type, nullptr, nullptr, timeout_seconds);
 }
 
 ApiResponse ApiClient::Stream(const std::string& target,
                               const std::function<bool(std::string_view)>& on_data,
                               StreamCancel* cancel, int idle_timeout_seconds) {
-  return Run(access_, tls_.get(), "GET", target, "", "", &on_data, cancel, idle_timeout_seconds);
+  return Run("GET", target, "", "", &on_data, cancel, idle_timeout_seconds);
+}
+
+void ApiClient::Shutdown() {
+  std::lock_guard lock(mu_);
+  shut_down_ = true;
+  for (StreamCancel* c : in_flight_) c->Cancel();
+}
+
+bool ApiClient::shut_down() const {
+  std::lock_guard lock(mu_);
+  return shut_down_;
 }
 
 }  // namespace infergate::kube

@@ -9,8 +9,17 @@
 // it ends, the callback returns false, the read times out, or Cancel() is called from
 // another thread (which shuts the socket down so a blocked read returns at once).
 //
-// Thread-safety: Request and Stream may run concurrently on several threads; Cancel may
-// be called from any thread. This is the one translation unit of ig_kube with Asio.
+// Shutdown() ends every exchange in flight at once (List, status PATCH, watch, including
+// one still in its TLS handshake) and makes later ones fail immediately, so a provider
+// stops without waiting for the 30 s read timeout of a server that does not answer.
+//
+// A server that refuses the client certificate (or asks for one that is not configured)
+// gets an error saying so; with TLS 1.3 that refusal only arrives after the handshake,
+// as an alert read in place of the response.
+//
+// Thread-safety: Request and Stream may run concurrently on several threads; Cancel and
+// Shutdown may be called from any thread. This is the one translation unit of ig_kube
+// with Asio.
 #pragma once
 
 #include <functional>
@@ -64,12 +73,24 @@ class ApiClient {
                      const std::function<bool(std::string_view)>& on_data, StreamCancel* cancel,
                      int idle_timeout_seconds);
 
+  // Cancels every exchange in flight; later ones fail at once with error "shut down".
+  void Shutdown();
+  bool shut_down() const;
+
   class Tls;
 
  private:
   explicit ApiClient(ClusterAccess access);
+  ApiResponse Run(std::string_view method, const std::string& target, const std::string& body,
+                  std::string_view content_type,
+                  const std::function<bool(std::string_view)>* on_data, StreamCancel* cancel,
+                  int timeout_seconds);
+
   ClusterAccess access_;
   std::unique_ptr<Tls> tls_;
+  mutable std::mutex mu_;
+  std::set<StreamCancel*> in_flight_;  // the exchanges Shutdown cancels
+  bool shut_down_ = false;
 };
 
 }  // namespace infergate::kube

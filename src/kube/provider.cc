@@ -59,6 +59,8 @@ std::vector<ResourceType> WatchedResourceTypes() {
       {"gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass", false},
       {"gateway.networking.k8s.io", "v1", "gateways", "Gateway", true},
       {"gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", true},
+      // Cross-namespace certificateRefs and backendRefs are allowed by these.
+      {"gateway.networking.k8s.io", "v1beta1", "referencegrants", "ReferenceGrant", true},
       {"", "v1", "services", "Service", true},
       {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true},
       {"", "v1", "pods", "Pod", true},
@@ -369,6 +371,7 @@ void KubernetesProvider::WriteStatus(const Built& built, const std::string& appl
     std::string path = t->second->ObjectPath(u.namespace_name, u.name) + "/status";
     json body = {{"status", u.status}};
     ApiResponse r = client_->Request("PATCH", path, body.dump(), "application/merge-patch+json");
+    if (client_->shut_down()) return;  // stopping: the rest is written by the next run
     if (r.status == 200 || r.status == 201) {
       spdlog::debug("kubernetes: status of {} {}/{} written", u.kind, u.namespace_name, u.name);
       std::lock_guard lock(mu_);
@@ -399,6 +402,10 @@ void KubernetesProvider::Stop() {
     stopping_ = true;
     cv_.notify_all();
   }
+  // Every request in flight ends now (a LIST or status PATCH waiting for a server that
+  // does not answer, a TLS handshake, a watch), so the joins below do not wait for the
+  // 30 s read timeout.
+  if (client_) client_->Shutdown();
   for (auto& r : reflectors_) r->Stop();
   for (auto& t : threads_) t.join();
   threads_.clear();

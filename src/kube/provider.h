@@ -9,7 +9,8 @@
 // the log) instead of failing the whole configuration.
 //
 // Watched: GatewayClasses (those naming controller_name select the Gateways used),
-// Gateways, HTTPRoutes (those with a parentRef to one of those Gateways), Services,
+// Gateways, HTTPRoutes (those with a parentRef to one of those Gateways),
+// ReferenceGrants (cross-namespace certificateRefs and backendRefs), Services,
 // EndpointSlices, Pods (terminating ones are dropped at once), InferencePools (v1 and
 // v1alpha2), InferenceObjectives (llm-d.ai/v1alpha2 and the older group),
 // InferenceModelRewrites, InferenceModels, Envoy Gateway's Client/BackendTrafficPolicies.

@@ -103,6 +103,7 @@ std::optional<std::string> Reflector::List() {
         fmt::format("{}?limit={}", type_.CollectionPath(namespace_), options_.page_size);
     if (!cont.empty()) target += "&continue=" + UrlEncode(cont);
     ApiResponse r = client_->Request("GET", target);
+    if (client_->shut_down()) return std::nullopt;  // stopping: nothing to report
     if (r.status == 401 || r.status == 403) {
       ReportDenied("list", r);
       return std::nullopt;
@@ -216,6 +217,7 @@ Reflector::WatchEnd Reflector::Watch(std::string* rv) {
   {
     std::lock_guard lock(mu_);
     active_ = nullptr;
+    if (stopped_) return WatchEnd::kDropped;  // cut by Stop: nothing to report
   }
   if (r.status == 410) return WatchEnd::kGone;
   if (r.status == 401 || r.status == 403) {

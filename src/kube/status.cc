@@ -166,6 +166,8 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
   std::map<std::string, std::set<std::string>> pool_gateways;   // pool -> gateways
   // route -> why its unresolved backendRefs did not resolve (their requests get 500)
   std::map<std::string, std::vector<std::string>> route_unresolved;
+  // routes with a backendRef into another namespace that no ReferenceGrant opens
+  std::set<std::string> route_not_permitted;
   std::map<std::string, std::map<std::string, std::set<std::string>>> listener_routes;
   if (in.snapshot) {
     for (const auto& gw : in.snapshot->gateways) {
@@ -175,9 +177,14 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
             route_gateways[rule.route].insert(gw.id);
             listener_routes[gw.id][l.name].insert(rule.route);
           }
-          for (const auto& why : rule.unresolved_backends) {
+          for (std::size_t i = 0; i < rule.unresolved_backends.size(); ++i) {
+            const auto& why = rule.unresolved_backends[i];
             auto& list = route_unresolved[rule.route];
             if (std::find(list.begin(), list.end(), why) == list.end()) list.push_back(why);
+            if (i < rule.unresolved_reasons.size() &&
+                rule.unresolved_reasons[i] == config::kRefNotPermitted) {
+              route_not_permitted.insert(rule.route);
+            }
           }
           for (const auto& wb : rule.backends) {
             if (wb.backend && wb.backend->kind == config::BackendKind::kInferencePool) {
@@ -228,17 +235,23 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
         }
         ConditionWriter lw(lprev, Generation(obj), in.now);
         auto attached = listener_routes[key][l.name].size();
-        listeners.push_back(
-            json{{"name", l.name},
-                 {"attachedRoutes", attached},
-                 {"supportedKinds",
-                  json::array({json{{"group", kGatewayGroup}, {"kind", "HTTPRoute"}}})},
-                 {"conditions",
-                  json::array({lw.Make("Accepted", true, "Accepted", ""),
-                               programmed ? lw.Make("Programmed", true, "Programmed", "")
-                                          : lw.Make("Programmed", false, "Invalid", in.apply_error),
-                               lw.Make("ResolvedRefs", true, "ResolvedRefs", ""),
-                               lw.Make("Conflicted", false, "NoConflicts", "")})}});
+        // A certificateRef that did not resolve (missing, not TLS, or in another namespace
+        // without a ReferenceGrant): the listener is not served.
+        const bool refs_ok = l.refs_reason.empty();
+        json programmed_condition = !refs_ok ? lw.Make("Programmed", false, "Invalid", l.not_served)
+                                    : programmed
+                                        ? lw.Make("Programmed", true, "Programmed", "")
+                                        : lw.Make("Programmed", false, "Invalid", in.apply_error);
+        listeners.push_back(json{
+            {"name", l.name},
+            {"attachedRoutes", attached},
+            {"supportedKinds",
+             json::array({json{{"group", kGatewayGroup}, {"kind", "HTTPRoute"}}})},
+            {"conditions",
+             json::array({lw.Make("Accepted", true, "Accepted", ""), programmed_condition,
+                          refs_ok ? lw.Make("ResolvedRefs", true, "ResolvedRefs", "")
+                                  : lw.Make("ResolvedRefs", false, l.refs_reason, l.not_served),
+                          lw.Make("Conflicted", false, "NoConflicts", "")})}});
       }
     }
     status["listeners"] = listeners;
@@ -277,9 +290,13 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
                                Mentions(*errors, "has no target port", "") ||
                                Mentions(*errors, "has no port", "");
         bool parent_missing = Mentions(*errors, "parentRefs", "not found");
+        bool not_permitted = Mentions(*errors, "no ReferenceGrant", "");
         if (parent_missing) {
           conditions = json::array({cw.Make("Accepted", false, "NoMatchingParent", msg),
                                     cw.Make("ResolvedRefs", true, "ResolvedRefs", "")});
+        } else if (not_permitted) {
+          conditions = json::array({cw.Make("Accepted", true, "Accepted", ""),
+                                    cw.Make("ResolvedRefs", false, "RefNotPermitted", msg)});
         } else if (backend_missing) {
           conditions = json::array({cw.Make("Accepted", true, "Accepted", ""),
                                     cw.Make("ResolvedRefs", false, "BackendNotFound", msg)});
@@ -292,7 +309,8 @@ std::vector<StatusUpdate> ComputeStatusUpdates(const StatusInputs& in) {
         // invalid backendRef get 500.
         conditions = json::array(
             {cw.Make("Accepted", true, "Accepted", ""),
-             cw.Make("ResolvedRefs", false, "BackendNotFound",
+             cw.Make("ResolvedRefs", false,
+                     route_not_permitted.count(key) ? "RefNotPermitted" : "BackendNotFound",
                      JoinErrors(route_unresolved[key]) + " (requests for it get 500)")});
       } else if (route_gateways[key].count(parent.gateway)) {
         conditions = json::array({cw.Make("Accepted", true, "Accepted", ""),

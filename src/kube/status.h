@@ -3,13 +3,17 @@
 //
 //   Gateway        status.addresses (the given addresses, IPAddress or Hostname),
 //                  conditions Accepted and Programmed, and per listener
-//                  Accepted/Programmed/ResolvedRefs (True) with supportedKinds and
-//                  attachedRoutes; an invalid Gateway gets Accepted=False Invalid.
+//                  Accepted/Programmed/ResolvedRefs with supportedKinds and
+//                  attachedRoutes (ResolvedRefs=False RefNotPermitted for a certificateRef
+//                  into another namespace without a ReferenceGrant, InvalidCertificateRef
+//                  for a missing or non-TLS Secret; Programmed=False then); an invalid
+//                  Gateway gets Accepted=False Invalid.
 //   HTTPRoute      status.parents[] for each parentRef naming one of our Gateways:
 //                  Accepted (True Accepted; False NoMatchingParent / NotAllowedByListeners /
 //                  UnsupportedValue) and ResolvedRefs (True ResolvedRefs; False
 //                  BackendNotFound when a backendRef names a missing InferencePool or
-//                  Service, as GIE's conformance expects).
+//                  Service, as GIE's conformance expects; False RefNotPermitted for one in
+//                  another namespace that no ReferenceGrant opens).
 //   InferencePool  status.parents[] (v1) or status.parent[] (v1alpha2), one per Gateway
 //                  whose routes send to it: Accepted (True Accepted; False
 //                  HTTPRouteNotAccepted when the pool itself was rejected) and

@@ -121,7 +121,7 @@ spec:
   EXPECT_EQ(l[0].not_served, "Secret \"default/missing\" not found");
   EXPECT_EQ(l[1].not_served,
             "Secret \"default/opaque\" has type \"Opaque\", not kubernetes.io/tls");
-  EXPECT_THAT(l[2].not_served, HasSubstr("needs a ReferenceGrant"));
+  EXPECT_THAT(l[2].not_served, HasSubstr("no ReferenceGrant in namespace \"team\""));
   EXPECT_EQ(l[3].not_served, "TLS mode Passthrough is not supported (Terminate is)");
   EXPECT_EQ(l[4].not_served, "protocol TCP is not supported (HTTP and HTTPS are)");
   EXPECT_EQ(l[5].not_served, "");

@@ -333,5 +333,101 @@ TEST_F(ProviderTest, GatewaysOfOtherControllersAreIgnored) {
   EXPECT_EQ(latest_->gateways[0].name, "gw");
 }
 
+// A certificateRef to a Secret and a backendRef to an InferencePool in other namespaces:
+// refused (RefNotPermitted on the listener and on the route's parent) until
+// ReferenceGrants in those namespaces allow them; the grants arrive through the watch
+// and the same provider serves both without a restart. Deleting a grant refuses again.
+TEST_F(ProviderTest, ReferenceGrantsOpenCrossNamespaceRefsWithoutRestart) {
+  api_.AddType("v1", "Secret", "secrets");
+  api_.AddType("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "referencegrants");
+  auto gw = GatewayObject("127.0.0.1");
+  gw["spec"]["listeners"].push_back(json::parse(R"({"name":"secure","port":0,"protocol":"HTTPS",
+      "tls":{"certificateRefs":[{"name":"cert","namespace":"certs"}]}})"));
+  api_.Apply(gw);
+  api_.Apply(json::parse(R"({"apiVersion":"v1","kind":"Secret",
+      "metadata":{"name":"cert","namespace":"certs"},"type":"kubernetes.io/tls",
+      "data":{"tls.crt":"Q0VSVA==","tls.key":"S0VZ"}})"));
+  auto pool = PoolObject(8000);
+  pool["metadata"]["name"] = "pool2";
+  pool["metadata"]["namespace"] = "models";
+  api_.Apply(pool);
+  auto cross = RouteObject("cross", "pool2", "/cross");
+  cross["spec"]["rules"][0]["backendRefs"][0]["namespace"] = "models";
+  api_.Apply(cross);
+  StartProvider();
+
+  auto secure = [&]() -> config::ResolvedListener {
+    std::lock_guard lock(mu_);
+    for (const auto& l : latest_->gateways.at(0).listeners) {
+      if (l.name == "secure") return l;
+    }
+    return {};
+  };
+  auto cross_backend = [&]() -> std::string {
+    std::lock_guard lock(mu_);
+    for (const auto& r : latest_->gateways.at(0).listeners.at(0).rules) {
+      if (r.route == "default/cross" && !r.backends.empty()) {
+        return r.backends[0].backend ? r.backends[0].backend->id
+                                     : "unresolved: " + r.unresolved_reasons.at(0);
+      }
+    }
+    return "no rule";
+  };
+  auto listener_condition = [&](const std::string& type) {
+    json status = api_.Get("gateway.networking.k8s.io/v1", "Gateway", "default", "gw")["status"];
+    if (!status["listeners"].is_array()) return json();
+    for (const auto& l : status["listeners"]) {
+      if (l.value("name", "") == "secure") return Condition(l["conditions"], type);
+    }
+    return json();
+  };
+  auto route_refs = [&]() {
+    json parents = api_.Get("gateway.networking.k8s.io/v1", "HTTPRoute", "default",
+                            "cross")["status"]["parents"];
+    return parents.is_array() && !parents.empty()
+               ? Condition(parents[0]["conditions"], "ResolvedRefs")
+               : json();
+  };
+
+  EXPECT_EQ(secure().refs_reason, "RefNotPermitted");
+  EXPECT_TRUE(secure().certificates.empty());
+  EXPECT_EQ(cross_backend(), "unresolved: RefNotPermitted");
+  ASSERT_TRUE(Eventually([&] { return !listener_condition("ResolvedRefs").is_null(); }));
+  EXPECT_EQ(listener_condition("ResolvedRefs")["status"], "False");
+  EXPECT_EQ(listener_condition("ResolvedRefs")["reason"], "RefNotPermitted");
+  EXPECT_EQ(listener_condition("Programmed")["status"], "False");
+  ASSERT_TRUE(Eventually([&] { return !route_refs().is_null(); }));
+  EXPECT_EQ(route_refs()["status"], "False");
+  EXPECT_EQ(route_refs()["reason"], "RefNotPermitted");
+  EXPECT_NE(
+      route_refs()["message"].get<std::string>().find("no ReferenceGrant in namespace \"models\""),
+      std::string::npos)
+      << route_refs();
+
+  api_.Apply(json::parse(R"({"apiVersion":"gateway.networking.k8s.io/v1beta1",
+      "kind":"ReferenceGrant","metadata":{"name":"gateways","namespace":"certs"},
+      "spec":{"from":[{"group":"gateway.networking.k8s.io","kind":"Gateway","namespace":"default"}],
+              "to":[{"group":"","kind":"Secret","name":"cert"}]}})"));
+  api_.Apply(json::parse(R"({"apiVersion":"gateway.networking.k8s.io/v1beta1",
+      "kind":"ReferenceGrant","metadata":{"name":"routes","namespace":"models"},
+      "spec":{"from":[{"group":"gateway.networking.k8s.io","kind":"HTTPRoute",
+                       "namespace":"default"}],
+              "to":[{"group":"inference.networking.k8s.io","kind":"InferencePool"}]}})"));
+  EXPECT_TRUE(Eventually([&] { return secure().certificates.size() == 1; }));
+  EXPECT_EQ(secure().not_served, "");
+  EXPECT_EQ(secure().certificates.at(0).secret, "certs/cert");
+  EXPECT_TRUE(Eventually([&] { return cross_backend() == "models/pool2"; })) << cross_backend();
+  EXPECT_TRUE(Eventually([&] { return listener_condition("ResolvedRefs")["status"] == "True"; }))
+      << listener_condition("ResolvedRefs");
+  EXPECT_TRUE(Eventually([&] { return route_refs()["status"] == "True"; })) << route_refs();
+
+  api_.Delete("gateway.networking.k8s.io/v1beta1", "ReferenceGrant", "models", "routes");
+  EXPECT_TRUE(Eventually([&] { return cross_backend() == "unresolved: RefNotPermitted"; }))
+      << cross_backend();
+  EXPECT_TRUE(Eventually([&] { return route_refs()["reason"] == "RefNotPermitted"; }))
+      << route_refs();
+  EXPECT_TRUE(secure().not_served.empty());
+}
+
 }  // namespace
 }  // namespace infergate::testing

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -40,6 +41,7 @@ TlsFront::~TlsFront() { Stop(); }
 bool TlsFront::Start(int backend_port, const std::string& cert, const std::string& key,
                      const std::string& client_ca) {
   backend_port_ = backend_port;
+  ::signal(SIGPIPE, SIG_IGN);
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   ctx_ = ctx;
   if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
@@ -88,6 +90,11 @@ void TlsFront::Stop() {
   ctx_ = nullptr;
 }
 
+std::string TlsFront::last_client_subject() const {
+  std::lock_guard lock(mu_);
+  return last_client_subject_;
+}
+
 void TlsFront::AcceptLoop() {
   while (!stopping_) {
     pollfd p{listen_fd_, POLLIN, 0};
@@ -107,6 +114,13 @@ void TlsFront::Relay(int fd) {
   if (SSL_accept(ssl) != 1) {
     ++failed_handshakes_;
   } else {
+    if (X509* peer = SSL_get1_peer_certificate(ssl)) {
+      char subject[256] = {0};
+      X509_NAME_oneline(X509_get_subject_name(peer), subject, sizeof subject);
+      X509_free(peer);
+      std::lock_guard lock(mu_);
+      last_client_subject_ = subject;
+    }
     backend = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -172,7 +186,11 @@ bool MakeTestCertificates(const std::string& dir, std::string* error) {
          run("openssl req " + key +
              " -keyout client.key -out client.csr -subj /CN=system:serviceaccount:x:y") &&
          run("openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
-             "-out client.crt -days 2 -extfile client.ext");
+             "-out client.crt -days 2 -extfile client.ext") &&
+         run("openssl req " + key +
+             " -keyout other-client.key -out other-client.csr -subj /CN=someone-else") &&
+         run("openssl x509 -req -in other-client.csr -CA other-ca.crt -CAkey other-ca.key "
+             "-CAcreateserial -out other-client.crt -days 2 -extfile client.ext");
 }
 
 std::string ReadFile(const std::string& path) {

@@ -4,6 +4,9 @@
 // port and back. With it the provider's HTTPS path (CA verification, the server's IP in
 // its certificate, client certificates) runs against the fake API server unchanged.
 //
+// OpenSSL writes to the sockets with write(2), so Start ignores SIGPIPE for the process:
+// a client that hangs up mid-handshake must not kill the test.
+//
 // Thread-safety: Start and Stop from one thread; one relay thread per connection.
 #pragma once
 
@@ -30,6 +33,8 @@ class TlsFront {
   // Connections whose TLS handshake failed (a client that refused the certificate, or
   // presented none when one was required).
   int failed_handshakes() const { return failed_handshakes_.load(); }
+  // The subject of the last client certificate that was verified ("" for none).
+  std::string last_client_subject() const;
 
  private:
   void AcceptLoop();
@@ -42,15 +47,17 @@ class TlsFront {
   std::string error_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> failed_handshakes_{0};
+  std::string last_client_subject_;  // guarded by mu_
   std::thread accept_thread_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::vector<std::thread> relays_;
   std::set<int> fds_;
 };
 
 // Writes, with the openssl command, a CA (ca.crt/ca.key), a server certificate for
 // 127.0.0.1 signed by it (server.crt/key), a client certificate signed by it
-// (client.crt/key) and an unrelated CA (other-ca.crt) into dir. Keys are generated at
+// (client.crt/key), an unrelated CA (other-ca.crt) and a client certificate signed by
+// that one (other-client.crt/key) into dir. Keys are generated at
 // run time (never committed). Returns false (with a message in *error) on failure.
 bool MakeTestCertificates(const std::string& dir, std::string* error);
 

@@ -1,18 +1,26 @@
 // The provider over HTTPS: the fake API server behind a TLS front (tests/kube/tls_front.*)
 // with certificates made at run time by the openssl command. A kubeconfig with the CA as
-// certificate-authority-data and a bearer token lists and watches; a kubeconfig trusting
-// another CA fails with an error that says the certificate was not verified. (A client
-// certificate test against a front that requires one is not here yet: with it the
-// provider's Stop did not return; see docs/kubernetes.md.)
+// certificate-authority-data and a bearer token lists and watches; one with a client
+// certificate and key (data or files; the front requires and verifies one signed by the
+// CA, and the fake asks for no token) does too; no client certificate, or one of another
+// CA, fails with an error that says so; a kubeconfig trusting another CA fails with an
+// error that says the certificate was not verified. Stop returns at once, also while
+// requests wait in a TLS handshake with a server that never answers.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -43,6 +51,7 @@ class KubeTlsTest : public ::testing::Test {
     spdlog::default_logger()->sinks().push_back(sink_);
   }
   void TearDown() override {
+    StopProvider();
     front_.Stop();
     api_.Stop();
     auto& sinks = spdlog::default_logger()->sinks();
@@ -50,22 +59,53 @@ class KubeTlsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // A kubeconfig for the front: CA data, and a token or client certificate data.
-  std::string Kubeconfig(const std::string& ca_file, bool client_cert) {
-    std::string path = dir_ + (client_cert ? "/kubeconfig-cert" : "/kubeconfig-token");
+  enum class User { kToken, kCertData, kCertFiles, kOtherCert };
+
+  // A kubeconfig for `server` (the front by default): the CA as data, and a bearer token
+  // or a client certificate (inline data, files, or one of the unrelated CA).
+  std::string Kubeconfig(const std::string& ca_file, User user, std::string server = "") {
+    if (server.empty()) server = front_.url();
+    std::string path = dir_ + "/kubeconfig-" + std::to_string(static_cast<int>(user));
     std::ofstream out(path);
     out << "apiVersion: v1\nkind: Config\ncurrent-context: tls\ncontexts:\n- name: tls\n"
            "  context: {cluster: fake, user: tester}\nclusters:\n- name: fake\n  cluster:\n"
            "    server: "
-        << front_.url() << "\n    certificate-authority-data: " << EncodeBase64(ReadFile(ca_file))
+        << server << "\n    certificate-authority-data: " << EncodeBase64(ReadFile(ca_file))
         << "\nusers:\n- name: tester\n  user:\n";
-    if (client_cert) {
-      out << "    client-certificate-data: " << EncodeBase64(ReadFile(dir_ + "/client.crt")) << "\n"
-          << "    client-key-data: " << EncodeBase64(ReadFile(dir_ + "/client.key")) << "\n";
+    switch (user) {
+      case User::kToken:
+        out << "    token: tls-t0ken\n";
+        break;
+      case User::kCertData:
+        out << "    client-certificate-data: " << EncodeBase64(ReadFile(dir_ + "/client.crt"))
+            << "\n    client-key-data: " << EncodeBase64(ReadFile(dir_ + "/client.key")) << "\n";
+        break;
+      case User::kCertFiles:
+        // A path relative to the kubeconfig and an absolute one.
+        out << "    client-certificate: client.crt\n    client-key: " << dir_ << "/client.key\n";
+        break;
+      case User::kOtherCert:
+        out << "    client-certificate-data: " << EncodeBase64(ReadFile(dir_ + "/other-client.crt"))
+            << "\n    client-key-data: " << EncodeBase64(ReadFile(dir_ + "/other-client.key"))
+            << "\n";
+        break;
     }
-    // The fake checks the token in both cases (the front only terminates TLS).
-    out << "    token: tls-t0ken\n";
     return path;
+  }
+
+  // Stops the provider; a Stop that hangs ends the test program with a message rather
+  // than holding the suite until its timeout. Returns how long Stop took.
+  std::chrono::milliseconds StopProvider(std::chrono::seconds bound = 10s) {
+    if (!provider_) return 0ms;
+    auto t0 = std::chrono::steady_clock::now();
+    auto done = std::async(std::launch::async, [p = provider_.get()] { p->Stop(); });
+    if (done.wait_for(bound) != std::future_status::ready) {
+      std::fprintf(stderr, "KubernetesProvider::Stop did not return within %lld s\n",
+                   static_cast<long long>(bound.count()));
+      std::_Exit(1);
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0);
   }
 
   Result<std::shared_ptr<const config::ConfigSnapshot>> StartProvider(const std::string& kc) {
@@ -75,7 +115,7 @@ class KubeTlsTest : public ::testing::Test {
     o.access = *access;
     o.write_status = false;
     o.kinds = {"Pod", "InferencePool"};
-    o.initial_sync_timeout = 3 * kNanosPerSecond;
+    o.initial_sync_timeout = initial_sync_timeout_;
     o.reflector.backoff_min = 50 * kNanosPerMilli;
     o.reflector.backoff_max = 500 * kNanosPerMilli;
     auto p = kube::KubernetesProvider::Create(o);
@@ -97,6 +137,7 @@ class KubeTlsTest : public ::testing::Test {
   FakeApiServer api_;
   TlsFront front_;
   std::unique_ptr<kube::KubernetesProvider> provider_;
+  TimeNs initial_sync_timeout_ = 3 * kNanosPerSecond;
   std::shared_ptr<std::ostringstream> log_;
   std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
 };
@@ -104,7 +145,7 @@ class KubeTlsTest : public ::testing::Test {
 TEST_F(KubeTlsTest, CaDataAndBearerToken) {
   ASSERT_TRUE(front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key"))
       << front_.error();
-  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", false));
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kToken));
   ASSERT_TRUE(first.ok()) << first.error().message << "\n" << log_->str();
   EXPECT_EQ(Endpoints(**first), std::vector<std::string>{"10.0.0.1:8000"});
   EXPECT_GE(api_.count("list pods"), 1);
@@ -127,20 +168,108 @@ TEST_F(KubeTlsTest, CaDataAndBearerToken) {
     std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(seen) << log_->str();
-  provider_->Stop();
+  StopProvider();
   EXPECT_EQ(log_->str().find("tls-t0ken"), std::string::npos);
 }
 
 TEST_F(KubeTlsTest, WrongCaFailsWithAClearError) {
   ASSERT_TRUE(front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key"))
       << front_.error();
-  auto first = StartProvider(Kubeconfig(dir_ + "/other-ca.crt", false));
+  auto first = StartProvider(Kubeconfig(dir_ + "/other-ca.crt", User::kToken));
   EXPECT_FALSE(first.ok());
-  if (provider_) provider_->Stop();
+  StopProvider();
   const std::string log = log_->str();
   EXPECT_NE(log.find("TLS handshake with " + front_.url()), std::string::npos) << log;
   EXPECT_NE(log.find("certificate verify failed"), std::string::npos) << log;
   EXPECT_EQ(api_.count("list pods"), 0);
+}
+
+// The front requires a client certificate signed by the CA; the fake asks for no token, so
+// the certificate is the only credential.
+TEST_F(KubeTlsTest, ClientCertificateDataAuthenticates) {
+  api_.RequireToken("");
+  ASSERT_TRUE(
+      front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key", dir_ + "/ca.crt"))
+      << front_.error();
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kCertData));
+  ASSERT_TRUE(first.ok()) << first.error().message << "\n" << log_->str();
+  EXPECT_EQ(Endpoints(**first), std::vector<std::string>{"10.0.0.1:8000"});
+  EXPECT_EQ(front_.failed_handshakes(), 0) << log_->str();
+  EXPECT_NE(front_.last_client_subject().find("CN=system:serviceaccount:x:y"), std::string::npos)
+      << front_.last_client_subject();
+  // Stop ends the watches that are open over TLS, and logs nothing about them.
+  EXPECT_LT(StopProvider(), 2000ms);
+  EXPECT_EQ(log_->str().find("watch pods"), std::string::npos) << log_->str();
+}
+
+TEST_F(KubeTlsTest, ClientCertificateFilesAuthenticate) {
+  api_.RequireToken("");
+  ASSERT_TRUE(
+      front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key", dir_ + "/ca.crt"))
+      << front_.error();
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kCertFiles));
+  ASSERT_TRUE(first.ok()) << first.error().message << "\n" << log_->str();
+  EXPECT_EQ(Endpoints(**first), std::vector<std::string>{"10.0.0.1:8000"});
+  EXPECT_EQ(front_.failed_handshakes(), 0) << log_->str();
+  EXPECT_LT(StopProvider(), 2000ms);
+}
+
+TEST_F(KubeTlsTest, MissingClientCertificateFailsWithAClearError) {
+  api_.RequireToken("");
+  initial_sync_timeout_ = 1 * kNanosPerSecond;
+  ASSERT_TRUE(
+      front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key", dir_ + "/ca.crt"))
+      << front_.error();
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kToken));
+  EXPECT_FALSE(first.ok());
+  EXPECT_LT(StopProvider(), 2000ms);
+  EXPECT_GE(front_.failed_handshakes(), 1);
+  EXPECT_EQ(api_.count("list pods"), 0);
+  const std::string log = log_->str();
+  EXPECT_NE(log.find("the API server requires a client certificate; kubeconfig " + dir_ +
+                     "/kubeconfig-0 context tls has none"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("tls-t0ken"), std::string::npos);
+}
+
+TEST_F(KubeTlsTest, ClientCertificateOfAnotherCaIsRefusedWithAClearError) {
+  api_.RequireToken("");
+  initial_sync_timeout_ = 1 * kNanosPerSecond;
+  ASSERT_TRUE(
+      front_.Start(api_.port(), dir_ + "/server.crt", dir_ + "/server.key", dir_ + "/ca.crt"))
+      << front_.error();
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kOtherCert));
+  EXPECT_FALSE(first.ok());
+  EXPECT_LT(StopProvider(), 2000ms);
+  EXPECT_GE(front_.failed_handshakes(), 1);
+  EXPECT_EQ(api_.count("list pods"), 0);
+  const std::string log = log_->str();
+  EXPECT_NE(log.find("the API server refused the client certificate of kubeconfig " + dir_ +
+                     "/kubeconfig-3 context tls"),
+            std::string::npos)
+      << log;
+}
+
+// A server that takes connections and never answers the TLS handshake (a listening socket
+// nobody accepts on): every LIST waits in its handshake. Stop must end them at once rather
+// than after the 30 s read timeout.
+TEST_F(KubeTlsTest, StopEndsRequestsWaitingInATlsHandshake) {
+  int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(silent, 64), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string server = "https://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  initial_sync_timeout_ = 1 * kNanosPerSecond;
+  auto first = StartProvider(Kubeconfig(dir_ + "/ca.crt", User::kToken, server));
+  EXPECT_FALSE(first.ok());
+  EXPECT_LT(StopProvider(), 2000ms);
+  ::close(silent);
 }
 
 }  // namespace

@@ -16,5 +16,7 @@ cmake --build "$BUILD_DIR" -j"$JOBS" --target "${TARGETS[@]}"
 # halt_on_error: the first race fails its test (and names both stacks).
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 # Only the executables above are built; the others' tests are registered as *_NOT_BUILT.
-ctest --test-dir "$BUILD_DIR" -j"$JOBS" --output-on-failure --timeout 900 -E "_NOT_BUILT" \
+# soak_short is left out: its RSS bound (< 5% growth) measures TSan's own allocator and
+# shadow memory here (9.9% in a run with no race reported), not the gateway.
+ctest --test-dir "$BUILD_DIR" -j"$JOBS" --output-on-failure --timeout 900 -E "_NOT_BUILT|soak_short" \
   ${TSAN_TESTS:+-R "$TSAN_TESTS"}

@@ -290,66 +290,40 @@ class ReplicaSync::Impl {
              static_cast<double>(dropped_failed_.load()));
     w.Sample("infergate_replica_sync_dropped_messages_total", {{"reason", "queue_full"}},
              static_cast<double>(overflow));
-    w.Header("infergate_replica_sync_received_messages_total", "Peers' messages applied.",
-             "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_received_messages_total", {{"pool", r.pool}},
-               static_cast<double>(r.received));
-    }
-    w.Header("infergate_replica_sync_invalid_messages_total",
+    // One family per pool-labelled field of Row.
+    auto per_pool = [&](const char* name, const char* help, const char* type, auto field) {
+      w.Header(name, help, type);
+      for (const Row& r : rows) w.Sample(name, {{"pool", r.pool}}, static_cast<double>(field(r)));
+    };
+    per_pool("infergate_replica_sync_received_messages_total", "Peers' messages applied.",
+             "counter", [](const Row& r) { return r.received; });
+    per_pool("infergate_replica_sync_invalid_messages_total",
              "Messages on the pool's subject dropped as invalid (garbage, another version, too "
              "large, absurd counts).",
-             "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_invalid_messages_total", {{"pool", r.pool}},
-               static_cast<double>(r.invalid));
-    }
-    w.Header("infergate_replica_sync_lost_messages_total",
-             "Gaps in peers' message sequence numbers.", "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_lost_messages_total", {{"pool", r.pool}},
-               static_cast<double>(r.lost));
-    }
-    w.Header("infergate_replica_sync_expired_entries_total",
-             "Remote requests closed by peer expiry, restart, TTL or heartbeat repair.", "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_expired_entries_total", {{"pool", r.pool}},
-               static_cast<double>(r.expired));
-    }
-    w.Header("infergate_replica_sync_old_version_messages_total",
+             "counter", [](const Row& r) { return r.invalid; });
+    per_pool("infergate_replica_sync_lost_messages_total",
+             "Gaps in peers' message sequence numbers.", "counter",
+             [](const Row& r) { return r.lost; });
+    per_pool("infergate_replica_sync_expired_entries_total",
+             "Remote requests closed by peer expiry, restart, TTL or heartbeat repair.", "counter",
+             [](const Row& r) { return r.expired; });
+    per_pool("infergate_replica_sync_old_version_messages_total",
              "Peers' messages applied that came in wire version 1 (a replica not yet upgraded).",
-             "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_old_version_messages_total", {{"pool", r.pool}},
-               static_cast<double>(r.old_version));
-    }
-    w.Header("infergate_replica_sync_queue_order_waits_total",
-             "Queue heads that waited for a peer's head that comes first pool-wide.", "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_queue_order_waits_total", {{"pool", r.pool}},
-               static_cast<double>(r.waits));
-    }
-    w.Header("infergate_replica_sync_queue_order_timeouts_total",
-             "Of those waits, the ones that ended by their bound.", "counter");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_queue_order_timeouts_total", {{"pool", r.pool}},
-               static_cast<double>(r.timed_out));
-    }
-    w.Header("infergate_replica_sync_peers", "Peer replicas heard from.", "gauge");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_peers", {{"pool", r.pool}}, static_cast<double>(r.peers));
-    }
-    w.Header("infergate_replica_sync_remote_inflight_requests",
-             "Peers' requests in flight, counted in this replica's ledger.", "gauge");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_remote_inflight_requests", {{"pool", r.pool}},
-               static_cast<double>(r.remote));
-    }
-    w.Header("infergate_replica_sync_peer_state_age_seconds",
-             "Time since the stalest peer's last message (-1: no peer).", "gauge");
-    for (const Row& r : rows) {
-      w.Sample("infergate_replica_sync_peer_state_age_seconds", {{"pool", r.pool}}, r.age_s);
-    }
+             "counter", [](const Row& r) { return r.old_version; });
+    per_pool("infergate_replica_sync_queue_order_waits_total",
+             "Queue heads that waited for a peer's head that comes first pool-wide.", "counter",
+             [](const Row& r) { return r.waits; });
+    per_pool("infergate_replica_sync_queue_order_timeouts_total",
+             "Of those waits, the ones that ended by their bound.", "counter",
+             [](const Row& r) { return r.timed_out; });
+    per_pool("infergate_replica_sync_peers", "Peer replicas heard from.", "gauge",
+             [](const Row& r) { return r.peers; });
+    per_pool("infergate_replica_sync_remote_inflight_requests",
+             "Peers' requests in flight, counted in this replica's ledger.", "gauge",
+             [](const Row& r) { return r.remote; });
+    per_pool("infergate_replica_sync_peer_state_age_seconds",
+             "Time since the stalest peer's last message (-1: no peer).", "gauge",
+             [](const Row& r) { return r.age_s; });
   }
 
   const std::string& replica_id() const { return options_.replica_id; }

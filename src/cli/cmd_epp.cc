@@ -140,7 +140,8 @@ void AddEppCommand(CLI::App& root, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--reload-interval", flags->reload_seconds,
-                  "Seconds between checks of the config files for changes (0: never)")
+                  "Seconds between checks of the config files for changes; a change is loaded once "
+                  "it has held for one check (0: never)")
       ->capture_default_str();
   cmd->add_option("--scrape-interval", flags->scrape_seconds,
                   "Seconds between /metrics scrapes of each InferencePool endpoint")

@@ -177,7 +177,8 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   cmd->add_option("--reload-interval", flags->reload_seconds,
-                  "Seconds between checks of the config files for changes (0: never)")
+                  "Seconds between checks of the config files for changes; a change is loaded once "
+                  "it has held for one check (0: never)")
       ->capture_default_str();
   cmd->add_option("--max-header-bytes", flags->options.max_header_bytes,
                   "Largest request header accepted (431 beyond)")

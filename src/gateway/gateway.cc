@@ -245,8 +245,13 @@ void Gateway::Impl::WatchConfigFiles() {
   watch_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (ec || draining_) return;
     std::string sig = ConfigSignature(opts.config_paths);
-    if (sig != config_signature_) {
-      config_signature_ = sig;
+    if (sig == config_signature_) {
+      pending_signature_.clear();
+    } else if (sig != pending_signature_) {
+      pending_signature_ = std::move(sig);  // changed: reload once it has settled
+    } else {
+      config_signature_ = std::move(sig);
+      pending_signature_.clear();
       spdlog::info("configuration files changed; reloading");
       (void)Reload();
     }

@@ -391,6 +391,11 @@ class Gateway::Impl {
   std::atomic<int> active_sessions_{0};
   std::atomic<bool> ready_{false};
   std::string config_signature_;
+  // A changed signature seen at the last poll: the files are reloaded only once it holds
+  // for a whole poll interval, so a file caught mid-write (truncated, half written) is
+  // not loaded. An empty file is a valid configuration with nothing to serve: a reload
+  // that read one closed every listener, and the next one reopened them on new ports.
+  std::string pending_signature_;
   std::unique_ptr<asio::steady_timer> watch_timer_;
   std::unique_ptr<asio::steady_timer> drain_timer_;
   std::unique_ptr<asio::steady_timer> grace_timer_;

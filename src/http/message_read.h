@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "http/beast.h"
+#include "http/head_guard.h"
 #include "http/read_readiness.h"
 
 namespace infergate::http {
@@ -25,18 +26,9 @@ enum class ReadUntil : std::uint8_t {
   kProgress,  // the parser consumed something (bhttp::async_read_some)
 };
 
-// Checks the raw bytes of a message head once the parser has read it; a head it refuses
-// ends the read with `bhttp::error::bad_value` (e.g. HeadHasObsFold for client requests).
-// The view holds what the parser took in its last step: the whole head, or only the
-// fields when the request line came in an earlier read.
-using HeadCheck = bool (*)(std::string_view head);
-
-// `head_limit` (0: none) bounds the whole head, request line included, and ends the read
-// with `bhttp::error::header_limit` beyond it. Beast's own header_limit alone depends on how
-// the head arrives: it parses a request line that is complete in the first read before the
-// rest of the head is there and then allows the fields their own header_limit, while a head
-// whose request line arrives in pieces is bounded as a whole. So a head a little over the
-// limit was accepted in one read and refused in several (tests/fuzz, request_fuzz).
+// `refuse_head` and `head_limit` (0: none) apply to the whole head, request line
+// included, however many reads it took (HeadGuard, head_guard.h): a refused head ends the
+// read with `bhttp::error::bad_value`, one over the limit with `bhttp::error::header_limit`.
 
 template <class Parser>
 asio::awaitable<boost::system::error_code> ReadMessage(tcp::socket& socket,
@@ -46,18 +38,14 @@ asio::awaitable<boost::system::error_code> ReadMessage(tcp::socket& socket,
                                                        std::size_t head_limit = 0) {
   boost::system::error_code ec;
   if (until == ReadUntil::kHeader && parser.is_header_done()) co_return ec;
-  std::size_t head_bytes = 0;
+  HeadGuard head(refuse_head, head_limit);
   for (;;) {
     if (buffer.size() > 0) {
       const bool had_header = parser.is_header_done();
       const std::size_t used = parser.put(buffer.data(), ec);
-      if (!had_header) head_bytes += used;
-      if (!had_header && parser.is_header_done()) {
-        if (head_limit != 0 && head_bytes > head_limit) co_return bhttp::error::header_limit;
-        if (refuse_head &&
-            refuse_head(std::string_view(static_cast<const char*>(buffer.data().data()), used))) {
-          co_return bhttp::error::bad_value;
-        }
+      if (!had_header) {
+        const std::string_view taken(static_cast<const char*>(buffer.data().data()), used);
+        if (auto refused = head.OnStep(taken, parser.is_header_done())) co_return refused;
       }
       buffer.consume(used);
       if (ec != bhttp::error::need_more) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "http/head_guard.h"
 #include "http/headers.h"
 
 namespace infergate::http {
@@ -143,7 +144,7 @@ BufferedIntake ParseBufferedRequest(RequestParser& parser, std::string_view data
     return true;
   };
   // Puts the buffered bytes into the parser until it wants more or is done with `phase`.
-  std::size_t head_bytes = 0;
+  HeadGuard head(&HeadHasObsFold, limits.header_bytes);
   auto read = [&](bool header_only) -> boost::system::error_code {
     boost::system::error_code ec;
     for (;;) {
@@ -152,12 +153,9 @@ BufferedIntake ParseBufferedRequest(RequestParser& parser, std::string_view data
       if (!buffer.empty()) {
         const bool had_header = parser.is_header_done();
         const std::size_t used = parser.put(asio::buffer(buffer), ec);
-        if (!had_header) head_bytes += used;
-        if (!had_header && parser.is_header_done()) {
-          if (head_bytes > limits.header_bytes) return bhttp::error::header_limit;
-          if (HeadHasObsFold(std::string_view(buffer).substr(0, used))) {
-            return bhttp::error::bad_value;
-          }
+        if (!had_header) {
+          const std::string_view taken = std::string_view(buffer).substr(0, used);
+          if (auto refused = head.OnStep(taken, parser.is_header_done())) return refused;
         }
         buffer.erase(0, used);
         if (ec != bhttp::error::need_more) {

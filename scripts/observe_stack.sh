@@ -25,7 +25,12 @@ stack_cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null
-  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$work"
+  # Chromium's helper processes are not this shell's children and may still write to the
+  # profile in $work: end whatever names this run's (unique) work directory, and never let
+  # the clean-up decide the check's exit status.
+  pkill -f -- "$work/" 2>/dev/null || true
+  [ "${KEEP_WORK:-0}" = 1 ] && return 0
+  rm -rf "$work" 2>/dev/null || { sleep 1; rm -rf "$work" 2>/dev/null || true; }
 }
 
 # free_port ADDR: a TCP port free on ADDR now.

@@ -217,7 +217,9 @@ Reflector::WatchEnd Reflector::Watch(std::string* rv) {
   {
     std::lock_guard lock(mu_);
     active_ = nullptr;
-    if (stopped_) return WatchEnd::kDropped;  // cut by Stop: nothing to report
+    // Cut by Stop, or by the client's Shutdown, which the provider's Stop calls before it
+    // stops each reflector: nothing to report.
+    if (stopped_ || client_->shut_down()) return WatchEnd::kDropped;
   }
   if (r.status == 410) return WatchEnd::kGone;
   if (r.status == 401 || r.status == 403) {

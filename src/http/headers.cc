@@ -25,8 +25,8 @@ void StripHopByHop(bhttp::fields& fields) {
       named.emplace_back(token.data(), token.size());
     }
     for (const auto& name : named) {
-      if (!beast::iequals(name, "close") && !beast::iequals(name, "keep-alive") &&
-          !beast::iequals(name, "content-length") && !beast::iequals(name, "transfer-encoding")) {
+      if (!IEquals(name, "close") && !IEquals(name, "keep-alive") &&
+          !IEquals(name, "content-length") && !IEquals(name, "transfer-encoding")) {
         fields.erase(name);
       }
     }

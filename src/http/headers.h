@@ -5,6 +5,7 @@
 #include <optional>
 #include <string_view>
 
+#include "core/ascii.h"
 #include "http/beast.h"
 
 namespace infergate::http {
@@ -47,7 +48,7 @@ std::string_view FieldOr(const Fields& fields, bhttp::field f) {
 template <class Fields>
 std::optional<std::string_view> FindField(const Fields& fields, std::string_view name) {
   for (const auto& field : fields) {
-    if (beast::iequals(field.name_string(), name)) return field.value();
+    if (IEquals(field.name_string(), name)) return field.value();
   }
   return std::nullopt;
 }
@@ -61,13 +62,13 @@ bool KeepAlive(const bhttp::header<isRequest, Fields>& head) {
   if (head.version() >= 11) {
     if (!connection) return true;
     for (auto token : bhttp::token_list(*connection)) {
-      if (beast::iequals(token, "close")) return false;
+      if (IEquals(token, "close")) return false;
     }
     return true;
   }
   if (!connection) return false;
   for (auto token : bhttp::token_list(*connection)) {
-    if (beast::iequals(token, "keep-alive")) return true;
+    if (IEquals(token, "keep-alive")) return true;
   }
   return false;
 }

@@ -83,7 +83,7 @@ struct ExchangeState {
 
 bool IsEventStream(const ResponseHead& h) {
   const std::string_view ct = FieldOr(h.fields, bhttp::field::content_type);
-  return ct.size() >= 17 && beast::iequals(ct.substr(0, 17), "text/event-stream");
+  return IStartsWith(ct, "text/event-stream");
 }
 
 // Writing a message completely: first with one non-blocking send (the common case on a

@@ -57,7 +57,7 @@ HeadAnswer AnswerHead(const RequestParser& parser, std::uint64_t body_limit) {
   // Expectations other than 100-continue are ignored, as nginx does (RFC 9110 §10.1.1
   // allows a 417; the field is not forwarded either way).
   const std::string_view expect = FieldOr(req, bhttp::field::expect);
-  if (!beast::iequals(expect, "100-continue")) return answer;
+  if (!IEquals(expect, "100-continue")) return answer;
   if (parser.content_length() && *parser.content_length() > body_limit) {
     answer.reject = 413;
   } else {
@@ -69,9 +69,9 @@ HeadAnswer AnswerHead(const RequestParser& parser, std::uint64_t body_limit) {
 void NormalizeAbsoluteForm(bhttp::request<bhttp::string_body>& req) {
   const std::string_view target = req.target();
   std::size_t scheme = 0;
-  if (target.size() >= 7 && beast::iequals(target.substr(0, 7), "http://")) {
+  if (IStartsWith(target, "http://")) {
     scheme = 7;
-  } else if (target.size() >= 8 && beast::iequals(target.substr(0, 8), "https://")) {
+  } else if (IStartsWith(target, "https://")) {
     scheme = 8;
   } else {
     return;

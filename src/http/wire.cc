@@ -13,7 +13,7 @@ struct ConnectionTokens {
   std::size_t count = 0;
   bool Contains(std::string_view name) const {
     for (std::size_t i = 0; i < count; ++i) {
-      if (beast::iequals(names[i], name)) return true;
+      if (IEquals(names[i], name)) return true;
     }
     return false;
   }
@@ -25,7 +25,7 @@ ConnectionTokens ReadConnectionTokens(const Fields& fields) {
   const auto connection = FindField(fields, bhttp::field::connection);
   if (!connection) return t;
   for (auto token : bhttp::token_list(*connection)) {
-    if (beast::iequals(token, "close") || beast::iequals(token, "keep-alive")) continue;
+    if (IEquals(token, "close") || IEquals(token, "keep-alive")) continue;
     if (t.count < t.names.size()) t.names[t.count++] = token;
   }
   return t;
@@ -86,13 +86,13 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
     } else if (listed.count && listed.Contains(name)) {
       continue;
     }
-    if (!edits.forwarded_for.empty() && beast::iequals(name, "x-forwarded-for")) {
+    if (!edits.forwarded_for.empty() && IEquals(name, "x-forwarded-for")) {
       if (xff.empty()) xff = f.value();
       continue;
     }
     bool skip = false;
-    for (const auto& r : edits.remove) skip = skip || beast::iequals(name, r);
-    for (const auto& s : edits.set) skip = skip || beast::iequals(name, s.name);
+    for (const auto& r : edits.remove) skip = skip || IEquals(name, r);
+    for (const auto& s : edits.set) skip = skip || IEquals(name, s.name);
     if (skip) continue;
     AppendField(out, name, f.value());
   }
@@ -135,8 +135,8 @@ void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigne
     if (!edits.remove.empty() || !edits.set.empty()) {
       const std::string_view name = f.name_string();
       bool skip = false;
-      for (const auto& r : edits.remove) skip = skip || beast::iequals(name, r);
-      for (const auto& s : edits.set) skip = skip || beast::iequals(name, s.name);
+      for (const auto& r : edits.remove) skip = skip || IEquals(name, r);
+      for (const auto& s : edits.set) skip = skip || IEquals(name, s.name);
       if (skip) continue;
     }
     AppendField(out, f.name_string(), f.value());

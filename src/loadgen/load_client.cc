@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "http/beast.h"
 #include "loadgen/sse_stream.h"
@@ -63,7 +64,7 @@ class LoadClient {
     bool has_auth = false;
     for (const auto& [k, v] : options.headers) {
       header_prefix_ += fmt::format("{}: {}\r\n", k, v);
-      if (beast::iequals(k, "authorization")) has_auth = true;
+      if (IEquals(k, "authorization")) has_auth = true;
     }
     // benchmark_serving's OpenAI backends send the key from the environment.
     if (const char* key = std::getenv("OPENAI_API_KEY"); key != nullptr && !has_auth) {

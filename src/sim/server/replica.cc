@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "core/ascii.h"
 #include "sim/engine/output_model.h"
 
 namespace infergate::sim {
@@ -101,7 +102,7 @@ asio::awaitable<void> Replica::Session(tcp::socket socket) {
           socket, buffer, parser, asio::as_tuple(asio::use_awaitable));
       if (!ec) {
         auto expect = parser.get()[bhttp::field::expect];
-        if (!expect.empty() && beast::iequals(expect, "100-continue")) {
+        if (!expect.empty() && IEquals(expect, "100-continue")) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
           std::tie(ec, std::ignore) = co_await asio::async_write(
               socket, asio::buffer(kContinue), asio::as_tuple(asio::use_awaitable));

@@ -25,7 +25,8 @@ struct ClusterFlags {
   double scrape_latency_ms = 1;
   int gateway_replicas = 1;
   bool no_replica_sync = false;
-  double sync_delay_ms = 2;
+  double sync_delay_ms = 1;
+  double sync_flush_ms = 2;
   double sync_loss = 0;
   std::string gauges = "step";
   double client_delay_ms = 0.5;

@@ -121,6 +121,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
     double read_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.request_read_timeout);
     double idle_timeout_seconds = ToSeconds(gateway::GatewayOptions{}.idle_timeout);
     std::string replica_sync;
+    double replica_sync_flush_ms = ToMillis(gateway::GatewayOptions{}.replica_sync_flush);
     // Kubernetes mode.
     bool in_cluster = false;
     std::string kubeconfig;
@@ -238,6 +239,12 @@ void AddServeCommand(CLI::App& root, Runner& run) {
   cmd->add_flag("!--no-replica-queue-order", flags->options.replica_queue_order,
                 "With --replica-sync: let each replica release its queue on its own, without "
                 "the pool-wide release order (to measure what the order gains)");
+  cmd->add_option("--replica-sync-flush", flags->replica_sync_flush_ms,
+                  "With --replica-sync: the longest (ms) a replica batches its routing events "
+                  "before publishing them; the first event after a quiet interval goes at "
+                  "once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10000.0));
   cmd->add_option("--access-log", flags->options.access_log,
                   "Write one JSON line per request to this file ('-': stdout; default: off)");
   cmd->add_option("--access-log-sample", flags->options.access_log_sample,
@@ -263,6 +270,7 @@ void AddServeCommand(CLI::App& root, Runner& run) {
       o.redirect_after = FromSeconds(flags->redirect_seconds);
       o.request_read_timeout = FromSeconds(flags->read_timeout_seconds);
       o.idle_timeout = FromSeconds(flags->idle_timeout_seconds);
+      o.replica_sync_flush = FromMillis(flags->replica_sync_flush_ms);
       RaiseOpenFileLimit();
       if (!flags->replica_sync.empty()) {
         auto urls = gateway::ParseNatsUrls(flags->replica_sync);

@@ -1,6 +1,7 @@
 #include "cluster/replica_router.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace infergate::cluster {
 
@@ -11,6 +12,7 @@ ReplicaRouter::ReplicaRouter(std::vector<std::unique_ptr<SchedulerRouter>> repli
       rng_(seed ^ 0x9e3779b97f4a7c15ULL),
       loss_rng_(seed * 0xbf58476d1ce4e5b9ULL + 1) {
   if (!sync_.enabled || replicas_.size() < 2) return;
+  last_flush_.assign(replicas_.size(), kNever);
   for (std::size_t k = 0; k < replicas_.size(); ++k) {
     sync::RecorderOptions ro;
     ro.replica_id = "replica-" + std::to_string(k);
@@ -64,6 +66,13 @@ void ReplicaRouter::Publish(TimeNs now) {
     }
     out_.clear();
     recorders_[k]->TakeMessages(&out_);
+    if (out_.empty()) continue;
+    last_flush_[k] = sync::NextFlush(now, last_flush_[k], sync_.flush_interval);
+    const TimeNs due = last_flush_[k] + sync_.delay;
+    // Flushes of different replicas can fall out of call order: keep the wire sorted by due
+    // time (equal times in publish order). Nearly every message goes at the back.
+    auto at = wire_.end();
+    while (at != wire_.begin() && std::prev(at)->due > due) --at;
     for (std::string& bytes : out_) {
       stats_.max_message_bytes = std::max(stats_.max_message_bytes, bytes.size());
       auto shared = std::make_shared<const std::string>(std::move(bytes));
@@ -73,7 +82,7 @@ void ReplicaRouter::Publish(TimeNs now) {
           ++stats_.lost;
           continue;
         }
-        wire_.push_back(InFlight{now + sync_.delay, to, shared});
+        at = std::next(wire_.insert(at, InFlight{due, to, shared}));
       }
     }
   }

@@ -10,9 +10,11 @@
 // apart.
 //
 // Replica sync (options.sync): every replica's scheduler reports its own requests to a
-// sync::EventRecorder, and after every call the recorders' messages are delivered to every
-// other replica's sync::EventApplier `delay` later, each message lost with probability
-// `loss` (seeded) — the shipped event code with a modelled transport. Messages are applied
+// sync::EventRecorder; after every call the recorders' messages are flushed by the live
+// publisher's rule (at once after a quiet flush interval, else when the interval has
+// passed) and delivered to every other replica's sync::EventApplier `delay` after the
+// flush, each message lost with probability `loss` (seeded) — the shipped event code with
+// a modelled transport. Messages are applied
 // at the first call at or after their due time: decisions are only made inside calls, so
 // every decision sees exactly the messages due by then, and while requests are held
 // NextWakeup asks for a call when the next message is due. Heartbeats and peer expiry run
@@ -39,8 +41,12 @@ namespace infergate::cluster {
 
 struct ReplicaSyncOptions {
   bool enabled = true;
-  TimeNs delay = 2 * kNanosPerMilli;  // publish to apply, batching included
-  double loss = 0;                    // probability a message is lost, per receiver
+  // A replica's messages go out as `infergate serve` flushes them (sync::NextFlush): at
+  // once after a quiet flush interval, else batched until the interval has passed; they
+  // are applied by every peer `delay` after the flush (the NATS hop).
+  TimeNs flush_interval = 2 * kNanosPerMilli;
+  TimeNs delay = 1 * kNanosPerMilli;
+  double loss = 0;  // probability a message is lost, per receiver
   TimeNs heartbeat_interval = kNanosPerSecond;
   TimeNs peer_timeout = 5 * kNanosPerSecond;
   // One pool-wide release order (sync::QueueOrder): a replica lets its queue head through
@@ -109,7 +115,8 @@ class ReplicaRouter final : public Router {
   std::vector<std::unique_ptr<sync::EventApplier>> appliers_;
   std::vector<std::unique_ptr<sync::QueueOrder>> orders_;  // with sync.queue_order
   TimeNs now_ = 0;                                         // the latest call's time
-  std::deque<InFlight> wire_;                              // in due order (one constant delay)
+  std::deque<InFlight> wire_;                              // in due order
+  std::vector<TimeNs> last_flush_;                         // per replica (kNever: none yet)
   std::vector<std::string> out_;
   TimeNs next_expiry_ = 0;
   ReplicaSyncStats stats_;

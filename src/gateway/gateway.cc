@@ -163,6 +163,7 @@ Status Gateway::Impl::Start(std::shared_ptr<const config::ConfigSnapshot> snapsh
     so.creds_file = opts.replica_sync_creds;
     so.replica_id = opts.replica_id;
     so.queue_order = opts.replica_queue_order;
+    so.flush_interval = opts.replica_sync_flush;
     auto sync = ReplicaSync::Start(std::move(so), &clock_);
     if (!sync.ok()) return sync.error();
     replica_sync_ = std::move(*sync);

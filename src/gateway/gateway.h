@@ -83,6 +83,9 @@ struct GatewayOptions {
   // ... and whether the replicas keep one pool-wide release order of their queues
   // (sync::QueueOrder; on by default with replica sync).
   bool replica_queue_order = true;
+  // ... and the longest a replica batches its events before publishing them (news after a
+  // quiet interval goes at once).
+  TimeNs replica_sync_flush = 2 * kNanosPerMilli;
   // Bind the configuration's Gateway listeners. Off when another front end (the ext_proc
   // endpoint picker) serves the pools and the gateway only keeps their state, scrapes
   // their endpoints and serves the admin listener.

@@ -185,6 +185,7 @@ class ReplicaSync::Impl {
         ro.replica_id = options_.replica_id;
         ro.incarnation = incarnation_ + std::hash<std::string>{}(id);
         ro.heartbeat_interval = options_.heartbeat_interval;
+        ro.on_news = [this] { RequestFlush(); };
         p->recorder = std::make_unique<sync::EventRecorder>(ro, clock_);
         sync::ApplierOptions ao;
         ao.self_id = options_.replica_id;
@@ -386,17 +387,41 @@ class ReplicaSync::Impl {
     }
   }
 
+  // A recorder has news after having had nothing to send: wake the publisher.
+  void RequestFlush() {
+    std::lock_guard lock(stop_mu_);
+    if (news_) return;
+    news_ = true;
+    stop_cv_.notify_one();
+  }
+
+  // The publisher wakes at every tick (a flush interval apart, or sooner for a release
+  // order's bound: the timer of WakeDuePools, heartbeats and peer expiry) and at news.
+  // News goes out by one rule (sync::NextFlush, which the virtual-time cluster runs too):
+  // at once when the last flush of news is a flush interval or more ago, else when the
+  // interval has passed. So peers route on a dispatch the moment it lands rather than up
+  // to a tick later, and a busy replica still sends at most one batch of news per
+  // interval. A due heartbeat goes at the tick, with whatever is pending.
   void PublishLoop() {
     std::vector<std::string> out;
+    const TimeNs interval = options_.flush_interval;
     TimeNs next_expiry = clock_->Now() + options_.heartbeat_interval;
-    TimeNs wake_at = clock_->Now() + options_.flush_interval;
+    TimeNs wake_at = clock_->Now() + interval;
+    TimeNs last_news_flush = kNever;
     std::vector<std::shared_ptr<PoolSync>> pools;
     while (true) {
+      bool news = false;
       {
-        const TimeNs wait = std::max<TimeNs>(wake_at - clock_->Now(), 0);
         std::unique_lock lock(stop_mu_);
-        stop_cv_.wait_for(lock, std::chrono::nanoseconds(wait), [&] { return stopping_; });
+        while (!stopping_) {
+          const TimeNs now = clock_->Now();
+          TimeNs due = wake_at;
+          if (news_) due = std::min(due, sync::NextFlush(now, last_news_flush, interval));
+          if (now >= due) break;
+          stop_cv_.wait_for(lock, std::chrono::nanoseconds(due - now));
+        }
         if (stopping_) return;
+        news = news_;
       }
       pools.clear();
       {
@@ -406,24 +431,19 @@ class ReplicaSync::Impl {
       // The release order's timer: a queue head held for a peer's head goes when the wait's
       // bound runs out, whatever else happens (the peer may never release its own).
       wake_at = WakeDuePools(pools);
-      const bool connected = natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED;
-      const bool heartbeat = force_heartbeat_.exchange(false);
-      for (auto& p : pools) {
-        out.clear();
-        p->recorder->TakeMessages(&out, heartbeat);
-        for (const std::string& m : out) {
-          published_messages_ += 1;
-          published_bytes_ += m.size();
-          if (!connected) {
-            ++dropped_unavailable_;
-            continue;
-          }
-          const natsStatus s = natsConnection_Publish(conn_, p->subject.c_str(), m.data(),
-                                                      static_cast<int>(m.size()));
-          if (s != NATS_OK) ++dropped_failed_;
-        }
-      }
       const TimeNs now = clock_->Now();
+      const bool news_due = news && sync::NextFlush(now, last_news_flush, interval) <= now;
+      bool heartbeat_due = force_heartbeat_.load();
+      for (const auto& p : pools) heartbeat_due = heartbeat_due || p->recorder->HeartbeatDue();
+      if (news_due || heartbeat_due) {
+        {
+          // Cleared before the take: news made from here on is taken now or wakes us again.
+          std::lock_guard lock(stop_mu_);
+          news_ = false;
+        }
+        Flush(pools, force_heartbeat_.exchange(false), &out);
+        if (news) last_news_flush = now;
+      }
       if (now >= next_expiry) {
         next_expiry = now + options_.heartbeat_interval;
         for (auto& p : pools) {
@@ -434,6 +454,27 @@ class ReplicaSync::Impl {
             });
           }
         }
+      }
+    }
+  }
+
+  // Takes every pool's messages and publishes them.
+  void Flush(const std::vector<std::shared_ptr<PoolSync>>& pools, bool heartbeat,
+             std::vector<std::string>* out) {
+    const bool connected = natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED;
+    for (const auto& p : pools) {
+      out->clear();
+      p->recorder->TakeMessages(out, heartbeat);
+      for (const std::string& m : *out) {
+        published_messages_ += 1;
+        published_bytes_ += m.size();
+        if (!connected) {
+          ++dropped_unavailable_;
+          continue;
+        }
+        const natsStatus s =
+            natsConnection_Publish(conn_, p->subject.c_str(), m.data(), static_cast<int>(m.size()));
+        if (s != NATS_OK) ++dropped_failed_;
       }
     }
   }
@@ -462,6 +503,7 @@ class ReplicaSync::Impl {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
+  bool news_ = false;  // a recorder has news since the last flush (under stop_mu_)
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<PoolSync>> pools_;
   std::map<std::string, std::shared_ptr<PoolSync>> by_subject_;

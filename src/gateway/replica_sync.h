@@ -3,7 +3,10 @@
 // Each InferencePool gets a subject, <prefix>.<pool> (the pool id with every character
 // outside [A-Za-z0-9_-] turned into '_'). A replica's pool scheduler reports its own
 // requests to a sync::EventRecorder (src/sync); a publisher thread drains the recorders
-// every flush interval and publishes their messages, with a heartbeat every second. A
+// and publishes their messages, with a heartbeat every second: news goes out at once when
+// the last flush of news is a flush interval (2 ms) or more ago, else when the interval
+// has passed (sync::NextFlush), so a quiet replica's dispatch reaches its peers after one
+// NATS hop and a busy one still sends at most one batch per interval. A
 // subscription to <prefix>.> hands peers' messages (on the NATS client's thread) to the
 // pool's sync::EventApplier under the pool's lock (PoolState::UpdateScheduler, so a freed
 // slot lets queued requests through), and the publisher thread expires silent peers.
@@ -52,7 +55,7 @@ struct ReplicaSyncOptions {
   std::string creds_file;         // NATS credentials (JWT + seed); empty: none
   std::string replica_id;         // empty: $HOSTNAME, else a random id
   std::string subject_prefix = "infergate.sync";
-  TimeNs flush_interval = 2 * kNanosPerMilli;
+  TimeNs flush_interval = 2 * kNanosPerMilli;  // the longest news waits for a batch
   TimeNs heartbeat_interval = kNanosPerSecond;
   TimeNs peer_timeout = 5 * kNanosPerSecond;
   // One pool-wide release order (sync::QueueOrder, as in the virtual-time cluster): each

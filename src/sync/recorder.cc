@@ -13,13 +13,15 @@ EventRecorder::EventRecorder(RecorderOptions options, const Clock* clock)
   options_.max_block_hashes = std::min(options_.max_block_hashes, kMaxBlockHashes);
 }
 
-void EventRecorder::Push(Event event) {
+bool EventRecorder::Push(Event event) {
   // Caller holds mu_.
   if (pending_.size() >= options_.max_pending_events) {
     ++stats_.dropped_events;
-    return;
+    return false;
   }
+  const bool news = pending_.empty() && !queue_changed_;
   pending_.push_back(Pending{std::move(event), clock_->Now()});
+  return news;
 }
 
 void EventRecorder::OnLocalDispatch(const LocalDispatchEvent& d) {
@@ -33,25 +35,33 @@ void EventRecorder::OnLocalDispatch(const LocalDispatchEvent& d) {
   // left out rather than making a long message.
   const std::size_t blocks = std::min(d.block_hashes.size(), options_.max_block_hashes);
   e.block_hashes.assign(d.block_hashes.begin(), d.block_hashes.begin() + blocks);
-  std::lock_guard lock(mu_);
-  ++stats_.dispatches;
-  ++live_;
-  Push(std::move(e));
-  if (!d.session_key.empty()) {
-    Event s;
-    s.type = EventType::kSession;
-    s.session_key = std::string(d.session_key.substr(0, kMaxStringBytes));
-    s.endpoint = std::string(d.endpoint.substr(0, kMaxStringBytes));
-    Push(std::move(s));
+  bool news = false;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.dispatches;
+    ++live_;
+    news = Push(std::move(e));
+    if (!d.session_key.empty()) {
+      Event s;
+      s.type = EventType::kSession;
+      s.session_key = std::string(d.session_key.substr(0, kMaxStringBytes));
+      s.endpoint = std::string(d.endpoint.substr(0, kMaxStringBytes));
+      news |= Push(std::move(s));
+    }
   }
+  Notify(news);
 }
 
 void EventRecorder::OnLocalFirstToken(TokenLedger::Handle handle) {
   Event e;
   e.type = EventType::kFirstToken;
   e.request = handle;
-  std::lock_guard lock(mu_);
-  Push(std::move(e));
+  bool news = false;
+  {
+    std::lock_guard lock(mu_);
+    news = Push(std::move(e));
+  }
+  Notify(news);
 }
 
 void EventRecorder::OnLocalFinish(TokenLedger::Handle handle, const std::optional<Usage>& usage,
@@ -69,19 +79,28 @@ void EventRecorder::OnLocalFinish(TokenLedger::Handle handle, const std::optiona
           static_cast<std::uint64_t>(std::max<std::int64_t>(usage->completion_tokens, 0));
     }
   }
-  std::lock_guard lock(mu_);
-  live_ = std::max<std::int64_t>(live_ - 1, 0);
-  Push(std::move(e));
+  bool news = false;
+  {
+    std::lock_guard lock(mu_);
+    live_ = std::max<std::int64_t>(live_ - 1, 0);
+    news = Push(std::move(e));
+  }
+  Notify(news);
 }
 
 void EventRecorder::SetQueueHead(const QueueHeadState& head) {
-  std::lock_guard lock(mu_);
-  const bool was_held = queue_.held > 0, held = head.held > 0;
-  if (was_held != held || (held && (head.id != queue_.id || head.priority != queue_.priority ||
-                                    head.stamp_us != queue_.stamp_us))) {
-    queue_changed_ = true;
+  bool news = false;
+  {
+    std::lock_guard lock(mu_);
+    const bool was_held = queue_.held > 0, held = head.held > 0;
+    if (was_held != held || (held && (head.id != queue_.id || head.priority != queue_.priority ||
+                                      head.stamp_us != queue_.stamp_us))) {
+      news = pending_.empty() && !queue_changed_;
+      queue_changed_ = true;
+    }
+    queue_ = head;
   }
-  queue_ = head;
+  Notify(news);
 }
 
 bool EventRecorder::HeartbeatDue() const {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct RecorderOptions {
   std::size_t max_message_bytes = kMaxMessageBytes;  // clamped to [1 KiB, kMaxMessageBytes]
   std::size_t max_block_hashes = kMaxBlockHashes;    // clamped to kMaxBlockHashes
   TimeNs heartbeat_interval = kNanosPerSecond;
+  // Called (without the recorder's lock held, on the thread that made the news) when the
+  // recorder goes from nothing to send to something: an event, or a queue head that is
+  // news. The transport's cue to flush at once rather than at its next tick.
+  std::function<void()> on_news;
 };
 
 // The local gateway queue as peers need it: how many requests it holds and the one it
@@ -55,6 +60,16 @@ struct RecorderStats {
   std::uint64_t heartbeats = 0;
   std::uint64_t queue_events = 0;  // queue-head updates sent
 };
+
+// When news made at `now` goes out, for a transport that flushes at once after a quiet
+// `interval` and otherwise batches: at `now` when the last flush (`last`, kNever: none) is
+// an interval or more ago; with the flush already due when `now` is not past it; else
+// an interval after the last flush.
+inline TimeNs NextFlush(TimeNs now, TimeNs last, TimeNs interval) {
+  if (last == kNever || now - last >= interval) return now;
+  if (now <= last) return last;
+  return last + interval;
+}
 
 class EventRecorder final : public SchedulerEventSink {
  public:
@@ -84,7 +99,11 @@ class EventRecorder final : public SchedulerEventSink {
     Event event;
     TimeNs at = 0;
   };
-  void Push(Event event);
+  // Adds an event (caller holds mu_); true when it is the first news since the last take.
+  bool Push(Event event);
+  void Notify(bool news) const {
+    if (news && options_.on_news) options_.on_news();
+  }
 
   RecorderOptions options_;
   const Clock* clock_;

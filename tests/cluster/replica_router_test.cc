@@ -124,6 +124,37 @@ TEST(ReplicaRouterTest, WithSyncEveryReplicaSeesThePoolsWholeLoadAfterTheDelay) 
   EXPECT_LE(s.max_message_bytes, sync::kMaxMessageBytes);
 }
 
+// The publisher's flush rule (as `infergate serve` runs it): news after a quiet flush
+// interval goes out at once and reaches the peers one hop later; news less than an
+// interval after a flush waits for the interval to pass.
+TEST(ReplicaRouterTest, MessagesFlushAtOnceAfterAQuietIntervalElseWhenItHasPassed) {
+  const TimeNs hop = 1 * kNanosPerMilli;  // the default flush interval is 2 ms
+  auto rr = MakeReplicas(2, true, 3, hop);
+  ScrapeAll(*rr, 3, 0);  // both replicas flush their first heartbeat at 0
+  std::vector<WorkloadRequest> w;
+  for (int i = 0; i < 40; ++i) w.push_back(Request(400, 10, static_cast<std::uint32_t>(i)));
+  std::vector<std::vector<TokenId>> prompts(w.size());
+  auto route = [&](std::size_t from, std::size_t to, TimeNs now) {
+    for (std::size_t i = from; i < to; ++i) {
+      ASSERT_EQ(rr->Route(RouteRequest{i, &w[i], prompts[i]}, {}, now).kind,
+                RouteDecision::Kind::kEngine);
+    }
+  };
+  auto seen = [&](TimeNs now) {
+    std::vector<ReleasedRequest> out;
+    rr->Release({}, now, &out);
+    return Inflight(*rr, 0) + Inflight(*rr, 1);
+  };
+  // 1.5 ms after the flush at 0: batched until 2 ms, applied at 3 ms.
+  ASSERT_NO_FATAL_FAILURE(route(0, 20, 3 * kNanosPerMilli / 2));
+  EXPECT_EQ(seen(3 * kNanosPerMilli - 1), 20u) << "each replica knows only its own";
+  EXPECT_EQ(seen(3 * kNanosPerMilli), 40u) << "each knows all 20";
+  // At 10 ms, quiet since the flush at 2 ms: out at once, applied one hop later.
+  ASSERT_NO_FATAL_FAILURE(route(20, 40, 10 * kNanosPerMilli));
+  EXPECT_EQ(seen(10 * kNanosPerMilli + hop - 1), 60u);
+  EXPECT_EQ(seen(10 * kNanosPerMilli + hop), 80u);
+}
+
 // Small runs of the seed's cluster through RunPolicy: every request is served with 4
 // replicas, with and without sync, and with sync under heavy message loss.
 TEST(ReplicaRouterTest, RunPolicyServesEveryRequestWithReplicas) {

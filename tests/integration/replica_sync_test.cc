@@ -122,10 +122,11 @@ class ReplicaSyncTest : public ::testing::Test {
            "\n  labels:\n    app: llm\nstatus:\n  podIP: " + servers_[i].address + "\n";
     }
     std::ofstream(g.dir + "/config.yaml") << y;
-    ASSERT_TRUE(g.process.Start(
-        {INFERGATE_BIN, "--log-level", "warn", "serve", "-f", g.dir, "--workers", "1",
-         "--admin-address", g.address + ":0", "--scrape-interval", "0.02", "--replica-sync",
-         "nats://" + nats_address_ + ":" + std::to_string(nats_port_), "--replica-id", id}));
+    ASSERT_TRUE(g.process.Start({INFERGATE_BIN, "--log-level", "warn", "serve", "-f", g.dir,
+                                 "--workers", "1", "--admin-address", g.address + ":0",
+                                 "--scrape-interval", "0.02", "--replica-sync",
+                                 "nats://" + nats_address_ + ":" + std::to_string(nats_port_),
+                                 "--replica-id", id, "--replica-sync-flush", flush_ms_}));
     auto line = g.process.WaitForLine("listening default/gw/llm", 10s);
     ASSERT_TRUE(line.has_value()) << g.process.output();
     g.port = std::stoi(line->substr(line->rfind(':') + 1));
@@ -161,6 +162,7 @@ class ReplicaSyncTest : public ::testing::Test {
   ChildProcess nats_;
   Server servers_[2];
   Replica replicas_[2];
+  std::string flush_ms_ = "2";
 };
 
 TEST_F(ReplicaSyncTest, APeersDispatchShowsUpAndGarbageIsCountedAndNatsRestartsAreSurvived) {
@@ -283,6 +285,31 @@ TEST_F(ReplicaSyncTest, APeersEarlierHeadHoldsAReleaseUntilTheBoundEndsTheWait) 
       << a.Metrics();
   EXPECT_EQ(a.Value(kRemote), 1) << a.Metrics();
   EXPECT_EQ(a.Value(kInvalid), 0) << a.Metrics();
+}
+
+// The publisher's flush rule: news after a quiet flush interval goes out at once. With a
+// 3 s interval, a dispatch through A is in B's view within a second; at A's next tick it
+// could be up to 3 s later. (The batching of news within an interval is pinned in virtual
+// time: ReplicaRouterTest.MessagesFlushAtOnceAfterAQuietIntervalElseWhenItHasPassed.)
+TEST_F(ReplicaSyncTest, TheFirstNewsAfterAQuietIntervalGoesOutAtOnce) {
+  for (auto& r : replicas_) r.process.Stop();
+  flush_ms_ = "3000";
+  StartReplica(replicas_[0], "replica-a");
+  StartReplica(replicas_[1], "replica-b");
+  Replica& a = replicas_[0];
+  Replica& b = replicas_[1];
+  ASSERT_TRUE(b.WaitFor(
+      kPeers, [](double v) { return v == 1; }, 10s))
+      << b.Metrics();
+  for (auto& s : servers_) s.Control("first_delay_ms=1500");
+  auto slow = std::async(std::launch::async, [&] { return Complete(a, 0); });
+  EXPECT_TRUE(b.WaitFor(
+      kRemote, [](double v) { return v == 1; }, 1000ms))
+      << b.Metrics();
+  EXPECT_EQ(slow.get().status, 200);
+  EXPECT_TRUE(b.WaitFor(
+      kRemote, [](double v) { return v == 0; }, 5s))
+      << b.Metrics();
 }
 
 }  // namespace

@@ -272,6 +272,41 @@ TEST(SyncRecorder, AFullQueueDropsAndCountsInsteadOfGrowing) {
   EXPECT_EQ(DecodeMessage(out[0])->events.size(), 4u);  // three, and the first heartbeat
 }
 
+// The transport is told once when the recorder goes from nothing to send to something
+// (an event, or a queue head that is news), not at every event.
+TEST(SyncRecorder, NewsAfterATakeCallsTheHookOnce) {
+  ManualClock clock;
+  int calls = 0;
+  RecorderOptions ro;
+  ro.on_news = [&] { ++calls; };
+  EventRecorder r(ro, &clock);
+  r.OnLocalFirstToken(1);
+  r.OnLocalFirstToken(2);
+  r.OnLocalFinish(1, std::nullopt, false);
+  EXPECT_EQ(calls, 1);
+  std::vector<std::string> out;
+  r.TakeMessages(&out);
+  r.SetQueueHead(QueueHeadState{1, 7, 0, 100});
+  EXPECT_EQ(calls, 2) << "a new queue head is news";
+  r.OnLocalFirstToken(3);
+  EXPECT_EQ(calls, 2) << "already something to send";
+  r.TakeMessages(&out);
+  r.SetQueueHead(QueueHeadState{1, 7, 0, 100});
+  EXPECT_EQ(calls, 2) << "the same head is not news";
+  r.OnLocalFinish(2, std::nullopt, true);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(SyncRecorder, NextFlushGoesAtOnceAfterAQuietIntervalElseBatches) {
+  const TimeNs i = 2 * kNanosPerMilli;
+  EXPECT_EQ(NextFlush(5, kNever, i), 5) << "no flush yet";
+  EXPECT_EQ(NextFlush(10 * kNanosPerMilli, 8 * kNanosPerMilli, i), 10 * kNanosPerMilli);
+  EXPECT_EQ(NextFlush(9 * kNanosPerMilli, 8 * kNanosPerMilli, i), 10 * kNanosPerMilli);
+  EXPECT_EQ(NextFlush(9 * kNanosPerMilli, 10 * kNanosPerMilli, i), 10 * kNanosPerMilli)
+      << "joins the flush already due";
+  EXPECT_EQ(NextFlush(9, 8, 0), 9) << "no interval: always at once";
+}
+
 TEST(SyncApplier, APeersDispatchCountsAsRemoteLoadUntilItCompletes) {
   Replica a("a"), b("b");
   const std::string prompt = Prompt('p', 64 * 40);

@@ -155,7 +155,7 @@ std::size_t PrefixIndex::EndpointCapacity(std::uint32_t slot) const {
 void PrefixIndex::Match(std::span<const std::uint64_t> hashes,
                         std::span<std::uint32_t> match) const {
   std::fill(match.begin(), match.end(), 0u);
-  if (hashes.empty()) return;
+  if (hashes.empty() || hashes[0] == 0) return;
   const std::uint32_t* first = holders_.Find(HashKey(hashes[0]));
   if (first == nullptr) return;
   const std::size_t w = words_;
@@ -178,6 +178,7 @@ void PrefixIndex::Match(std::span<const std::uint64_t> hashes,
   static_assert(kSetAhead <= 16 && kSetAhead < kSlotAhead);
   const std::size_t n = hashes.size();
   auto lookup = [&](std::size_t j) {
+    if (hashes[j] == 0) return kNoSet;  // never indexed (Touch)
     const std::uint32_t* set = holders_.Find(HashKey(hashes[j]));
     if (set == nullptr) return kNoSet;
     __builtin_prefetch(SetWords(*set));
@@ -230,6 +231,11 @@ void PrefixIndex::LruPushFront(Lru& lru, std::uint32_t n) {
 }
 
 void PrefixIndex::Touch(std::uint32_t slot, std::uint64_t hash) {
+  // Hash 0 is never indexed: holders_ (whose empty key is 0) files it under 1, and two
+  // hashes sharing one holder set would leave a node without a set once the other's node
+  // clears it. Local hashes are xxHash values (0 with probability 2^-64); a peer's message
+  // may carry any value.
+  if (hash == 0) return;
   Lru& lru = lrus_[slot];
   const std::uint64_t key = NodeKey(hash, slot);
   if (const std::uint32_t* n = entries_.Find(key)) {

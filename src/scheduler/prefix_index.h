@@ -138,6 +138,7 @@ class PrefixIndex {
     std::size_t capacity = 0;  // 0: options_.lru_capacity_per_endpoint
   };
 
+  // holders_'s key of a block hash (its empty key is 0); hash 0 is never indexed (Touch).
   static std::uint64_t HashKey(std::uint64_t hash) { return hash == 0 ? 1 : hash; }
   static std::uint64_t NodeKey(std::uint64_t hash, std::uint32_t slot);
 

@@ -128,6 +128,30 @@ TEST(PrefixIndex, LruEvictsTheTailOfAPromptFirst) {
   EXPECT_EQ(MatchAll(idx, b, 1)[0], 2u);
 }
 
+// A peer's message can carry any hash values. Hash 0 and hash 1 once shared a holder set:
+// evicting one node cleared the other's bit and dropped the set, and evicting the other
+// then dereferenced no set (sync_fuzz, regression-prefix-hash-zero). 0 is never indexed.
+TEST(PrefixIndex, AHashOfZeroIsNeverIndexedAndEvictionStaysWhole) {
+  PrefixIndex idx(PrefixIndexOptions{64, 256, 2});
+  const std::vector<std::uint64_t> zero_one = {0, 1}, one = {1}, zero = {0};
+  idx.Insert(0, zero_one);
+  EXPECT_EQ(idx.EndpointEntries(0), 1u);
+  EXPECT_EQ(MatchAll(idx, zero, 2), (std::vector<std::uint32_t>{0, 0}));
+  EXPECT_EQ(MatchAll(idx, zero_one, 2), (std::vector<std::uint32_t>{0, 0}))
+      << "a chain that starts at an unindexed block matches nothing";
+  EXPECT_EQ(MatchAll(idx, one, 2), (std::vector<std::uint32_t>{1, 0}));
+  // Newer blocks push both out of endpoint 0's LRU (the old code crashed here).
+  idx.Insert(0, std::vector<std::uint64_t>{5, 6, 7});
+  EXPECT_EQ(MatchAll(idx, one, 2), (std::vector<std::uint32_t>{0, 0}));
+  // And the other ways out: ageing and removal.
+  idx.Insert(1, zero_one);
+  idx.Insert(0, zero_one);
+  idx.Age(1, 10);
+  idx.RemoveEndpoint(0);
+  EXPECT_EQ(MatchAll(idx, one, 2), (std::vector<std::uint32_t>{0, 0}));
+  EXPECT_EQ(idx.EndpointEntries(1), 2u);
+}
+
 TEST(PrefixIndex, CapacitiesArePerEndpoint) {
   PrefixIndex idx(PrefixIndexOptions{64, 256, 100});
   const auto h = Hashes("m", Text(64 * 50, 1));

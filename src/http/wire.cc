@@ -44,6 +44,19 @@ void AppendNumber(std::string& out, std::uint64_t v) {
   out.append(buf, r.ptr);
 }
 
+// Whether a field named `name` is removed or replaced by the edits (its original is then
+// not copied).
+bool ReplacedByEdits(std::span<const std::string> remove, std::span<const HeaderEdit> set,
+                     std::string_view name) {
+  for (const auto& r : remove) {
+    if (IEquals(name, r)) return true;
+  }
+  for (const auto& e : set) {
+    if (IEquals(name, e.name)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool IsHopByHop(bhttp::field f) {
@@ -90,10 +103,7 @@ void AppendUpstreamRequestHead(std::string& out, const bhttp::request_header<>& 
       if (xff.empty()) xff = f.value();
       continue;
     }
-    bool skip = false;
-    for (const auto& r : edits.remove) skip = skip || IEquals(name, r);
-    for (const auto& s : edits.set) skip = skip || IEquals(name, s.name);
-    if (skip) continue;
+    if (ReplacedByEdits(edits.remove, edits.set, name)) continue;
     AppendField(out, name, f.value());
   }
   for (const auto& s : edits.set) AppendField(out, s.name, s.value);
@@ -132,13 +142,7 @@ void AppendClientResponseHead(std::string& out, const ResponseHead& res, unsigne
       continue;
     }
     if (listed.count && listed.Contains(f.name_string())) continue;
-    if (!edits.remove.empty() || !edits.set.empty()) {
-      const std::string_view name = f.name_string();
-      bool skip = false;
-      for (const auto& r : edits.remove) skip = skip || IEquals(name, r);
-      for (const auto& s : edits.set) skip = skip || IEquals(name, s.name);
-      if (skip) continue;
-    }
+    if (ReplacedByEdits(edits.remove, edits.set, f.name_string())) continue;
     AppendField(out, f.name_string(), f.value());
   }
   for (const auto& s : edits.set) AppendField(out, s.name, s.value);

@@ -19,7 +19,7 @@ bool EventRecorder::Push(Event event) {
     ++stats_.dropped_events;
     return false;
   }
-  const bool news = pending_.empty() && !queue_changed_;
+  const bool news = Idle();
   pending_.push_back(Pending{std::move(event), clock_->Now()});
   return news;
 }
@@ -35,12 +35,10 @@ void EventRecorder::OnLocalDispatch(const LocalDispatchEvent& d) {
   // left out rather than making a long message.
   const std::size_t blocks = std::min(d.block_hashes.size(), options_.max_block_hashes);
   e.block_hashes.assign(d.block_hashes.begin(), d.block_hashes.begin() + blocks);
-  bool news = false;
-  {
-    std::lock_guard lock(mu_);
+  Record([&] {
     ++stats_.dispatches;
     ++live_;
-    news = Push(std::move(e));
+    bool news = Push(std::move(e));
     if (!d.session_key.empty()) {
       Event s;
       s.type = EventType::kSession;
@@ -48,20 +46,15 @@ void EventRecorder::OnLocalDispatch(const LocalDispatchEvent& d) {
       s.endpoint = std::string(d.endpoint.substr(0, kMaxStringBytes));
       news |= Push(std::move(s));
     }
-  }
-  Notify(news);
+    return news;
+  });
 }
 
 void EventRecorder::OnLocalFirstToken(TokenLedger::Handle handle) {
   Event e;
   e.type = EventType::kFirstToken;
   e.request = handle;
-  bool news = false;
-  {
-    std::lock_guard lock(mu_);
-    news = Push(std::move(e));
-  }
-  Notify(news);
+  Record([&] { return Push(std::move(e)); });
 }
 
 void EventRecorder::OnLocalFinish(TokenLedger::Handle handle, const std::optional<Usage>& usage,
@@ -79,28 +72,24 @@ void EventRecorder::OnLocalFinish(TokenLedger::Handle handle, const std::optiona
           static_cast<std::uint64_t>(std::max<std::int64_t>(usage->completion_tokens, 0));
     }
   }
-  bool news = false;
-  {
-    std::lock_guard lock(mu_);
+  Record([&] {
     live_ = std::max<std::int64_t>(live_ - 1, 0);
-    news = Push(std::move(e));
-  }
-  Notify(news);
+    return Push(std::move(e));
+  });
 }
 
 void EventRecorder::SetQueueHead(const QueueHeadState& head) {
-  bool news = false;
-  {
-    std::lock_guard lock(mu_);
+  Record([&] {
+    bool news = false;
     const bool was_held = queue_.held > 0, held = head.held > 0;
     if (was_held != held || (held && (head.id != queue_.id || head.priority != queue_.priority ||
                                       head.stamp_us != queue_.stamp_us))) {
-      news = pending_.empty() && !queue_changed_;
+      news = Idle();
       queue_changed_ = true;
     }
     queue_ = head;
-  }
-  Notify(news);
+    return news;
+  });
 }
 
 bool EventRecorder::HeartbeatDue() const {
@@ -115,7 +104,7 @@ void EventRecorder::TakeMessages(std::vector<std::string>* out, bool heartbeat) 
   if (last_heartbeat_ == kNever || now - last_heartbeat_ >= options_.heartbeat_interval) {
     heartbeat = true;
   }
-  if (pending_.empty() && !heartbeat && !queue_changed_) return;
+  if (Idle() && !heartbeat) return;
   MessageHeader header{options_.replica_id, options_.incarnation, 0};
   const std::size_t header_bytes = EncodedHeaderSize(header) + 3;
   std::size_t size = header_bytes;

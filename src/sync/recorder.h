@@ -99,9 +99,19 @@ class EventRecorder final : public SchedulerEventSink {
     Event event;
     TimeNs at = 0;
   };
+  // Whether there is nothing to send (caller holds mu_).
+  bool Idle() const { return pending_.empty() && !queue_changed_; }
   // Adds an event (caller holds mu_); true when it is the first news since the last take.
   bool Push(Event event);
-  void Notify(bool news) const {
+  // Runs `change` under mu_ (it returns whether it made the first news since the last
+  // take), then tells the transport, outside the lock, when it did.
+  template <class F>
+  void Record(F&& change) {
+    bool news = false;
+    {
+      std::lock_guard lock(mu_);
+      news = change();
+    }
     if (news && options_.on_news) options_.on_news();
   }
 

@@ -269,20 +269,20 @@ bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
   --endpoints_[r->slot].unfinished[r->virtual_engine];
 
   if (usage != nullptr && !r->remote) {
-    const double a = options_.ewma_alpha;
     if (r->raw_estimate > 0 && usage->prompt_tokens > 0) {
       double ratio =
           static_cast<double>(usage->prompt_tokens) / static_cast<double>(r->raw_estimate);
       ratio = std::clamp(ratio, kMinPromptRatio, kMaxPromptRatio);
-      prompt_ratio_ += a * (ratio - prompt_ratio_);
+      prompt_ratio_ += Weight(prompt_ratio_samples_) * (ratio - prompt_ratio_);
     }
     if (usage->completion_tokens > 0) {
-      mean_output_ += a * (static_cast<double>(usage->completion_tokens) - mean_output_);
+      mean_output_ +=
+          Weight(output_samples_) * (static_cast<double>(usage->completion_tokens) - mean_output_);
     }
     if (r->state == State::kDecoding && usage->completion_tokens > 1 && now > r->first_token) {
       const double tpot =
           ToSeconds(now - r->first_token) / static_cast<double>(usage->completion_tokens - 1);
-      mean_tpot_s_ = mean_tpot_s_ == 0 ? tpot : mean_tpot_s_ + a * (tpot - mean_tpot_s_);
+      mean_tpot_s_ += Weight(tpot_samples_) * (tpot - mean_tpot_s_);
     }
   }
   ++endpoints_[r->slot].version;

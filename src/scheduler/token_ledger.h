@@ -21,9 +21,12 @@
 // docs/scheduling.md gives the formulas.
 //
 // Calibration: prompt token counts are usually estimates (characters / 4). When a server
-// reports usage on completion, the ledger learns the ratio actual/estimated (EWMA), the
-// mean output length and the mean time per output token (first token to completion over
-// the tokens after the first), which the scheduler applies to later requests.
+// reports usage on completion, the ledger learns the ratio actual/estimated, the mean
+// output length and the mean time per output token (first token to completion over the
+// tokens after the first), which the scheduler applies to later requests. Each is the plain
+// mean of its first 1/ewma_alpha observations and an EWMA after: the prior (ratio 1, the
+// default output) counts for nothing once one real observation exists, which matters most
+// behind several gateway replicas, where each sees only its share of the completions.
 //
 // Pipeline-parallel virtual engines. vLLM V0 with pipeline parallelism P runs P virtual
 // engines per server, each with its own scheduler and 1/P of the KV blocks, and gives each
@@ -41,6 +44,7 @@
 // Thread-safety: not synchronised; the scheduler's owner serialises access.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -261,6 +265,13 @@ class TokenLedger {
   void Release(std::uint32_t index);
   // Recomputes counts.prefill_since and prefill_head_tokens. O(in-flight requests).
   void UpdatePrefillHead(Endpoint& ep);
+  // The weight of a calibration average's next observation, counting it in `samples`:
+  // 1/n for the n-th (the plain mean of what was seen, so the prior is gone at the first
+  // and a few samples already calibrate) until that falls to ewma_alpha, then ewma_alpha.
+  double Weight(std::uint32_t& samples) {
+    if (samples < UINT32_MAX) ++samples;
+    return std::max(options_.ewma_alpha, 1.0 / static_cast<double>(samples));
+  }
 
   Options options_;
   int virtual_engines_;
@@ -272,6 +283,8 @@ class TokenLedger {
   double mean_prompt_;
   double mean_output_;
   double mean_tpot_s_ = 0;
+  // Observations behind each average so far (Weight).
+  std::uint32_t prompt_ratio_samples_ = 0, output_samples_ = 0, tpot_samples_ = 0;
   // Exponentially weighted sums for the prefill fit: weight, x, y, x², xy.
   double fit_w_ = 0, fit_x_ = 0, fit_y_ = 0, fit_xx_ = 0, fit_xy_ = 0;
   PrefillFit prefill_fit_;

@@ -137,18 +137,44 @@ TEST(TokenLedger, UsageCalibratesPromptRatioAndOutputMean) {
   auto h = l.Dispatch(0, 0, 1000, 100, /*raw_estimate=*/1000);
   Usage u{1500, 300};
   ASSERT_TRUE(l.Finish(h, 1, &u));
-  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25);
-  EXPECT_DOUBLE_EQ(l.mean_output_tokens(), 200.0);
-  EXPECT_EQ(l.CalibratedPromptTokens(400), 500);
-  EXPECT_EQ(l.ExpectedOutputTokens(std::nullopt), 200);
+  // The first observation replaces the prior (ratio 1, the default output) outright.
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.5);
+  EXPECT_DOUBLE_EQ(l.mean_output_tokens(), 300.0);
+  EXPECT_EQ(l.CalibratedPromptTokens(400), 600);
+  EXPECT_EQ(l.ExpectedOutputTokens(std::nullopt), 300);
   // Exact counts (raw_estimate -1) do not move the ratio; absurd ratios are clamped.
   auto e = l.Dispatch(0, 2, 10, 10, -1);
   Usage v{99999, 0};
   ASSERT_TRUE(l.Finish(e, 3, &v));
-  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25);
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.5);
   auto f = l.Dispatch(0, 4, 10, 10, 10);
   ASSERT_TRUE(l.Finish(f, 5, &v));
-  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.25 + 0.5 * (4.0 - 1.25));
+  EXPECT_DOUBLE_EQ(l.prompt_token_ratio(), 1.5 + 0.5 * (4.0 - 1.5));
+}
+
+// Each calibration average is the plain mean of its first 1/α observations, then an EWMA:
+// a gateway that has seen a handful of completions (one replica of several sees few) is
+// already calibrated, and the prior's weight does not linger.
+TEST(TokenLedger, CalibrationIsThePlainMeanUntilItsWeightFallsToAlpha) {
+  TokenLedger::Options o;
+  o.ewma_alpha = 0.25;  // plain mean over the first four
+  TokenLedger l(o);
+  const double ratios[] = {1.2, 1.0, 1.1, 1.3, 2.3};
+  double sum = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto h = l.Dispatch(0, 0, 1000, 10, /*raw_estimate=*/1000);
+    const Usage u{static_cast<std::int64_t>(ratios[i] * 1000), 10 * (i + 1)};
+    ASSERT_TRUE(l.Finish(h, 1, &u));
+    sum += ratios[i];
+    EXPECT_NEAR(l.prompt_token_ratio(), sum / (i + 1), 1e-12) << i;
+  }
+  EXPECT_DOUBLE_EQ(l.mean_output_tokens(), 25.0);  // (10 + 20 + 30 + 40) / 4
+  // The fifth has weight α (1/5 would be below it).
+  auto h = l.Dispatch(0, 0, 1000, 10, 1000);
+  const Usage u{2300, 50};
+  ASSERT_TRUE(l.Finish(h, 1, &u));
+  EXPECT_NEAR(l.prompt_token_ratio(), 1.15 + 0.25 * (2.3 - 1.15), 1e-12);
+  EXPECT_NEAR(l.mean_output_tokens(), 25.0 + 0.25 * 25.0, 1e-12);
 }
 
 TEST(TokenLedger, RemoveEndpointInvalidatesItsHandles) {

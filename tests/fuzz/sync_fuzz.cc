@@ -51,6 +51,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     EndpointSpec spec;
     spec.id = id;
     Require(s->UpsertEndpoint(spec).ok());
+    // A small KV capacity sizes the endpoint's prefix LRU small (as a scrape does): a
+    // completion with an absurd token count ages the LRU block by block, and the default
+    // size (31,250 blocks) made such an input cost milliseconds for the same paths.
+    EndpointMetrics m;
+    m.kv_capacity_tokens = 4096;
+    Require(s->ReportMetrics(id, 0, m));
   }
   sync::ApplierOptions ao;
   ao.self_id = "self";

@@ -72,6 +72,9 @@ start_nats() {
 
 SCRAPE=$(awk -v s="$SCALE" 'BEGIN { v = 0.05 / s; if (v < 0.002) v = 0.002; printf "%.4f", v }')
 REDIRECT=$(awk -v s="$SCALE" 'BEGIN { printf "%.4f", 7 / s }')
+# The replicas' flush interval (serve's default 2 ms) on the servers' clock, as the scrape
+# and redirect intervals are: unscaled, at 40x it would batch 80 simulated ms of news.
+FLUSH=$(awk -v s="$SCALE" 'BEGIN { printf "%.4f", 2 / s }')
 "$BIN" --log-level warn sim --host 127.0.9.2 --port 8000 --replicas 3 \
   --profile qwq-32b-tp2pp2 --model /models/QwQ-32B --served-model-name qwq \
   --time-scale "$SCALE" >"$OUT/sim.log" 2>&1 &
@@ -88,7 +91,8 @@ for k in $(seq "$REPLICAS"); do
   sed -i "s/bind-address: 127.0.0.1/bind-address: $addr/" "$cfg/gateway.yaml"
   sed -i 's/127\.0\.0\.\([234]\)\b/127.0.9.\1/g' "$cfg/pods.yaml"
   sync_flags=()
-  [ "$SYNC" = 1 ] && sync_flags=(--replica-sync "nats://127.0.0.1:$NATS_PORT" --replica-id "gw-$k")
+  [ "$SYNC" = 1 ] && sync_flags=(--replica-sync "nats://127.0.0.1:$NATS_PORT" --replica-id "gw-$k"
+    --replica-sync-flush "$FLUSH")
   [ "$SYNC" = 1 ] && [ "$QUEUE_ORDER" = 0 ] && sync_flags+=(--no-replica-queue-order)
   "$BIN" --log-level info serve -f "$cfg" --admin-address "$addr:0" --scrape-interval "$SCRAPE" \
     --redirect-after "$REDIRECT" --pipeline-parallel-size 2 "${sync_flags[@]}" \

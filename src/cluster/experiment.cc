@@ -535,10 +535,14 @@ std::string FormatRunFacts(std::span<const PolicyRun> runs) {
       const double per = r.sync.dispatches > 0 ? static_cast<double>(r.sync.dispatches) : 1.0;
       out += fmt::format(
           "{:<22}   replica sync ({} replicas): {:.0f} bytes and {:.2f} messages per request "
-          "published (largest {} bytes), {} deliveries lost, {} entries expired\n",
+          "published (largest {} bytes), {} deliveries lost, {} entries expired, a peer's "
+          "dispatch applied {:.2f} ms after it on average\n",
           "", r.gateway_replicas, static_cast<double>(r.sync.bytes) / per,
           static_cast<double>(r.sync.messages) / per, r.sync.max_message_bytes, r.sync.lost,
-          r.sync.expired_entries);
+          r.sync.expired_entries,
+          r.sync.delayed_dispatches > 0
+              ? 1e3 * r.sync.dispatch_delay_seconds / static_cast<double>(r.sync.delayed_dispatches)
+              : 0.0);
       if (r.sync.order_waits > 0) {
         out += fmt::format(
             "{:<22}   queue order: {} releases waited on a peer's head ({} until the bound)\n", "",

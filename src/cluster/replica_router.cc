@@ -42,7 +42,7 @@ void ReplicaRouter::Deliver(TimeNs now) {
   while (!wire_.empty() && wire_.front().due <= now) {
     const InFlight& m = wire_.front();
     sync::EventApplier& a = *appliers_[m.to];
-    if (a.Apply(*m.bytes, now, replicas_[m.to]->scheduler()).ok()) {
+    if (a.Apply(*m.bytes, m.due, replicas_[m.to]->scheduler()).ok()) {
       ++stats_.applied;
     } else {
       ++stats_.invalid;
@@ -189,7 +189,11 @@ ReplicaSyncStats ReplicaRouter::sync_stats() const {
     s.messages += rs.messages;
     s.bytes += rs.bytes;
   }
-  for (const auto& a : appliers_) s.expired_entries += a->stats().expired_entries;
+  for (const auto& a : appliers_) {
+    s.expired_entries += a->stats().expired_entries;
+    s.delayed_dispatches += a->stats().dispatch_delay.count;
+    s.dispatch_delay_seconds += a->stats().dispatch_delay.sum_seconds;
+  }
   for (const auto& o : orders_) {
     s.order_waits += o->stats().waits;
     s.order_timed_out += o->stats().timed_out;

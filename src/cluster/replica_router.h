@@ -67,6 +67,10 @@ struct ReplicaSyncStats {
   std::size_t max_message_bytes = 0;
   std::uint64_t order_waits = 0;      // queue heads that waited on a peer's (QueueOrder)
   std::uint64_t order_timed_out = 0;  // ... and went by the bound
+  // Peers' dispatches applied (from messages with their send time) and the sum of their
+  // delays from the dispatch to the application (batching plus the modelled delay).
+  std::uint64_t delayed_dispatches = 0;
+  double dispatch_delay_seconds = 0;
 };
 
 class ReplicaRouter final : public Router {

@@ -185,11 +185,13 @@ class ReplicaSync::Impl {
         ro.replica_id = options_.replica_id;
         ro.incarnation = incarnation_ + std::hash<std::string>{}(id);
         ro.heartbeat_interval = options_.heartbeat_interval;
+        ro.wall_offset = WallOffset(clock_);
         ro.on_news = [this] { RequestFlush(); };
         p->recorder = std::make_unique<sync::EventRecorder>(ro, clock_);
         sync::ApplierOptions ao;
         ao.self_id = options_.replica_id;
         ao.peer_timeout = options_.peer_timeout;
+        ao.wall_offset = ro.wall_offset;
         p->applier = std::make_unique<sync::EventApplier>(ao);
         sync::QueueOrderOptions qo;
         qo.wall_offset = WallOffset(clock_);
@@ -226,6 +228,7 @@ class ReplicaSync::Impl {
       std::size_t peers, remote;
       double age_s;
       std::uint64_t old_version = 0, waits = 0, timed_out = 0;
+      sync::DelayHistogram delay;
     };
     std::vector<Row> rows;
     std::uint64_t dispatches = 0, messages = 0, bytes = 0, overflow = 0;
@@ -242,12 +245,13 @@ class ReplicaSync::Impl {
       overflow += rs.dropped_events;
       auto state = p->pool.lock();
       if (!state) continue;
-      Row row{p->id, p->received.load(), p->invalid.load(), 0, 0, 0, 0, -1};
+      Row row{p->id, p->received.load(), p->invalid.load(), 0, 0, 0, 0, -1, 0, 0, 0, {}};
       state->WithScheduler([&](Scheduler&) {
         const sync::ApplierStats& as = p->applier->stats();
         row.lost = as.lost_messages;
         row.expired = as.expired_entries;
         row.old_version = as.old_version_messages;
+        row.delay = as.dispatch_delay;
         row.waits = p->order->stats().waits;
         row.timed_out = p->order->stats().timed_out;
         row.peers = p->applier->peer_count();
@@ -309,7 +313,8 @@ class ReplicaSync::Impl {
              "Remote requests closed by peer expiry, restart, TTL or heartbeat repair.", "counter",
              [](const Row& r) { return r.expired; });
     per_pool("infergate_replica_sync_old_version_messages_total",
-             "Peers' messages applied that came in wire version 1 (a replica not yet upgraded).",
+             "Peers' messages applied that came in an older wire version (a replica not yet "
+             "upgraded).",
              "counter", [](const Row& r) { return r.old_version; });
     per_pool("infergate_replica_sync_queue_order_waits_total",
              "Queue heads that waited for a peer's head that comes first pool-wide.", "counter",
@@ -322,6 +327,29 @@ class ReplicaSync::Impl {
     per_pool("infergate_replica_sync_remote_inflight_requests",
              "Peers' requests in flight, counted in this replica's ledger.", "gauge",
              [](const Row& r) { return r.remote; });
+    w.Header("infergate_replica_sync_dispatch_delay_seconds",
+             "From a peer's dispatch to its application to this replica's ledger (the peer's "
+             "batching, NATS, the wait for the scheduler; across machines it includes their "
+             "wall clocks' difference).",
+             "histogram");
+    for (const Row& r : rows) {
+      std::uint64_t cumulative = 0;
+      for (std::size_t i = 0; i <= sync::DelayHistogram::kBounds; ++i) {
+        cumulative += r.delay.buckets[i];
+        std::string le;
+        if (i == sync::DelayHistogram::kBounds) {
+          le = "+Inf";
+        } else {
+          telemetry::AppendValue(le, sync::DelayHistogram::Bound(i));
+        }
+        w.Sample("infergate_replica_sync_dispatch_delay_seconds_bucket",
+                 {{"pool", r.pool}, {"le", le}}, static_cast<double>(cumulative));
+      }
+      w.Sample("infergate_replica_sync_dispatch_delay_seconds_sum", {{"pool", r.pool}},
+               r.delay.sum_seconds);
+      w.Sample("infergate_replica_sync_dispatch_delay_seconds_count", {{"pool", r.pool}},
+               static_cast<double>(r.delay.count));
+    }
     per_pool("infergate_replica_sync_peer_state_age_seconds",
              "Time since the stalest peer's last message (-1: no peer).", "gauge",
              [](const Row& r) { return r.age_s; });

@@ -34,7 +34,8 @@
 // _messages_per_request, _dropped_messages_total{reason}, and per pool
 // _received_messages_total, _invalid_messages_total, _lost_messages_total, _peers,
 // _remote_inflight_requests, _peer_state_age_seconds, _expired_entries_total,
-// _old_version_messages_total, _queue_order_waits_total, _queue_order_timeouts_total.
+// _old_version_messages_total, _queue_order_waits_total, _queue_order_timeouts_total,
+// and the histogram _dispatch_delay_seconds (a peer's dispatch to its application here).
 //
 // Thread-safety: SetPools and Collect may be called from any thread.
 #pragma once

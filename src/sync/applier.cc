@@ -6,6 +6,14 @@ namespace infergate::sync {
 
 EventApplier::EventApplier(ApplierOptions options) : options_(std::move(options)) {}
 
+void DelayHistogram::Observe(double seconds) {
+  std::size_t i = 0;
+  while (i < kBounds && seconds > Bound(i)) ++i;
+  ++buckets[i];
+  ++count;
+  sum_seconds += seconds;
+}
+
 Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& scheduler) {
   Result<Message> m = DecodeMessage(bytes);
   if (!m.ok()) {
@@ -42,7 +50,17 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
   ++stats_.messages;
   if (h.version < kWireVersion) ++stats_.old_version_messages;
   stats_.bytes += bytes.size();
-  for (const Event& e : m->events) ApplyEvent(peer, e, now, scheduler);
+  // The message's transit, from its encoding at the origin to now (wall clocks, in
+  // microseconds: sent_us may be anything up to kMaxStampUs).
+  const std::uint64_t now_us =
+      static_cast<std::uint64_t>(std::max<TimeNs>(now + options_.wall_offset, 0) / kNanosPerMicro);
+  const std::uint64_t transit_us = now_us > h.sent_us ? now_us - h.sent_us : 0;
+  for (const Event& e : m->events) {
+    if (h.sent_us > 0 && e.type == EventType::kDispatch) {
+      stats_.dispatch_delay.Observe(static_cast<double>(transit_us + e.age_us) * 1e-6);
+    }
+    ApplyEvent(peer, e, now, scheduler);
+  }
   return {};
 }
 

@@ -14,15 +14,17 @@
 //
 // Messages are untrusted: one that does not decode (garbage, another version, too large,
 // absurd counts), or comes from this replica itself, is dropped whole and counted; it
-// never reaches the scheduler. A version 1 message (a replica not yet upgraded) is applied
-// like any (it has no queue events, so its origin is never waited on) and counted in
-// old_version_messages. Events naming an unknown endpoint or request are skipped
+// never reaches the scheduler. A message in an older wire version (a replica not yet
+// upgraded) is applied like any and counted in old_version_messages (version 1 has no
+// queue events, so its origin is never waited on; versions 1 and 2 no send time, so their
+// dispatches are not in dispatch_delay). Events naming an unknown endpoint or request are skipped
 // and counted.
 //
 // Thread-safety: not synchronised; call it where the scheduler is serialised (the pool's
 // lock in the gateway).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,10 +41,28 @@ namespace infergate::sync {
 
 struct ApplierOptions {
   std::string self_id;  // messages from this origin are ignored
+  // The wall clock's reading less the clock's (as RecorderOptions::wall_offset): the
+  // transit of a message is the wall time at its application less its sent_us.
+  TimeNs wall_offset = 0;
   TimeNs peer_timeout = 5 * kNanosPerSecond;
   std::size_t max_peers = 64;
   std::size_t max_entries_per_peer = 65'536;
   TimeNs entry_ttl = 30LL * 60 * kNanosPerSecond;
+};
+
+// How long peers' dispatches took to reach this replica's ledger: from the dispatch at the
+// origin (its event's age at encoding) through the origin's batching, the transport and
+// the wait for the scheduler, to the application here. Only messages that carry their send
+// time (wire version 3) count. Across machines the readings include the difference of
+// their wall clocks; a negative transit counts as 0.
+struct DelayHistogram {
+  static constexpr std::size_t kBounds = 16;
+  // Upper bound of bucket i in seconds: 100 us doubling to 3.28 s; bucket kBounds: beyond.
+  static constexpr double Bound(std::size_t i) { return 1e-4 * static_cast<double>(1u << i); }
+  std::array<std::uint64_t, kBounds + 1> buckets{};  // non-cumulative
+  std::uint64_t count = 0;
+  double sum_seconds = 0;
+  void Observe(double seconds);
 };
 
 struct ApplierStats {
@@ -55,7 +75,8 @@ struct ApplierStats {
   std::uint64_t lost_messages = 0;         // gaps in a peer's sequence numbers
   std::uint64_t expired_peers = 0;         // silent beyond peer_timeout
   std::uint64_t expired_entries = 0;       // closed by expiry, restart, TTL or a heartbeat
-  std::uint64_t old_version_messages = 0;  // applied, from a peer on wire version 1
+  std::uint64_t old_version_messages = 0;  // applied, from a peer on an older wire version
+  DelayHistogram dispatch_delay;
 };
 
 // A peer's gateway-queue head as its queue events say (stamp: QueueOrder::Stamp).

@@ -106,6 +106,8 @@ void EventRecorder::TakeMessages(std::vector<std::string>* out, bool heartbeat) 
   }
   if (Idle() && !heartbeat) return;
   MessageHeader header{options_.replica_id, options_.incarnation, 0};
+  header.sent_us =
+      static_cast<std::uint64_t>(std::max<TimeNs>(now + options_.wall_offset, 0) / kNanosPerMicro);
   const std::size_t header_bytes = EncodedHeaderSize(header) + 3;
   std::size_t size = header_bytes;
   batch_.clear();

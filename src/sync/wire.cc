@@ -151,7 +151,10 @@ std::size_t EncodedEventSize(const Event& e) {
 }
 
 std::size_t EncodedHeaderSize(const MessageHeader& h) {
-  return 3 + 1 + 1 + std::min(h.origin.size(), kMaxIdBytes) + 8 + VarintSize(h.sequence);
+  const std::size_t sent = h.version >= kFirstVersionWithSentTime && h.version <= kWireVersion
+                               ? VarintSize(std::min(h.sent_us, kMaxStampUs))
+                               : 0;
+  return 3 + 1 + 1 + std::min(h.origin.size(), kMaxIdBytes) + 8 + VarintSize(h.sequence) + sent;
 }
 
 void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events,
@@ -169,6 +172,7 @@ void EncodeMessage(const MessageHeader& header, const std::vector<Event>& events
   PutString(out, header.origin, kMaxIdBytes);
   PutU64(out, header.incarnation);
   PutVarint(out, header.sequence);
+  if (version >= kFirstVersionWithSentTime) PutVarint(out, std::min(header.sent_us, kMaxStampUs));
   const std::size_t count = std::min(events.size(), kMaxEvents);
   PutVarint(out, count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -237,6 +241,7 @@ Result<Message> DecodeMessage(std::string_view bytes) {
   m.header.origin = r.String(1, kMaxIdBytes);
   m.header.incarnation = r.U64();
   m.header.sequence = r.Varint();
+  if (version >= kFirstVersionWithSentTime) m.header.sent_us = r.Bounded(kMaxStampUs);
   const std::uint64_t count = r.Bounded(kMaxEvents);
   if (!r.ok()) return Error{"truncated or malformed header"};
   // Every event takes at least two bytes: a count the bytes cannot hold is a lie, and is

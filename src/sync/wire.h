@@ -6,13 +6,15 @@
 // than kMaxMessageBytes, however large the prompts (a dispatch carries at most
 // kMaxBlockHashes prefix-block hashes, 8 bytes each, never the prompt).
 //
-// Message (version 2), integers little-endian, "varint" = unsigned LEB128 (at most 10
+// Message (version 3), integers little-endian, "varint" = unsigned LEB128 (at most 10
 // bytes), "str" = one length byte then that many bytes:
 //   'I' 'G' 'R'  magic
 //   u8           version (kWireVersion)
 //   str          origin: the sending replica's id (1..kMaxIdBytes bytes)
 //   u64          incarnation: random per process start; a new one replaces the old's state
 //   varint       sequence number of the message from this incarnation (gaps: lost messages)
+//   varint       sent_us: the sender's wall clock at encoding, in microseconds since the
+//                epoch (0: not given); version 3 on (a peer dates the events' transit)
 //   varint       event count (<= kMaxEvents), then the events:
 //     u8 type, then by type:
 //     1 dispatch     varint request, varint age_us, str endpoint, varint prompt_tokens,
@@ -30,10 +32,11 @@
 //                    same two numbers, so all agree which of two heads comes first;
 //                    sync/queue_order.h)
 // `request` is the origin's own id for the request; `age_us` how long before the message
-// was encoded the event happened (so a peer can date it on its own clock). Version 1 is
-// version 2 without the queue event: a v1 message (from a replica not yet upgraded, during
-// a rolling update) is accepted and applied, its header says so (MessageHeader::version),
-// and a queue event inside one makes it invalid. Token counts
+// was encoded the event happened (so a peer can date it on its own clock). Version 2 is
+// version 3 without sent_us, and version 1 is version 2 without the queue event: a message
+// in either (from a replica not yet upgraded, during a rolling update) is accepted and
+// applied, its header says so (MessageHeader::version), and a queue event inside a
+// version 1 message makes it invalid. Token counts
 // are bounded by kMaxTokens. Anything else (bad magic, another version, an unknown type,
 // a count or length out of bounds, trailing bytes, truncation) makes the whole message
 // invalid: DecodeMessage returns an error and nothing of it is applied.
@@ -51,8 +54,9 @@
 
 namespace infergate::sync {
 
-inline constexpr std::uint8_t kWireVersion = 2;
+inline constexpr std::uint8_t kWireVersion = 3;
 inline constexpr std::uint8_t kOldestWireVersion = 1;  // still decoded (no queue event)
+inline constexpr std::uint8_t kFirstVersionWithSentTime = 3;
 inline constexpr std::size_t kMaxMessageBytes = 64 * 1024;
 inline constexpr std::size_t kMaxEvents = 4096;
 // As many as the infergate profile's prefix index hashes per prompt (maxPrefixBlocks
@@ -98,6 +102,7 @@ struct MessageHeader {
   std::string origin;
   std::uint64_t incarnation = 0;
   std::uint64_t sequence = 0;
+  std::uint64_t sent_us = 0;  // <= kMaxStampUs; written from version 3 on
   // Decoded: the version the message came in. Encoded as given when it is one this
   // decoder reads and has every event type used; else as kWireVersion.
   std::uint8_t version = kWireVersion;

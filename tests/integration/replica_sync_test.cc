@@ -72,6 +72,10 @@ constexpr const char* kTimeouts =
     "infergate_replica_sync_queue_order_timeouts_total{pool=\"default/pool\"}";
 constexpr const char* kOldVersion =
     "infergate_replica_sync_old_version_messages_total{pool=\"default/pool\"}";
+constexpr const char* kDelayCount =
+    "infergate_replica_sync_dispatch_delay_seconds_count{pool=\"default/pool\"}";
+constexpr const char* kDelaySum =
+    "infergate_replica_sync_dispatch_delay_seconds_sum{pool=\"default/pool\"}";
 constexpr const char* kInflight = "infergate_pool_inflight_requests{name=\"pool\"}";
 
 class ReplicaSyncTest : public ::testing::Test {
@@ -180,6 +184,11 @@ TEST_F(ReplicaSyncTest, APeersDispatchShowsUpAndGarbageIsCountedAndNatsRestartsA
       kRemote, [](double v) { return v == 1; }, 1400ms))
       << b.Metrics();
   EXPECT_EQ(b.Value(kInflight), 1) << "B's scheduler counts A's request in its view";
+  // B dated A's dispatch (one reading, shorter than B's wait to see it) and A none of B's.
+  EXPECT_EQ(b.Value(kDelayCount), 1) << b.Metrics();
+  EXPECT_GE(b.Value(kDelaySum), 0) << b.Metrics();
+  EXPECT_LT(b.Value(kDelaySum), 1.4) << b.Metrics();
+  EXPECT_EQ(a.Value(kDelayCount), 0) << a.Metrics();
   EXPECT_EQ(slow.get().status, 200);
   EXPECT_TRUE(b.WaitFor(
       kRemote, [](double v) { return v == 0; }, 2s))

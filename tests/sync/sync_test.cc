@@ -75,6 +75,7 @@ std::string Prompt(char c, std::size_t chars) { return std::string(chars, c); }
 
 TEST(SyncWire, EveryEventTypeRoundTrips) {
   MessageHeader h{"gw-a", 77, 5};
+  h.sent_us = 1'796'601'600'000'000ULL;
   std::vector<Event> events(6);
   events[0].type = EventType::kDispatch;
   events[0].request = 1ULL << 40;
@@ -109,6 +110,8 @@ TEST(SyncWire, EveryEventTypeRoundTrips) {
   EXPECT_EQ(m->header.origin, "gw-a");
   EXPECT_EQ(m->header.incarnation, 77u);
   EXPECT_EQ(m->header.sequence, 5u);
+  EXPECT_EQ(m->header.sent_us, h.sent_us);
+  EXPECT_EQ(m->header.version, kWireVersion);
   ASSERT_EQ(m->events.size(), 6u);
   EXPECT_EQ(m->events[0].request, 1ULL << 40);
   EXPECT_EQ(m->events[0].age_us, 1234u);
@@ -187,6 +190,35 @@ TEST(SyncWire, VersionOneMessagesFromOlderReplicasAreStillApplied) {
   EXPECT_FALSE(DecodeMessage(with_queue).ok());
   EXPECT_FALSE(self.applier->Apply(with_queue, 0, *self.scheduler).ok());
   EXPECT_EQ(self.applier->stats().invalid_messages, 1u);
+}
+
+// Version 2 (before the send time) from a replica not yet upgraded: decodes without a send
+// time, re-encodes to the same bytes, is applied and counted as old, and its dispatch is
+// not dated.
+TEST(SyncWire, VersionTwoMessagesHaveNoSendTimeAndAreStillApplied) {
+  Event d;
+  d.type = EventType::kDispatch;
+  d.request = 5;
+  d.endpoint = kEndpoints[1];
+  d.prompt_tokens = 300;
+  MessageHeader h{"v2-peer", 3, 1};
+  h.version = 2;
+  h.sent_us = 123;  // not written in version 2
+  std::string v2;
+  EncodeMessage(h, {d}, &v2);
+  ASSERT_EQ(v2[3], 2);
+  EXPECT_EQ(v2.size(), EncodedHeaderSize(h) + 1 + EncodedEventSize(d));
+  Result<Message> m = DecodeMessage(v2);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->header.sent_us, 0u);
+  std::string again;
+  EncodeMessage(m->header, m->events, &again);
+  EXPECT_EQ(again, v2);
+  Replica self("self");
+  ASSERT_TRUE(self.applier->Apply(v2, kNanosPerSecond, *self.scheduler).ok());
+  EXPECT_EQ(self.Counts(1).remote_inflight, 1);
+  EXPECT_EQ(self.applier->stats().old_version_messages, 1u);
+  EXPECT_EQ(self.applier->stats().dispatch_delay.count, 0u);
 }
 
 TEST(SyncWire, BadMessagesAreRefusedWhole) {
@@ -347,6 +379,38 @@ TEST(SyncApplier, APeersDispatchCountsAsRemoteLoadUntilItCompletes) {
   Deliver(b, a);
   EXPECT_EQ(a.Counts(1).inflight, 0);
   EXPECT_EQ(b.applier->stats().invalid_messages, 0u);
+}
+
+// A peer's dispatch is dated from the dispatch at the origin to its application here: the
+// origin's batching (the event's age when encoded) plus the transit (the message's send
+// time against this replica's wall clock). Heartbeats and completions are not dated.
+TEST(SyncApplier, APeersDispatchDelayIsItsBatchingPlusItsTransit) {
+  Replica a("a"), b("b");
+  a.clock.Advance(10 * kNanosPerMilli);
+  b.clock.Advance(10 * kNanosPerMilli);
+  const TokenLedger::Handle h = a.Send(Prompt('p', 640), kEndpoints[0]);
+  a.clock.Advance(3 * kNanosPerMilli);  // batched for 3 ms, sent at 13 ms
+  std::vector<std::string> messages = a.Take();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(DecodeMessage(messages[0])->header.sent_us, 13'000u);
+  b.clock.Advance(5 * kNanosPerMilli);  // applied at 15 ms: 2 ms on the way
+  ASSERT_TRUE(b.applier->Apply(messages[0], b.clock.Now(), *b.scheduler).ok());
+  const DelayHistogram& d = b.applier->stats().dispatch_delay;
+  EXPECT_EQ(d.count, 1u);
+  EXPECT_NEAR(d.sum_seconds, 0.005, 1e-9);
+  EXPECT_EQ(d.buckets[6], 1u) << "5 ms is in (3.2 ms, 6.4 ms]";
+
+  // A receiver whose wall clock runs behind the sender's: the transit counts as 0.
+  Replica c("c");
+  ASSERT_TRUE(c.applier->Apply(messages[0], 0, *c.scheduler).ok());
+  EXPECT_EQ(c.applier->stats().dispatch_delay.count, 1u);
+  EXPECT_NEAR(c.applier->stats().dispatch_delay.sum_seconds, 0.003, 1e-9);
+
+  // A completion and heartbeats: no more dates.
+  a.clock.Advance(kNanosPerSecond);
+  ASSERT_TRUE(a.scheduler->OnComplete(h, Usage{160, 10}));
+  Deliver(a, b);
+  EXPECT_EQ(b.applier->stats().dispatch_delay.count, 1u);
 }
 
 TEST(SyncApplier, OwnGarbageAndUnknownEndpointsNeverTouchTheLedger) {

@@ -148,5 +148,15 @@ for k in $(seq "$REPLICAS"); do
     >"$OUT/metrics-$k.txt" || true
   echo "replica $k:"; grep -E 'connected|per_request|peer_state_age|dropped|invalid|received|queue_order' \
     "$OUT/metrics-$k.txt" | sed 's/^/  /' || true
+  # Peers' dispatches: how long after them they reached this replica's ledger (real time,
+  # and on the servers' clock, where the routing sees it: S times longer).
+  awk -v s="$SCALE" -F'[ {}]' '
+    /^infergate_replica_sync_dispatch_delay_seconds_bucket/ {
+      le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n_b++; b_le[n_b] = le; b_c[n_b] = $NF }
+    /^infergate_replica_sync_dispatch_delay_seconds_sum/ { sum = $NF }
+    /^infergate_replica_sync_dispatch_delay_seconds_count/ { n = $NF }
+    function q(f,  i) { for (i = 1; i <= n_b; i++) if (b_c[i] >= f * n) return b_le[i]; return "+Inf" }
+    END { if (n > 0) printf "  peers\47 dispatches applied after %.2f ms on average (%.0f ms on the servers\47 clock), median <= %s s, P90 <= %s s; %d dispatches\n", 1e3 * sum / n, 1e3 * s * sum / n, q(0.5), q(0.9), n }' \
+    "$OUT/metrics-$k.txt" || true
 done
 grep -h "replica sync" "$OUT"/gateway-*.log | sort | uniq -c || true

@@ -36,6 +36,11 @@ void AddClusterFlags(CLI::App& cmd, ClusterFlags& f) {
                  "(news after a quiet interval goes at once, else when the interval has "
                  "passed)")
       ->capture_default_str();
+  cmd.add_option("--sync-order-wait", f.sync_order_wait_ms,
+                 "Replica sync: the longest a replica's queue head waits on a peer's head that "
+                 "comes first pool-wide, in milliseconds, as serve's (0: no pool-wide release "
+                 "order)")
+      ->capture_default_str();
   cmd.add_option("--sync-loss", f.sync_loss,
                  "Replica sync: probability each message is lost on its way to a peer")
       ->capture_default_str();
@@ -120,12 +125,18 @@ Result<cluster::ClusterSetup> ResolveClusterFlags(const ClusterFlags& f,
   if (!(f.sync_flush_ms >= 0) || std::isinf(f.sync_flush_ms)) {
     return Error{"--sync-flush must be >= 0 ms"};
   }
+  if (!(f.sync_order_wait_ms >= 0) || std::isinf(f.sync_order_wait_ms)) {
+    return Error{"--sync-order-wait must be >= 0 ms"};
+  }
   if (!(f.sync_loss >= 0 && f.sync_loss <= 1)) return Error{"--sync-loss must be in [0, 1]"};
   setup.gateway_replicas = f.gateway_replicas;
   setup.replica_sync.enabled = !f.no_replica_sync;
   setup.replica_sync.delay = FromMillis(f.sync_delay_ms);
   setup.replica_sync.flush_interval = FromMillis(f.sync_flush_ms);
   setup.replica_sync.loss = f.sync_loss;
+  setup.replica_sync.queue_order = f.sync_order_wait_ms > 0;
+  if (f.sync_order_wait_ms > 0)
+    setup.replica_sync.queue_order_wait = FromMillis(f.sync_order_wait_ms);
   if (f.gauges != "step" && f.gauges != "instant") {
     return Error{"--gauges must be step or instant"};
   }

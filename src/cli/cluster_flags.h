@@ -27,6 +27,7 @@ struct ClusterFlags {
   bool no_replica_sync = false;
   double sync_delay_ms = 1;
   double sync_flush_ms = 2;
+  double sync_order_wait_ms = 10;
   double sync_loss = 0;
   std::string gauges = "step";
   double client_delay_ms = 0.5;

@@ -96,6 +96,10 @@ class ReplicaSync::Impl {
     }
     if (s == NATS_OK) s = natsOptions_SetName(opts, ("infergate " + options_.replica_id).c_str());
     if (s == NATS_OK) s = natsOptions_SetNoEcho(opts, true);
+    // Each publish goes to the socket at once. The publisher batches by its own flush rule;
+    // the client's buffering would add its flusher's wait (a millisecond, measured as
+    // infergate_replica_sync_dispatch_delay_seconds) to every message's way to the peers.
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
     if (s == NATS_OK) s = natsOptions_SetAllowReconnect(opts, true);
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);  // forever
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);

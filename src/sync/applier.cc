@@ -56,7 +56,7 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
       static_cast<std::uint64_t>(std::max<TimeNs>(now + options_.wall_offset, 0) / kNanosPerMicro);
   const std::uint64_t transit_us = now_us > h.sent_us ? now_us - h.sent_us : 0;
   for (const Event& e : m->events) {
-    if (h.sent_us > 0 && e.type == EventType::kDispatch) {
+    if (h.version >= kFirstVersionWithSentTime && e.type == EventType::kDispatch) {
       stats_.dispatch_delay.Observe(static_cast<double>(transit_us + e.age_us) * 1e-6);
     }
     ApplyEvent(peer, e, now, scheduler);

@@ -37,8 +37,8 @@ struct RecorderOptions {
   std::size_t max_block_hashes = kMaxBlockHashes;    // clamped to kMaxBlockHashes
   TimeNs heartbeat_interval = kNanosPerSecond;
   // The wall clock's reading less the clock's: each message carries the wall time it was
-  // encoded at (MessageHeader::sent_us), the clock's reading plus this (0: the clock is the
-  // wall clock, or a virtual one all replicas share).
+  // encoded at (MessageHeader::sent_us), the clock's reading plus this (0 where every
+  // replica's clock is one shared clock, as in the virtual-time cluster).
   TimeNs wall_offset = 0;
   // Called (without the recorder's lock held, on the thread that made the news) when the
   // recorder goes from nothing to send to something: an event, or a queue head that is

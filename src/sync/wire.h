@@ -14,7 +14,7 @@
 //   u64          incarnation: random per process start; a new one replaces the old's state
 //   varint       sequence number of the message from this incarnation (gaps: lost messages)
 //   varint       sent_us: the sender's wall clock at encoding, in microseconds since the
-//                epoch (0: not given); version 3 on (a peer dates the events' transit)
+//                epoch (<= kMaxStampUs); version 3 on (a peer dates the events' transit)
 //   varint       event count (<= kMaxEvents), then the events:
 //     u8 type, then by type:
 //     1 dispatch     varint request, varint age_us, str endpoint, varint prompt_tokens,

@@ -98,8 +98,11 @@ TEST(ReplicaRouterTest, WithSyncEveryReplicaSeesThePoolsWholeLoadAfterTheDelay) 
   std::size_t before = 0;
   for (std::size_t k = 0; k < 4; ++k) before += Inflight(*rr, k);
   EXPECT_EQ(before, 40u);
-  // After it: every replica counts all 40, its own exactly and the rest as remote.
-  rr->Release({}, delay, &out);
+  // After it (at the next event, a millisecond later): every replica counts all 40, its own
+  // exactly and the rest as remote, dated from their arrival one delay after the dispatch.
+  rr->Release({}, delay + kNanosPerMilli, &out);
+  EXPECT_EQ(rr->sync_stats().delayed_dispatches, 40u * 3);
+  EXPECT_NEAR(rr->sync_stats().dispatch_delay_seconds / (40 * 3), ToSeconds(delay), 1e-9);
   for (std::size_t k = 0; k < 4; ++k) {
     EXPECT_EQ(Inflight(*rr, k), 40u) << k;
     std::int32_t remote = 0;

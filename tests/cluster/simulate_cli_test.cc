@@ -141,6 +141,7 @@ TEST_F(SimulateCliTest, BadFlagsExitWithTwoAndSayWhy) {
       {{"--policies", "gie-default", "--knee-of", "infergate"}, "--knee-of"},
       {{"--knee-factor", "1"}, "--knee-factor"},
       {{"--redirect-after", "-1"}, "--redirect-after"},
+      {{"--sync-order-wait", "-1"}, "--sync-order-wait"},
       {{"--warmup-prompts", "-1"}, "--warmup-prompts"},
       // The workload flags bench shares, with bench's checks.
       {{"--request-rate", "0"}, "--request-rate"},

@@ -8,8 +8,10 @@
 # 127.0.10.100 (not the demo's 127.0.0.2-4:8000).
 #
 #   scripts/replicas_live.sh [--replicas R] [--no-sync] [--no-queue-order] [--prompts N]
-#                            [--scale S] [--kill-nats-after SECONDS] [--out DIR]
-# (--no-queue-order: sync without the pool-wide release order, serve --no-replica-queue-order)
+#                            [--scale S] [--kill-nats-after SECONDS] [--probe N] [--out DIR]
+# (--no-queue-order: sync without the pool-wide release order, serve --no-replica-queue-order;
+# --probe N: instead of the benchmark, N one-token completions one at a time through
+# replica 1, then how long after each dispatch replica 2 had it: the idle sync delay)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,7 @@ QUEUE_ORDER=1
 PROMPTS=300
 SCALE=40
 KILL_AFTER=0
+PROBE=0
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,12 +31,15 @@ while [ $# -gt 0 ]; do
     --prompts) PROMPTS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
     --kill-nats-after) KILL_AFTER=$2; shift ;;
+    --probe) PROBE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "replicas_live: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+[ "$PROBE" = 0 ] || { [ "$REPLICAS" -ge 2 ] && [ "$SYNC" = 1 ]; } ||
+  { echo "replicas_live: --probe needs 2 or more replicas with sync" >&2; exit 2; }
 BIN=${BIN:-build/infergate}
 NATS=${NATS:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 [ -x "$BIN" ] || { echo "replicas_live: $BIN not built" >&2; exit 1; }
@@ -60,6 +66,19 @@ wait_port() {  # address port
 metrics() {  # admin address:port
   exec 3<>"/dev/tcp/${1%:*}/${1##*:}" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3
   exec 3>&-
+}
+
+# Peers' dispatches in a replica's metrics (file): how long after them they reached its
+# ledger (real time, and on the servers' clock, where the routing sees it: S times longer).
+sync_delay() {
+  awk -v s="$SCALE" -F'[ {}]' '
+    /^infergate_replica_sync_dispatch_delay_seconds_bucket/ {
+      le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n_b++; b_le[n_b] = le; b_c[n_b] = $NF }
+    /^infergate_replica_sync_dispatch_delay_seconds_sum/ { sum = $NF }
+    /^infergate_replica_sync_dispatch_delay_seconds_count/ { n = $NF }
+    function q(f,  i) { for (i = 1; i <= n_b; i++) if (b_c[i] >= f * n) return b_le[i]; return "+Inf" }
+    END { if (n > 0) printf "  peers\47 dispatches applied after %.2f ms on average (%.0f ms on the servers\47 clock), median <= %s s, P90 <= %s s; %d dispatches\n", 1e3 * sum / n, 1e3 * s * sum / n, q(0.5), q(0.9), n }' \
+    "$1" || true
 }
 
 NATS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -132,6 +151,19 @@ run_bench() {  # name port
     --endpoint /v1/completions --time-scale "$SCALE" --disable-tqdm \
     --save-result --result-dir "$OUT" --result-filename "$1.json" >"$OUT/$1.txt"
 }
+if [ "$PROBE" != 0 ]; then
+  "$BIN" --log-level warn bench --backend vllm --model /models/QwQ-32B --served-model-name qwq \
+    --trust-remote-code --dataset-name random --random-input-len 200 --random-output-len 1 \
+    --num-prompts "$PROBE" --max-concurrency 1 --host 127.0.10.1 --port 8081 \
+    --endpoint /v1/completions \
+    --time-scale "$SCALE" --disable-tqdm >"$OUT/probe.txt"
+  sleep 0.2
+  admin=$(sed -n 's/^admin //p' "$OUT/gateway-2.log" | head -1)
+  metrics "$admin" | grep -E '^infergate_replica_sync' >"$OUT/metrics-2.txt" || true
+  echo "replicas_live: $PROBE one-token completions through replica 1; replica 2:"
+  sync_delay "$OUT/metrics-2.txt"
+  exit 0
+fi
 echo "replicas_live: $REPLICAS replicas, sync $SYNC, queue order $QUEUE_ORDER, $PROMPTS prompts at ${SCALE}x; results in $OUT"
 run_bench plain 8080
 if [ "$SYNC" = 1 ] && [ "$KILL_AFTER" != 0 ]; then
@@ -148,15 +180,6 @@ for k in $(seq "$REPLICAS"); do
     >"$OUT/metrics-$k.txt" || true
   echo "replica $k:"; grep -E 'connected|per_request|peer_state_age|dropped|invalid|received|queue_order' \
     "$OUT/metrics-$k.txt" | sed 's/^/  /' || true
-  # Peers' dispatches: how long after them they reached this replica's ledger (real time,
-  # and on the servers' clock, where the routing sees it: S times longer).
-  awk -v s="$SCALE" -F'[ {}]' '
-    /^infergate_replica_sync_dispatch_delay_seconds_bucket/ {
-      le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n_b++; b_le[n_b] = le; b_c[n_b] = $NF }
-    /^infergate_replica_sync_dispatch_delay_seconds_sum/ { sum = $NF }
-    /^infergate_replica_sync_dispatch_delay_seconds_count/ { n = $NF }
-    function q(f,  i) { for (i = 1; i <= n_b; i++) if (b_c[i] >= f * n) return b_le[i]; return "+Inf" }
-    END { if (n > 0) printf "  peers\47 dispatches applied after %.2f ms on average (%.0f ms on the servers\47 clock), median <= %s s, P90 <= %s s; %d dispatches\n", 1e3 * sum / n, 1e3 * s * sum / n, q(0.5), q(0.9), n }' \
-    "$OUT/metrics-$k.txt" || true
+  sync_delay "$OUT/metrics-$k.txt"
 done
 grep -h "replica sync" "$OUT"/gateway-*.log | sort | uniq -c || true

@@ -51,10 +51,11 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
   if (h.version < kWireVersion) ++stats_.old_version_messages;
   stats_.bytes += bytes.size();
   // The message's transit, from its encoding at the origin to now (wall clocks, in
-  // microseconds: sent_us may be anything up to kMaxStampUs).
+  // microseconds: sent_us may be anything up to kMaxStampUs). A peer's wrong clock (or a
+  // forged send time) reads at most as long as an event's age may be: the sum stays sane.
   const std::uint64_t now_us =
       static_cast<std::uint64_t>(std::max<TimeNs>(now + options_.wall_offset, 0) / kNanosPerMicro);
-  const std::uint64_t transit_us = now_us > h.sent_us ? now_us - h.sent_us : 0;
+  const std::uint64_t transit_us = std::min(now_us > h.sent_us ? now_us - h.sent_us : 0, kMaxAgeUs);
   for (const Event& e : m->events) {
     if (h.version >= kFirstVersionWithSentTime && e.type == EventType::kDispatch) {
       stats_.dispatch_delay.Observe(static_cast<double>(transit_us + e.age_us) * 1e-6);

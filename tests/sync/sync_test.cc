@@ -406,6 +406,18 @@ TEST(SyncApplier, APeersDispatchDelayIsItsBatchingPlusItsTransit) {
   EXPECT_EQ(c.applier->stats().dispatch_delay.count, 1u);
   EXPECT_NEAR(c.applier->stats().dispatch_delay.sum_seconds, 0.003, 1e-9);
 
+  // A receiver whose wall clock is ten hours ahead (or a forged send time): the transit
+  // reads as the longest an event's age may be, not as ten hours.
+  ApplierOptions ahead;
+  ahead.self_id = "d";
+  ahead.wall_offset = 10LL * 3600 * kNanosPerSecond;
+  EventApplier d_applier(ahead);
+  Replica far("d");
+  ASSERT_TRUE(d_applier.Apply(messages[0], 0, *far.scheduler).ok());
+  EXPECT_NEAR(d_applier.stats().dispatch_delay.sum_seconds,
+              static_cast<double>(kMaxAgeUs) * 1e-6 + 0.003, 1e-6);
+  EXPECT_EQ(d_applier.stats().dispatch_delay.buckets[DelayHistogram::kBounds], 1u);
+
   // A completion and heartbeats: no more dates.
   a.clock.Advance(kNanosPerSecond);
   ASSERT_TRUE(a.scheduler->OnComplete(h, Usage{160, 10}));

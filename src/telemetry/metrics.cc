@@ -128,34 +128,45 @@ void Family<M>::Clear() {
   children_.clear();
 }
 
+void MetricWriter::HistogramSamples(std::string_view name,
+                                    std::vector<std::pair<std::string, std::string>> labels,
+                                    std::span<const double> bounds,
+                                    std::span<const std::uint64_t> counts, double sum) {
+  const std::string bucket = std::string(name) + "_bucket";
+  std::uint64_t cumulative = 0;
+  labels.emplace_back("le", "");
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
+    cumulative += i < counts.size() ? counts[i] : 0;
+    labels.back().second.clear();
+    if (i < bounds.size()) {
+      AppendValue(labels.back().second, bounds[i]);
+    } else {
+      labels.back().second = "+Inf";
+    }
+    Sample(bucket, labels, static_cast<double>(cumulative));
+  }
+  labels.pop_back();
+  Sample(std::string(name) + "_sum", labels, sum);
+  Sample(std::string(name) + "_count", labels, static_cast<double>(cumulative));
+}
+
 template <class M>
 void Family<M>::Write(MetricWriter& w, MetricType type) const {
   std::lock_guard lock(mu_);
   static constexpr std::string_view kTypes[] = {"counter", "gauge", "histogram"};
   w.Header(name_, help_, kTypes[static_cast<int>(type)]);
   std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<std::uint64_t> counts;
   for (const auto& [values, child] : children_) {
     labels.clear();
     for (std::size_t i = 0; i < label_names_.size(); ++i) {
       labels.emplace_back(label_names_[i], values[i]);
     }
     if constexpr (std::is_same_v<M, Histogram>) {
-      std::uint64_t cumulative = 0;
-      labels.emplace_back("le", "");
       const auto& bounds = child->bounds();
-      for (std::size_t i = 0; i <= bounds.size(); ++i) {
-        cumulative += child->BucketCount(i);
-        labels.back().second.clear();
-        if (i < bounds.size()) {
-          AppendValue(labels.back().second, bounds[i]);
-        } else {
-          labels.back().second = "+Inf";
-        }
-        w.Sample(name_ + "_bucket", labels, static_cast<double>(cumulative));
-      }
-      labels.pop_back();
-      w.Sample(name_ + "_sum", labels, child->Sum());
-      w.Sample(name_ + "_count", labels, static_cast<double>(cumulative));
+      counts.resize(bounds.size() + 1);
+      for (std::size_t i = 0; i <= bounds.size(); ++i) counts[i] = child->BucketCount(i);
+      w.HistogramSamples(name_, labels, bounds, counts, child->Sum());
     } else {
       w.Sample(name_, labels, child->Value());
     }

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +84,13 @@ class MetricWriter {
               double value);
   void Sample(std::string_view name, const std::vector<std::pair<std::string, std::string>>& labels,
               double value);
+  // One histogram's samples under `labels`: name_bucket for each bound and +Inf
+  // (cumulative), name_sum and name_count. `counts` are per bucket, not cumulative:
+  // bounds.size() + 1 of them, the last one beyond every bound.
+  void HistogramSamples(std::string_view name,
+                        std::vector<std::pair<std::string, std::string>> labels,
+                        std::span<const double> bounds, std::span<const std::uint64_t> counts,
+                        double sum);
 
  private:
   std::string& out_;

@@ -170,14 +170,18 @@ void PoolState::PumpLocked(TimeNs now, bool force) {
 void PoolState::QueueChangedLocked(TimeNs now) {
   if (order_ == nullptr) return;
   if (recorder_ != nullptr) recorder_->SetQueueHead(order_->HeadState(*admission_));
-  release_deadline_.store(order_->NextDeadline(now), std::memory_order_relaxed);
+  const TimeNs deadline = order_->NextDeadline(now);
+  const TimeNs before = release_deadline_.exchange(deadline, std::memory_order_relaxed);
+  if (deadline < before && on_earlier_deadline_) on_earlier_deadline_();
 }
 
 void PoolState::SetReleaseOrder(sync::QueueOrder* order, sync::EventRecorder* recorder,
-                                const std::atomic<bool>* peers_reachable) {
+                                const std::atomic<bool>* peers_reachable,
+                                std::function<void()> on_earlier_deadline) {
   std::lock_guard lock(mu_);
   order_ = order;
   recorder_ = recorder;
+  on_earlier_deadline_ = order == nullptr ? nullptr : std::move(on_earlier_deadline);
   if (order == nullptr) {
     admission_->SetReleaseGate({});
     release_deadline_.store(kNever, std::memory_order_relaxed);

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -140,9 +141,12 @@ class PoolState {
   // `*peers_reachable` is false (NATS down: local knowledge); after every change of the
   // queue its head goes to `recorder` (published with the next flush, never waited on).
   // `order` and `recorder` must outlive the attachment; all nullptr detaches. The caller
-  // re-runs the pump when a wait's bound runs out: WakeIfDue.
+  // re-runs the pump when a wait's bound runs out: WakeIfDue. `on_earlier_deadline` (may be
+  // empty; called under the lock, so it must not call back into the pool) is told whenever
+  // release_deadline() moves earlier, so that timer can sleep until it rather than poll.
   void SetReleaseOrder(sync::QueueOrder* order, sync::EventRecorder* recorder,
-                       const std::atomic<bool>* peers_reachable);
+                       const std::atomic<bool>* peers_reachable,
+                       std::function<void()> on_earlier_deadline = {});
   // When a release the order holds back is due by the order's bound (kNever: none). Read
   // without the lock, for a timer deciding when to call WakeIfDue.
   TimeNs release_deadline() const { return release_deadline_.load(std::memory_order_relaxed); }
@@ -189,6 +193,7 @@ class PoolState {
   QueueItemId next_item_ = 1;
   sync::QueueOrder* order_ = nullptr;        // replica sync's release order (or none)
   sync::EventRecorder* recorder_ = nullptr;  // where the queue's head is published
+  std::function<void()> on_earlier_deadline_;
   std::atomic<TimeNs> release_deadline_{kNever};
   std::mutex targets_mu_;
   std::map<std::string, std::shared_ptr<ScrapeTarget>> targets_;

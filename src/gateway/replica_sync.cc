@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -207,7 +208,8 @@ class ReplicaSync::Impl {
           return 0;
         });
         if (options_.queue_order) {
-          state->SetReleaseOrder(p->order.get(), p->recorder.get(), &connected_);
+          state->SetReleaseOrder(p->order.get(), p->recorder.get(), &connected_,
+                                 [this] { RequestWake(); });
         }
         next[id] = std::move(p);
       }
@@ -220,9 +222,12 @@ class ReplicaSync::Impl {
       for (auto& [id, p] : pools_) by_subject_[p->subject] = p;
     }
     for (auto& p : detach) Detach(*p);
-    std::lock_guard lock(mu_);
-    for (auto& p : detach) retired_.push_back(std::move(p));
-    if (retired_.size() > 64) retired_.erase(retired_.begin(), retired_.begin() + 32);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& p : detach) retired_.push_back(std::move(p));
+      if (retired_.size() > 64) retired_.erase(retired_.begin(), retired_.begin() + 32);
+    }
+    RequestWake();  // a new pool's first heartbeat is due now
   }
 
   void Collect(telemetry::MetricWriter& w) {
@@ -277,6 +282,10 @@ class ReplicaSync::Impl {
     w.Header("infergate_replica_sync_published_bytes_total", "Bytes of those messages.", "counter");
     w.Sample("infergate_replica_sync_published_bytes_total", {},
              static_cast<double>(published_bytes_.load()));
+    w.Header("infergate_replica_sync_publisher_wakeups_total",
+             "Times the publisher thread woke (news, a heartbeat, a release deadline).", "counter");
+    w.Sample("infergate_replica_sync_publisher_wakeups_total", {},
+             static_cast<double>(publisher_wakeups_.load()));
     w.Header("infergate_replica_sync_local_dispatches_total",
              "Requests this replica dispatched (the denominator of the per-request ratios).",
              "counter");
@@ -336,23 +345,14 @@ class ReplicaSync::Impl {
              "batching, NATS, the wait for the scheduler; across machines it includes their "
              "wall clocks' difference).",
              "histogram");
+    static const std::array<double, sync::DelayHistogram::kBounds> kDelayBounds = [] {
+      std::array<double, sync::DelayHistogram::kBounds> b{};
+      for (std::size_t i = 0; i < b.size(); ++i) b[i] = sync::DelayHistogram::Bound(i);
+      return b;
+    }();
     for (const Row& r : rows) {
-      std::uint64_t cumulative = 0;
-      for (std::size_t i = 0; i <= sync::DelayHistogram::kBounds; ++i) {
-        cumulative += r.delay.buckets[i];
-        std::string le;
-        if (i == sync::DelayHistogram::kBounds) {
-          le = "+Inf";
-        } else {
-          telemetry::AppendValue(le, sync::DelayHistogram::Bound(i));
-        }
-        w.Sample("infergate_replica_sync_dispatch_delay_seconds_bucket",
-                 {{"pool", r.pool}, {"le", le}}, static_cast<double>(cumulative));
-      }
-      w.Sample("infergate_replica_sync_dispatch_delay_seconds_sum", {{"pool", r.pool}},
-               r.delay.sum_seconds);
-      w.Sample("infergate_replica_sync_dispatch_delay_seconds_count", {{"pool", r.pool}},
-               static_cast<double>(r.delay.count));
+      w.HistogramSamples("infergate_replica_sync_dispatch_delay_seconds", {{"pool", r.pool}},
+                         kDelayBounds, r.delay.buckets, r.delay.sum_seconds);
     }
     per_pool("infergate_replica_sync_peer_state_age_seconds",
              "Time since the stalest peer's last message (-1: no peer).", "gauge",
@@ -376,6 +376,7 @@ class ReplicaSync::Impl {
     self->connected_ = true;
     if (self->down_logged_.exchange(false)) spdlog::info("replica sync: NATS connection back");
     self->force_heartbeat_ = true;
+    self->RequestWake();
   }
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* self = static_cast<Impl*>(closure);
@@ -427,25 +428,36 @@ class ReplicaSync::Impl {
     stop_cv_.notify_one();
   }
 
-  // The publisher wakes at every tick (a flush interval apart, or sooner for a release
-  // order's bound: the timer of WakeDuePools, heartbeats and peer expiry) and at news.
+  // A pool's release deadline moved earlier, or NATS came back (a heartbeat is due): wake
+  // the publisher to take a new look at when it must next wake.
+  void RequestWake() {
+    std::lock_guard lock(stop_mu_);
+    if (rewake_) return;
+    rewake_ = true;
+    stop_cv_.notify_one();
+  }
+
+  // The publisher sleeps until the earliest of: news to flush, a pool's release deadline
+  // (the timer of WakeDuePools), a heartbeat and the peer expiry; a deadline that moves
+  // earlier, news and a reconnection wake it. So an idle replica wakes about once a
+  // heartbeat, not once a flush interval.
   // News goes out by one rule (sync::NextFlush, which the virtual-time cluster runs too):
   // at once when the last flush of news is a flush interval or more ago, else when the
   // interval has passed. So peers route on a dispatch the moment it lands rather than up
   // to a tick later, and a busy replica still sends at most one batch of news per
-  // interval. A due heartbeat goes at the tick, with whatever is pending.
+  // interval. A due heartbeat goes with whatever is pending.
   void PublishLoop() {
     std::vector<std::string> out;
     const TimeNs interval = options_.flush_interval;
     TimeNs next_expiry = clock_->Now() + options_.heartbeat_interval;
-    TimeNs wake_at = clock_->Now() + interval;
+    TimeNs wake_at = clock_->Now();
     TimeNs last_news_flush = kNever;
     std::vector<std::shared_ptr<PoolSync>> pools;
     while (true) {
       bool news = false;
       {
         std::unique_lock lock(stop_mu_);
-        while (!stopping_) {
+        while (!stopping_ && !rewake_) {
           const TimeNs now = clock_->Now();
           TimeNs due = wake_at;
           if (news_) due = std::min(due, sync::NextFlush(now, last_news_flush, interval));
@@ -453,8 +465,10 @@ class ReplicaSync::Impl {
           stop_cv_.wait_for(lock, std::chrono::nanoseconds(due - now));
         }
         if (stopping_) return;
+        rewake_ = false;
         news = news_;
       }
+      ++publisher_wakeups_;
       pools.clear();
       {
         std::lock_guard lock(mu_);
@@ -466,7 +480,8 @@ class ReplicaSync::Impl {
       const TimeNs now = clock_->Now();
       const bool news_due = news && sync::NextFlush(now, last_news_flush, interval) <= now;
       bool heartbeat_due = force_heartbeat_.load();
-      for (const auto& p : pools) heartbeat_due = heartbeat_due || p->recorder->HeartbeatDue();
+      for (const auto& p : pools)
+        heartbeat_due = heartbeat_due || p->recorder->NextHeartbeat() <= now;
       if (news_due || heartbeat_due) {
         {
           // Cleared before the take: news made from here on is taken now or wakes us again.
@@ -487,6 +502,8 @@ class ReplicaSync::Impl {
           }
         }
       }
+      wake_at = std::min(wake_at, next_expiry);
+      for (const auto& p : pools) wake_at = std::min(wake_at, p->recorder->NextHeartbeat());
     }
   }
 
@@ -511,12 +528,11 @@ class ReplicaSync::Impl {
     }
   }
 
-  // Re-runs the pump of every pool whose release order's wait is due; returns when the
-  // publisher should wake next: one flush interval on, or sooner when a wait ends sooner (a
-  // wait that starts meanwhile is seen at the next flush, at most one interval late).
+  // Re-runs the pump of every pool whose release order's wait is due; returns the earliest
+  // release deadline left (kNever: none; a wait that starts later wakes the publisher).
   TimeNs WakeDuePools(const std::vector<std::shared_ptr<PoolSync>>& pools) {
     const TimeNs now = clock_->Now();
-    TimeNs next = now + options_.flush_interval;
+    TimeNs next = kNever;
     for (const auto& p : pools) {
       auto state = p->pool.lock();
       if (!state) continue;
@@ -535,7 +551,9 @@ class ReplicaSync::Impl {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
-  bool news_ = false;  // a recorder has news since the last flush (under stop_mu_)
+  bool news_ = false;    // a recorder has news since the last flush (under stop_mu_)
+  bool rewake_ = false;  // the publisher must recompute when it wakes (under stop_mu_)
+  std::atomic<std::uint64_t> publisher_wakeups_{0};
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<PoolSync>> pools_;
   std::map<std::string, std::shared_ptr<PoolSync>> by_subject_;

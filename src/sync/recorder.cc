@@ -92,10 +92,9 @@ void EventRecorder::SetQueueHead(const QueueHeadState& head) {
   });
 }
 
-bool EventRecorder::HeartbeatDue() const {
+TimeNs EventRecorder::NextHeartbeat() const {
   std::lock_guard lock(mu_);
-  return last_heartbeat_ == kNever ||
-         clock_->Now() - last_heartbeat_ >= options_.heartbeat_interval;
+  return last_heartbeat_ == kNever ? 0 : last_heartbeat_ + options_.heartbeat_interval;
 }
 
 void EventRecorder::TakeMessages(std::vector<std::string>* out, bool heartbeat) {

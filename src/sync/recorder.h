@@ -93,8 +93,9 @@ class EventRecorder final : public SchedulerEventSink {
   // is news, plus a heartbeat when one is due or `heartbeat` is set; clears the pending
   // list.
   void TakeMessages(std::vector<std::string>* out, bool heartbeat = false);
-  // Whether a heartbeat is due now (for a transport deciding when to wake).
-  bool HeartbeatDue() const;
+  // When the next heartbeat is due (a time at or before now: due now), for a transport
+  // deciding when to wake.
+  TimeNs NextHeartbeat() const;
   RecorderStats stats() const;
   const RecorderOptions& options() const { return options_; }
 

@@ -208,7 +208,7 @@ class GatewayReleaseOrder : public ::testing::Test {
     applier = std::make_unique<sync::EventApplier>(ao);
     sync::QueueOrderOptions qo;  // wall offset 0: stamps are the manual clock's
     order = std::make_unique<sync::QueueOrder>(qo, applier.get());
-    pool->SetReleaseOrder(order.get(), recorder.get(), &reachable);
+    pool->SetReleaseOrder(order.get(), recorder.get(), &reachable, [this] { ++earlier_deadlines; });
     info.target_model = "m";
     info.prompt = "a short prompt";
     info.max_tokens = 10;
@@ -273,6 +273,7 @@ class GatewayReleaseOrder : public ::testing::Test {
   std::unique_ptr<sync::EventApplier> applier;
   std::unique_ptr<sync::QueueOrder> order;
   std::atomic<bool> reachable{true};
+  int earlier_deadlines = 0;  // calls of the release order's timer hook
   std::uint64_t peer_sequence = 0;
   asio::io_context io;
   RequestInfo info;
@@ -285,6 +286,8 @@ TEST_F(GatewayReleaseOrder, APeersEarlierHeadHoldsOurReleaseUntilItsOwnGoes) {
   EXPECT_FALSE(pool->Decided(*w));
   EXPECT_EQ(order->stats().waits, 1u);
   EXPECT_EQ(pool->release_deadline(), clock.Now() + order->options().max_wait);
+  // The timer was told once: the publisher sleeps until the deadline, not polling for it.
+  EXPECT_EQ(earlier_deadlines, 1);
   // The held head is published for the peers.
   EXPECT_EQ(PublishedHeads(), std::vector<std::uint64_t>{1});
 
@@ -294,6 +297,7 @@ TEST_F(GatewayReleaseOrder, APeersEarlierHeadHoldsOurReleaseUntilItsOwnGoes) {
   EXPECT_FALSE(pool->Decided(*w));
   pool->WakeIfDue(clock.Now());  // not due yet
   EXPECT_FALSE(pool->Decided(*w));
+  EXPECT_EQ(earlier_deadlines, 1) << "the deadline did not move: no new wake";
 
   // The peer's head went (its queue is empty): ours goes at once, and the emptied queue is
   // published.

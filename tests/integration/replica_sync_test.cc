@@ -76,6 +76,7 @@ constexpr const char* kDelayCount =
     "infergate_replica_sync_dispatch_delay_seconds_count{pool=\"default/pool\"}";
 constexpr const char* kDelaySum =
     "infergate_replica_sync_dispatch_delay_seconds_sum{pool=\"default/pool\"}";
+constexpr const char* kWakeups = "infergate_replica_sync_publisher_wakeups_total";
 constexpr const char* kInflight = "infergate_pool_inflight_requests{name=\"pool\"}";
 
 class ReplicaSyncTest : public ::testing::Test {
@@ -294,6 +295,26 @@ TEST_F(ReplicaSyncTest, APeersEarlierHeadHoldsAReleaseUntilTheBoundEndsTheWait) 
       << a.Metrics();
   EXPECT_EQ(a.Value(kRemote), 1) << a.Metrics();
   EXPECT_EQ(a.Value(kInvalid), 0) << a.Metrics();
+}
+
+// An idle replica's publisher sleeps until a heartbeat or the peer expiry is due (about
+// once a second each), not once a flush interval (2 ms: 500 wakeups a second).
+TEST_F(ReplicaSyncTest, AnIdlePublisherWakesForHeartbeatsOnly) {
+  Replica& a = replicas_[0];
+  ASSERT_TRUE(a.WaitFor(kPeers, [](double v) { return v == 1; })) << a.Metrics();
+  const double before = a.Value(kWakeups);
+  ASSERT_GE(before, 1) << a.Metrics();
+  std::this_thread::sleep_for(1500ms);
+  const double woke = a.Value(kWakeups) - before;
+  EXPECT_GE(woke, 1) << "a heartbeat is due every second";
+  EXPECT_LE(woke, 10) << a.Metrics();
+  // And news still goes out at once: a dispatch through A is in B's ledger.
+  for (auto& s : servers_) s.Control("first_delay_ms=1500");
+  auto slow = std::async(std::launch::async, [&] { return Complete(a, 0); });
+  EXPECT_TRUE(replicas_[1].WaitFor(
+      kRemote, [](double v) { return v == 1; }, 1000ms))
+      << replicas_[1].Metrics();
+  EXPECT_EQ(slow.get().status, 200);
 }
 
 // The publisher's flush rule: news after a quiet flush interval goes out at once. With a

@@ -8,10 +8,13 @@
 # 127.0.10.100 (not the demo's 127.0.0.2-4:8000).
 #
 #   scripts/replicas_live.sh [--replicas R] [--no-sync] [--no-queue-order] [--prompts N]
-#                            [--scale S] [--kill-nats-after SECONDS] [--probe N] [--out DIR]
+#                            [--scale S] [--kill-nats-after SECONDS] [--probe N]
+#                            [--idle K] [--out DIR]
 # (--no-queue-order: sync without the pool-wide release order, serve --no-replica-queue-order;
 # --probe N: instead of the benchmark, N one-token completions one at a time through
-# replica 1, then how long after each dispatch replica 2 had it: the idle sync delay)
+# replica 1, then how long after each dispatch replica 2 had it: the idle sync delay;
+# --idle K: the last K replicas run, scrape and sync but get no clients: the CPU and
+# scrape load of R replicas with the routing of R-K)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +25,7 @@ PROMPTS=300
 SCALE=40
 KILL_AFTER=0
 PROBE=0
+IDLE=0
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,14 +36,16 @@ while [ $# -gt 0 ]; do
     --scale) SCALE=$2; shift ;;
     --kill-nats-after) KILL_AFTER=$2; shift ;;
     --probe) PROBE=$2; shift ;;
+    --idle) IDLE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "replicas_live: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 [ "$PROBE" = 0 ] || { [ "$REPLICAS" -ge 2 ] && [ "$SYNC" = 1 ]; } ||
   { echo "replicas_live: --probe needs 2 or more replicas with sync" >&2; exit 2; }
+[ "$IDLE" -lt "$REPLICAS" ] || { echo "replicas_live: --idle must leave a replica for the clients" >&2; exit 2; }
 BIN=${BIN:-build/infergate}
 NATS=${NATS:-$(command -v nats-server || echo /usr/sbin/nats-server)}
 [ -x "$BIN" ] || { echo "replicas_live: $BIN not built" >&2; exit 1; }
@@ -119,6 +125,7 @@ for k in $(seq "$REPLICAS"); do
   pids+=($!)
   wait_port "$addr" 8080
   wait_port "$addr" 8081
+  [ "$k" -gt $((REPLICAS - IDLE)) ] && continue  # runs, but no clients
   upstream_plain+="server $addr:8080; "
   upstream_inference+="server $addr:8081; "
 done
@@ -164,7 +171,7 @@ if [ "$PROBE" != 0 ]; then
   sync_delay "$OUT/metrics-2.txt"
   exit 0
 fi
-echo "replicas_live: $REPLICAS replicas, sync $SYNC, queue order $QUEUE_ORDER, $PROMPTS prompts at ${SCALE}x; results in $OUT"
+echo "replicas_live: $REPLICAS replicas ($IDLE without clients), sync $SYNC, queue order $QUEUE_ORDER, $PROMPTS prompts at ${SCALE}x; results in $OUT"
 run_bench plain 8080
 if [ "$SYNC" = 1 ] && [ "$KILL_AFTER" != 0 ]; then
   ( sleep "$KILL_AFTER"; kill "$nats_pid"; echo "NATS killed at +${KILL_AFTER}s" >>"$OUT/events.log"

@@ -5,7 +5,8 @@
 # L4 balancer would). Runs the plain round-robin route (:8080) and the inference route
 # (:8081) through it and prints their ratios; optionally kills NATS mid-run and starts it
 # again. Addresses: servers on 127.0.9.2-4:8000, replicas on 127.0.10.<k>, the balancer on
-# 127.0.10.100 (not the demo's 127.0.0.2-4:8000).
+# 127.0.10.100 (not the demo's 127.0.0.2-4:8000). Each replica's access log (endpoint, queue
+# wait, time to first byte, re-dispatches per request) is $OUT/access-<k>.jsonl.
 #
 #   scripts/replicas_live.sh [--replicas R] [--no-sync] [--no-queue-order] [--prompts N]
 #                            [--scale S] [--kill-nats-after SECONDS] [--probe N]
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --probe) PROBE=$2; shift ;;
     --idle) IDLE=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "replicas_live: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -121,7 +122,7 @@ for k in $(seq "$REPLICAS"); do
   [ "$SYNC" = 1 ] && [ "$QUEUE_ORDER" = 0 ] && sync_flags+=(--no-replica-queue-order)
   "$BIN" --log-level info serve -f "$cfg" --admin-address "$addr:0" --scrape-interval "$SCRAPE" \
     --redirect-after "$REDIRECT" --pipeline-parallel-size 2 "${sync_flags[@]}" \
-    >"$OUT/gateway-$k.log" 2>&1 &
+    --access-log "$OUT/access-$k.jsonl" >"$OUT/gateway-$k.log" 2>&1 &
   pids+=($!)
   wait_port "$addr" 8080
   wait_port "$addr" 8081

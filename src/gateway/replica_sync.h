@@ -18,9 +18,10 @@
 // waiting at most queue_order_wait on one peer's head. The publisher thread is the wait's
 // timer: it sleeps no longer than the earliest bound (a bound that moves earlier wakes it)
 // and re-runs that pool's pump (PoolState::WakeIfDue). Otherwise it sleeps until news, a
-// heartbeat or the peer expiry is due: an idle replica wakes about once a second. While NATS is
-// down the order is not asked (local knowledge). Peers on wire version 1 (a rolling update) are
-// applied and counted; they send no queue head, so they are never waited on.
+// heartbeat or the peer expiry is due: an idle replica wakes about once a second. While
+// NATS is down the order is not asked (local knowledge). Peers on wire version 1 (a
+// rolling update) are applied and counted; they send no queue head, so they are never
+// waited on.
 //
 // The request path never waits on NATS: the recorder's bounded queue takes events under
 // the pool's lock and drops (counting) when full. While NATS is unreachable, messages are
@@ -32,8 +33,7 @@
 //
 // Metrics (Collect): infergate_replica_sync_connected, _published_messages_total,
 // _published_bytes_total, _publisher_wakeups_total, _local_dispatches_total,
-// _bytes_per_request,
-// _messages_per_request, _dropped_messages_total{reason}, and per pool
+// _bytes_per_request, _messages_per_request, _dropped_messages_total{reason}, and per pool
 // _received_messages_total, _invalid_messages_total, _lost_messages_total, _peers,
 // _remote_inflight_requests, _peer_state_age_seconds, _expired_entries_total,
 // _old_version_messages_total, _queue_order_waits_total, _queue_order_timeouts_total,

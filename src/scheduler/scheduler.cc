@@ -436,15 +436,16 @@ void Scheduler::ApplyRemoteSession(std::string_view session_key, std::string_vie
   sessions_.Record(session_key, ep->id, clock_->Now());
 }
 
-bool Scheduler::OnFirstToken(TokenLedger::Handle handle) {
+bool Scheduler::OnFirstToken(TokenLedger::Handle handle, TimeNs at) {
   const TimeNs now = clock_->Now();
   RecordContact(handle, now);  // a response is flowing: the endpoint is up
-  const bool ok = ledger_.FirstToken(handle, now);
+  const bool ok = ledger_.FirstToken(handle, std::min(at, now));
   if (ok && sink_ != nullptr && !ledger_.IsRemote(handle)) sink_->OnLocalFirstToken(handle);
   return ok;
 }
 
-bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& reported) {
+bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& reported,
+                           TimeNs at) {
   // A server's counts are bounded before they reach any arithmetic: a bogus usage object
   // (negative, or near INT64_MAX) must not overflow the ledger's sums.
   constexpr std::int64_t kMaxUsageTokens = std::int64_t{1} << 32;
@@ -469,14 +470,14 @@ bool Scheduler::OnComplete(TokenLedger::Handle handle, const std::optional<Usage
   }
   RecordContact(handle, clock_->Now());
   const bool local = sink_ != nullptr && !ledger_.IsRemote(handle);
-  const bool ok = ledger_.Finish(handle, clock_->Now(), usage ? &*usage : nullptr);
+  const bool ok = ledger_.Finish(handle, std::min(at, clock_->Now()), usage ? &*usage : nullptr);
   if (ok && local) sink_->OnLocalFinish(handle, usage, false);
   return ok;
 }
 
-bool Scheduler::OnFailure(TokenLedger::Handle handle) {
+bool Scheduler::OnFailure(TokenLedger::Handle handle, TimeNs at) {
   const bool local = sink_ != nullptr && !ledger_.IsRemote(handle);
-  const bool ok = ledger_.Finish(handle, clock_->Now(), nullptr);
+  const bool ok = ledger_.Finish(handle, std::min(at, clock_->Now()), nullptr);
   if (ok && local) sink_->OnLocalFinish(handle, std::nullopt, true);
   return ok;
 }

@@ -259,10 +259,14 @@ class Scheduler final : private KvOutlookSource {
   // Returns kInvalidHandle when the endpoint is unknown.
   TokenLedger::Handle Dispatch(const RequestInfo& request, const PickResult& pick,
                                std::string_view endpoint_id);
-  // False for an unknown or finished handle (e.g. its endpoint was removed).
-  bool OnFirstToken(TokenLedger::Handle handle);
-  bool OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage = std::nullopt);
-  bool OnFailure(TokenLedger::Handle handle);
+  // False for an unknown or finished handle (e.g. its endpoint was removed). `at`: when
+  // the event happened, for a peer replica's event learned a sync hop late (the ledger
+  // places it against the last scrape: TokenLedger::FirstToken); kNever (and any time
+  // after now) means now.
+  bool OnFirstToken(TokenLedger::Handle handle, TimeNs at = kNever);
+  bool OnComplete(TokenLedger::Handle handle, const std::optional<Usage>& usage = std::nullopt,
+                  TimeNs at = kNever);
+  bool OnFailure(TokenLedger::Handle handle, TimeNs at = kNever);
 
   // --- Other gateway replicas (src/sync) ---------------------------------------------
   // Reports every local request's life to `sink` (nullptr: none). Not owned; it must

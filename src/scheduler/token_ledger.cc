@@ -113,14 +113,24 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   r.remote = false;
   const int ve = NextVirtualEngine(slot);
   r.virtual_engine = static_cast<std::uint8_t>(ve);
+  r.order = next_order_++;
   ++ep.unfinished[static_cast<std::size_t>(ve)];
   // Requests dispatched at or after the scrape's start may be missing from it.
   r.at_scrape =
       (ep.scrape_time == kNoTime || now >= ep.scrape_time) ? AtScrape::kNew : AtScrape::kAwaiting;
-  r.prev = kNil;
-  r.next = ep.head;
-  if (ep.head != kNil) records_[ep.head].prev = index;
-  ep.head = index;
+  // The list stays in dispatch order, most recent first: a local dispatch goes at the
+  // head, a peer's dated one after those dispatched later.
+  std::uint32_t after = kNil;
+  for (std::uint32_t i = ep.head; i != kNil && records_[i].dispatched > now; i = records_[i].next)
+    after = i;
+  r.prev = after;
+  r.next = after == kNil ? ep.head : records_[after].next;
+  if (r.next != kNil) records_[r.next].prev = index;
+  if (after == kNil) {
+    ep.head = index;
+  } else {
+    records_[after].next = index;
+  }
   ++ep.version;
 
   LedgerCounts& c = ep.counts;
@@ -139,7 +149,9 @@ TokenLedger::Handle TokenLedger::Dispatch(std::uint32_t slot, TimeNs now,
   }
   ++live_;
   mean_prompt_ += options_.ewma_alpha * (static_cast<double>(r.prompt_tokens) - mean_prompt_);
-  return (static_cast<Handle>(r.generation) << 32) | (index + 1u);
+  const Handle h = (static_cast<Handle>(r.generation) << 32) | (index + 1u);
+  Dated(ep, now);
+  return h;
 }
 
 TokenLedger::Handle TokenLedger::DispatchRemote(std::uint32_t slot, TimeNs now,
@@ -165,6 +177,7 @@ bool TokenLedger::IsRemote(Handle h) const {
 bool TokenLedger::FirstToken(Handle h, TimeNs now) {
   Record* r = Find(h);
   if (r == nullptr || r->state != State::kAwaiting) return false;
+  now = std::max(now, r->dispatched);  // a dated event: never before its dispatch
   LedgerCounts& c = endpoints_[r->slot].counts;
   const std::int64_t p = r->prompt_tokens;
   r->state = State::kDecoding;
@@ -208,6 +221,9 @@ bool TokenLedger::FirstToken(Handle h, TimeNs now) {
   Endpoint& ep = endpoints_[r->slot];
   ep.last_first_token = ep.last_first_token == kNoTime ? now : std::max(ep.last_first_token, now);
   UpdatePrefillHead(ep);
+  // Learned after the last scrape but dated before it (a peer's event): the scrape already
+  // shows the request running.
+  if (ep.scrape_time != kNoTime && now < ep.scrape_time) Recount(ep);
   return true;
 }
 
@@ -231,6 +247,7 @@ void TokenLedger::UpdatePrefillHead(Endpoint& ep) {
 bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
   Record* r = Find(h);
   if (r == nullptr) return false;
+  now = std::max(now, r->state == State::kDecoding ? r->first_token : r->dispatched);
   LedgerCounts& c = endpoints_[r->slot].counts;
   const std::int64_t p = r->prompt_tokens;
   if (r->state == State::kAwaiting) {
@@ -288,10 +305,97 @@ bool TokenLedger::Finish(Handle h, TimeNs now, const Usage* usage) {
   ++endpoints_[r->slot].version;
   const bool was_awaiting = r->state == State::kAwaiting;
   Endpoint& ep = endpoints_[r->slot];
+  if (virtual_engines_ > 1)
+    ep.gone.push_back(Gone{r->dispatched, now, r->order, r->virtual_engine});
   Unlink(static_cast<std::uint32_t>(r - records_.data()));
   Release(static_cast<std::uint32_t>(r - records_.data()));
   if (was_awaiting) UpdatePrefillHead(ep);
+  Dated(ep, now);
+  // Learned after the last scrape but dated before it (a peer's event): the scrape already
+  // left the request out, so its tokens are not freed a second time.
+  if (ep.scrape_time != kNoTime && now < ep.scrape_time) Recount(ep);
   return true;
+}
+
+void TokenLedger::Dated(Endpoint& ep, TimeNs t) {
+  if (virtual_engines_ == 1) return;
+  const bool late = ep.latest != kNoTime && t < ep.latest;
+  ep.latest = ep.latest == kNoTime ? t : std::max(ep.latest, t);
+  // Forget finishes older than the window; the history is whole only after them.
+  const TimeNs cutoff = ep.latest - options_.replay_window;
+  std::size_t kept = 0;
+  for (const Gone& g : ep.gone) {
+    if (g.finished < cutoff) {
+      ep.history_from =
+          ep.history_from == kNoTime ? g.finished : std::max(ep.history_from, g.finished);
+    } else {
+      ep.gone[kept++] = g;
+    }
+  }
+  ep.gone.resize(kept);
+  if (late) ReplayVirtualEngines(ep, ep.history_from == kNoTime ? t : std::max(t, ep.history_from));
+}
+
+void TokenLedger::ReplayVirtualEngines(Endpoint& ep, TimeNs from) {
+  // Every request the replay knows: in flight (finished = kNever) or remembered.
+  struct Item {
+    TimeNs dispatched, finished;
+    std::uint64_t order;
+    std::uint8_t* ve;
+  };
+  std::vector<Item> items;
+  for (std::uint32_t i = ep.head; i != kNil; i = records_[i].next) {
+    Record& r = records_[i];
+    items.push_back(Item{r.dispatched, kNever, r.order, &r.virtual_engine});
+  }
+  for (Gone& g : ep.gone)
+    items.push_back(Item{g.dispatched, g.finished, g.order, &g.virtual_engine});
+  // The engine's state just before `from`: what was dispatched earlier and had not
+  // finished keeps its tag.
+  std::array<std::int32_t, kMaxVirtualEngines> n{};
+  // Events from `from` on, in time order; at equal times a finish goes first (its blocks
+  // and slot are free for the next arrival), a request's own dispatch before its finish.
+  struct Event {
+    TimeNs t;
+    int kind;  // 0 finish, 1 dispatch, 2 finish at its own dispatch time
+    std::uint64_t order;
+    std::size_t item;
+  };
+  std::vector<Event> events;
+  for (std::size_t k = 0; k < items.size(); ++k) {
+    const Item& it = items[k];
+    if (it.dispatched < from) {
+      if (it.finished >= from) ++n[it.ve[0]];
+    } else {
+      events.push_back(Event{it.dispatched, 1, it.order, k});
+    }
+    if (it.finished != kNever && it.finished >= from) {
+      events.push_back(Event{it.finished, it.finished == it.dispatched ? 2 : 0, it.order, k});
+    }
+  }
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    if (a.t != b.t) return a.t < b.t;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    return a.order < b.order;
+  });
+  for (const Event& e : events) {
+    std::uint8_t& ve = *items[e.item].ve;
+    if (e.kind == 1) {
+      int best = 0;
+      for (int v = 1; v < virtual_engines_; ++v) {
+        if (n[static_cast<std::size_t>(v)] < n[static_cast<std::size_t>(best)]) best = v;
+      }
+      ve = static_cast<std::uint8_t>(best);
+      ++n[ve];
+    } else if (n[ve] > 0) {
+      --n[ve];
+    }
+  }
+  ep.unfinished.fill(0);
+  for (std::uint32_t i = ep.head; i != kNil; i = records_[i].next) {
+    ++ep.unfinished[records_[i].virtual_engine];
+  }
+  ++ep.version;
 }
 
 void TokenLedger::Unlink(std::uint32_t index) {
@@ -316,6 +420,11 @@ void TokenLedger::Rebase(std::uint32_t slot, TimeNs scrape_time) {
   Endpoint& ep = EndpointOf(slot);
   if (ep.scrape_time != kNoTime && scrape_time < ep.scrape_time) return;
   ep.scrape_time = scrape_time;
+  Recount(ep);
+}
+
+void TokenLedger::Recount(Endpoint& ep) {
+  const TimeNs scrape_time = ep.scrape_time;
   LedgerCounts& c = ep.counts;
   c.new_awaiting = c.new_decoding = 0;
   c.new_awaiting_tokens = c.new_decoding_tokens = 0;

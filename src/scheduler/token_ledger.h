@@ -38,6 +38,15 @@
 // are unknown to it; where they skew the counts the replay is an approximation. With
 // P = 1 every request is in virtual engine 0.
 //
+// Behind several gateway replicas, a peer's dispatch or completion arrives a sync hop
+// after it happened, dated (DispatchRemote, Finish). The server placed every request
+// that arrived in between knowing it; so the ledger keeps the requests that finished in
+// the last Options::replay_window and, on a dated event earlier than its latest one,
+// replays the rule over the endpoint's requests in time order from that date and re-tags
+// them: one late event no longer leaves a request tagged with the wrong virtual engine
+// for the rest of its life (minutes of decoding, in which every estimate of both virtual
+// engines is off).
+//
 // Handles are generation-checked: a handle of a finished request, or of an endpoint that
 // was removed, is rejected (the call returns false) rather than corrupting counts.
 //
@@ -108,6 +117,9 @@ class TokenLedger {
     // Virtual engines per endpoint (vLLM V0's pipeline-parallel size; 1: none), clamped
     // to [1, kMaxVirtualEngines].
     int virtual_engines = 1;
+    // How far back a dated event (a peer replica's, learned a sync hop late) replays the
+    // virtual-engine rule: finished requests are remembered this long for it.
+    TimeNs replay_window = 2 * kNanosPerSecond;
   };
 
   TokenLedger() : TokenLedger(Options{}) {}
@@ -132,6 +144,12 @@ class TokenLedger {
 
   // The first response byte arrived: prefill is done. False for an unknown handle or a
   // request already decoding.
+  //
+  // FirstToken and Finish take the time the event happened. A local event happens now; a
+  // peer replica's is learned a sync hop late, and may be dated before the endpoint's last
+  // scrape: the scrape then already shows it (the request running, or gone with its KV
+  // blocks), and the counters relative to the scrape are recomputed instead of adjusted,
+  // so a peer's completion never frees its tokens a second time.
   bool FirstToken(Handle h, TimeNs now);
   // The request finished (completion, failure or cancellation); `usage` when the server
   // reported it. False for an unknown handle.
@@ -247,6 +265,14 @@ class TokenLedger {
     bool alone = false;   // nothing else awaited on its endpoint when it was dispatched
     bool remote = false;  // another replica's request (DispatchRemote)
     std::uint8_t virtual_engine = 0;
+    std::uint64_t order = 0;  // dispatch order (ties of equal dispatch times)
+  };
+  // A finished request, remembered for the virtual-engine replay.
+  struct Gone {
+    TimeNs dispatched = 0;
+    TimeNs finished = 0;
+    std::uint64_t order = 0;
+    std::uint8_t virtual_engine = 0;
   };
   struct Endpoint {
     std::uint32_t head = kNil;
@@ -256,6 +282,12 @@ class TokenLedger {
     std::uint64_t version = 0;
     // In-flight requests per virtual engine.
     std::array<std::int32_t, kMaxVirtualEngines> unfinished{};
+    // Virtual engines > 1: requests finished within the replay window, in the order their
+    // finishes were recorded; the latest dispatch or finish time recorded; and the time
+    // from which the remembered history is whole (finishes before it were forgotten).
+    std::vector<Gone> gone;
+    TimeNs latest = kNoTime;
+    TimeNs history_from = kNoTime;
   };
 
   Record* Find(Handle h);
@@ -265,6 +297,14 @@ class TokenLedger {
   void Release(std::uint32_t index);
   // Recomputes counts.prefill_since and prefill_head_tokens. O(in-flight requests).
   void UpdatePrefillHead(Endpoint& ep);
+  // Recomputes the counters relative to ep.scrape_time from the in-flight requests (what
+  // Rebase does). O(in-flight requests of the endpoint).
+  void Recount(Endpoint& ep);
+  // Virtual engines: an event at `t` was recorded at endpoint `ep`; when it is earlier
+  // than the endpoint's latest, replays the placement rule from `t` (see the file
+  // comment). O(n log n) in the endpoint's in-flight and remembered requests.
+  void Dated(Endpoint& ep, TimeNs t);
+  void ReplayVirtualEngines(Endpoint& ep, TimeNs from);
   // The weight of a calibration average's next observation, counting it in `samples`:
   // 1/n for the n-th (the plain mean of what was seen, so the prior is gone at the first
   // and a few samples already calibrate) until that falls to ewma_alpha, then ewma_alpha.
@@ -279,6 +319,7 @@ class TokenLedger {
   std::vector<std::uint32_t> free_;
   std::vector<Endpoint> endpoints_;
   std::size_t live_ = 0;
+  std::uint64_t next_order_ = 0;
   double prompt_ratio_ = 1.0;
   double mean_prompt_;
   double mean_output_;

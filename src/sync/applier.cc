@@ -56,17 +56,23 @@ Status EventApplier::Apply(std::string_view bytes, TimeNs now, Scheduler& schedu
   const std::uint64_t now_us =
       static_cast<std::uint64_t>(std::max<TimeNs>(now + options_.wall_offset, 0) / kNanosPerMicro);
   const std::uint64_t transit_us = std::min(now_us > h.sent_us ? now_us - h.sent_us : 0, kMaxAgeUs);
+  const TimeNs transit =
+      h.version >= kFirstVersionWithSentTime
+          ? std::min(static_cast<TimeNs>(transit_us) * kNanosPerMicro, options_.max_transit)
+          : 0;
   for (const Event& e : m->events) {
     if (h.version >= kFirstVersionWithSentTime && e.type == EventType::kDispatch) {
       stats_.dispatch_delay.Observe(static_cast<double>(transit_us + e.age_us) * 1e-6);
     }
-    ApplyEvent(peer, e, now, scheduler);
+    ApplyEvent(peer, e, now, transit, scheduler);
   }
   return {};
 }
 
-void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler& scheduler) {
-  const TimeNs age = static_cast<TimeNs>(e.age_us) * kNanosPerMicro;
+void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, TimeNs transit,
+                              Scheduler& scheduler) {
+  // When the event happened at its origin (age_us <= kMaxAgeUs: no overflow).
+  const TimeNs at = now - transit - static_cast<TimeNs>(e.age_us) * kNanosPerMicro;
   switch (e.type) {
     case EventType::kDispatch: {
       if (peer.entries.size() >= options_.max_entries_per_peer ||
@@ -76,7 +82,7 @@ void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler&
       }
       RemoteDispatch d;
       d.endpoint = e.endpoint;
-      d.dispatched = now - age;
+      d.dispatched = at;
       d.prompt_tokens = static_cast<std::int64_t>(e.prompt_tokens);
       d.expected_output_tokens = static_cast<std::int64_t>(e.output_tokens);
       d.block_hashes = e.block_hashes;
@@ -94,7 +100,7 @@ void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler&
         ++stats_.skipped_events;
         return;
       }
-      scheduler.OnFirstToken(it->second.handle);
+      scheduler.OnFirstToken(it->second.handle, at);
       break;
     }
     case EventType::kCompletion:
@@ -105,10 +111,12 @@ void EventApplier::ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler&
         return;
       }
       if (e.type == EventType::kCompletion && e.has_usage) {
-        scheduler.OnComplete(it->second.handle, Usage{static_cast<std::int64_t>(e.prompt_tokens),
-                                                      static_cast<std::int64_t>(e.output_tokens)});
+        scheduler.OnComplete(it->second.handle,
+                             Usage{static_cast<std::int64_t>(e.prompt_tokens),
+                                   static_cast<std::int64_t>(e.output_tokens)},
+                             at);
       } else {
-        scheduler.OnFailure(it->second.handle);
+        scheduler.OnFailure(it->second.handle, at);
       }
       peer.entries.erase(it);
       break;

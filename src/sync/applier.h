@@ -48,6 +48,12 @@ struct ApplierOptions {
   std::size_t max_peers = 64;
   std::size_t max_entries_per_peer = 65'536;
   TimeNs entry_ttl = 30LL * 60 * kNanosPerSecond;
+  // Each event is dated when it happened at its origin: now less the message's transit
+  // (from its send time, wire version 3) and the event's age at encoding, so the ledger
+  // places a peer's dispatch, first token or completion against this replica's last scrape
+  // of the endpoint (TokenLedger::FirstToken). A transit read longer than this (a peer's
+  // wall clock behind ours, or a message that sat in a reconnect buffer) counts as this.
+  TimeNs max_transit = kNanosPerSecond;
 };
 
 // How long peers' dispatches took to reach this replica's ledger: from the dispatch at the
@@ -137,7 +143,8 @@ class EventApplier {
     int head_priority = 0;
     std::uint64_t head_stamp_us = 0;
   };
-  void ApplyEvent(Peer& peer, const Event& e, TimeNs now, Scheduler& scheduler);
+  // `transit`: the message's, as dated (see ApplierOptions::max_transit).
+  void ApplyEvent(Peer& peer, const Event& e, TimeNs now, TimeNs transit, Scheduler& scheduler);
   void ClosePeer(Peer& peer, Scheduler& scheduler);
   void CloseOldest(Peer& peer, std::size_t count, Scheduler& scheduler);
 

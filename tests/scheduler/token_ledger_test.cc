@@ -294,6 +294,100 @@ TEST(TokenLedger, VirtualEnginesReplayVllmsAssignment) {
   EXPECT_EQ(*l.VirtualEngineOf(l.Dispatch(0, 50 * kMs, 10, 1)), 0);
 }
 
+TEST(TokenLedger, APeersEventDatedBeforeTheScrapeIsAlreadyInIt) {
+  TokenLedger l;
+  // A peer's request p, dispatched at 10 and decoding from 20 (seen here on time), and a
+  // local one q decoding from 30.
+  const auto p = l.DispatchRemote(0, 10 * kMs, 500, 100);
+  const auto q = l.Dispatch(0, 12 * kMs, 300, 50);
+  ASSERT_TRUE(l.FirstToken(p, 20 * kMs));
+  ASSERT_TRUE(l.FirstToken(q, 30 * kMs));
+  l.Rebase(0, 40 * kMs);
+  const LedgerCounts& k = l.Counts(0);
+  EXPECT_EQ(k.joined_running, 0);
+
+  // p finished at 60, but the peer's message arrives after the scrape at 70: the scrape
+  // already left p's blocks out, so nothing is freed twice.
+  l.Rebase(0, 70 * kMs);
+  ASSERT_TRUE(l.Finish(p, 60 * kMs));
+  EXPECT_EQ(k.left_running, 0);
+  EXPECT_EQ(k.freed_tokens, 0);
+  EXPECT_EQ(k.inflight, 1);
+  // q finishing now (after the scrape) frees its tokens, as before.
+  ASSERT_TRUE(l.Finish(q, 80 * kMs));
+  EXPECT_EQ(k.left_running, 1);
+  EXPECT_EQ(k.freed_tokens, 350);
+
+  // A peer's dispatch at 85 whose first token (at 95) is learned after the scrape at 100:
+  // the scrape shows it running already, so it is not added to running again...
+  const auto r = l.DispatchRemote(0, 85 * kMs, 700, 10);
+  EXPECT_EQ(k.new_awaiting, 1);  // dispatched after the scrape at 70
+  l.Rebase(0, 100 * kMs);
+  EXPECT_EQ(k.new_awaiting, 0);
+  ASSERT_TRUE(l.FirstToken(r, 95 * kMs));
+  EXPECT_EQ(k.joined_running, 0);
+  EXPECT_EQ(k.left_waiting, 0);
+  EXPECT_EQ(k.decoding, 1);
+  // ...while one learned on time after the scrape is (the old path).
+  const auto s = l.DispatchRemote(0, 101 * kMs, 200, 10);
+  ASSERT_TRUE(l.FirstToken(s, 110 * kMs));
+  EXPECT_EQ(k.new_decoding, 1);
+  EXPECT_EQ(k.new_decoding_tokens, 200);
+  // A peer's dispatch dated before the scrape counts as in it (not new).
+  const auto t = l.DispatchRemote(0, 99 * kMs, 900, 10);
+  EXPECT_EQ(k.new_awaiting, 0);
+  EXPECT_EQ(k.awaiting_tokens, 900);
+  // An event can never be dated before the request's own dispatch.
+  ASSERT_TRUE(l.FirstToken(t, 1 * kMs));
+  EXPECT_EQ(l.Inflight(t)->first_token, 99 * kMs);
+}
+
+TEST(TokenLedger, ALatePeersEventReplaysTheVirtualEngines) {
+  TokenLedger::Options o;
+  o.virtual_engines = 2;
+  TokenLedger l(o);
+  // a (here) at 10 goes to virtual engine 0. A peer's b, dispatched at 5, is learned at
+  // 12: the server placed b first (engine 0) and a after it (engine 1).
+  const auto a = l.Dispatch(0, 10 * kMs, 1000, 100);
+  EXPECT_EQ(*l.VirtualEngineOf(a), 0);
+  const auto b = l.DispatchRemote(0, 5 * kMs, 1000, 100);
+  EXPECT_EQ(*l.VirtualEngineOf(b), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(a), 1);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 0), 1);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 1);
+  // The list stays in dispatch order: b is older than a.
+  std::vector<TimeNs> order;
+  l.ForEachInflight(0,
+                    [&](const TokenLedger::InflightRequest& r) { order.push_back(r.dispatched); });
+  EXPECT_EQ(order, (std::vector<TimeNs>{10 * kMs, 5 * kMs}));
+  EXPECT_EQ(l.AwaitingAhead(a), 0);  // b is in the other virtual engine
+
+  // c (here) at 20: a tie, so engine 0. But b had finished at 15 (learned at 25): at 20
+  // engine 0 was empty and engine 1 held a, so c went to 0 all the same; d at 22 then
+  // found 0 and 1 level (c, a) and went to 0, not 1 as the ledger first thought.
+  const auto c = l.Dispatch(0, 20 * kMs, 1000, 100);
+  const auto d = l.Dispatch(0, 22 * kMs, 1000, 100);
+  EXPECT_EQ(*l.VirtualEngineOf(c), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(d), 1);
+  ASSERT_TRUE(l.Finish(b, 15 * kMs));
+  EXPECT_EQ(*l.VirtualEngineOf(c), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(d), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(a), 1);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 0), 2);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 1);
+  EXPECT_EQ(l.NextVirtualEngine(0), 1);
+
+  // A finish remembered within the window takes part in a later replay: e (peer, at 16,
+  // learned now) arrived when b was gone and a held engine 1: e to 0, and then c at 20
+  // found 0 and 1 level (e, a) and went to 0, d at 22 to 1.
+  const auto e = l.DispatchRemote(0, 16 * kMs, 1000, 100);
+  EXPECT_EQ(*l.VirtualEngineOf(e), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(c), 0);
+  EXPECT_EQ(*l.VirtualEngineOf(d), 1);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 0), 2);
+  EXPECT_EQ(l.VirtualEngineUnfinished(0, 1), 2);
+}
+
 TEST(TokenLedger, ThreeVirtualEnginesAndTheDefaultOfOne) {
   TokenLedger::Options o;
   o.virtual_engines = 3;

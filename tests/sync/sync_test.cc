@@ -381,9 +381,9 @@ TEST(SyncApplier, APeersDispatchCountsAsRemoteLoadUntilItCompletes) {
   EXPECT_EQ(b.applier->stats().invalid_messages, 0u);
 }
 
-// A peer's dispatch is dated from the dispatch at the origin to its application here: the
+// A peer's dispatch delay runs from the dispatch at the origin to its application here: the
 // origin's batching (the event's age when encoded) plus the transit (the message's send
-// time against this replica's wall clock). Heartbeats and completions are not dated.
+// time against this replica's wall clock). Only dispatches are in the histogram.
 TEST(SyncApplier, APeersDispatchDelayIsItsBatchingPlusItsTransit) {
   Replica a("a"), b("b");
   a.clock.Advance(10 * kNanosPerMilli);
@@ -418,11 +418,53 @@ TEST(SyncApplier, APeersDispatchDelayIsItsBatchingPlusItsTransit) {
               static_cast<double>(kMaxAgeUs) * 1e-6 + 0.003, 1e-6);
   EXPECT_EQ(d_applier.stats().dispatch_delay.buckets[DelayHistogram::kBounds], 1u);
 
-  // A completion and heartbeats: no more dates.
+  // A completion and heartbeats: no more observations.
   a.clock.Advance(kNanosPerSecond);
   ASSERT_TRUE(a.scheduler->OnComplete(h, Usage{160, 10}));
   Deliver(a, b);
   EXPECT_EQ(b.applier->stats().dispatch_delay.count, 1u);
+}
+
+// Every event is dated when it happened at its origin, so the ledger can place a peer's
+// request against its own scrapes (TokenLedger::FirstToken): now less the transit and the
+// event's age. A transit read longer than max_transit (a wall clock behind, a message
+// held in a reconnect buffer) counts as max_transit.
+TEST(SyncApplier, APeersEventsAreDatedWhenTheyHappened) {
+  Replica a("a"), b("b");
+  a.clock.Advance(10 * kNanosPerMilli);
+  b.clock.Advance(10 * kNanosPerMilli);
+  const TokenLedger::Handle h = a.Send(Prompt('p', 640), kEndpoints[0]);
+  a.clock.Advance(3 * kNanosPerMilli);  // sent at 13 ms
+  std::vector<std::string> messages = a.Take();
+  ASSERT_EQ(messages.size(), 1u);
+  b.clock.Advance(5 * kNanosPerMilli);  // applied at 15 ms
+  ASSERT_TRUE(b.applier->Apply(messages[0], b.clock.Now(), *b.scheduler).ok());
+  auto only = [](const Replica& r) {
+    std::vector<TokenLedger::InflightRequest> v;
+    r.scheduler->ledger().ForEachInflight(0, [&](const auto& x) { v.push_back(x); });
+    return v;
+  };
+  ASSERT_EQ(only(b).size(), 1u);
+  EXPECT_EQ(only(b)[0].dispatched, 10 * kNanosPerMilli);
+
+  a.clock.Advance(7 * kNanosPerMilli);  // first token at 20 ms, sent at once
+  ASSERT_TRUE(a.scheduler->OnFirstToken(h));
+  b.clock.Advance(9 * kNanosPerMilli);  // applied at 24 ms
+  Deliver(a, b);
+  ASSERT_EQ(only(b).size(), 1u);
+  EXPECT_EQ(only(b)[0].first_token, 20 * kNanosPerMilli);
+
+  // A receiver an hour ahead: the dispatch is dated max_transit (1 s) before the
+  // application, less its age at encoding (3 ms), not an hour.
+  ApplierOptions ahead;
+  ahead.self_id = "d";
+  ahead.wall_offset = 3600LL * kNanosPerSecond;
+  EventApplier d_applier(ahead);
+  Replica far("d");
+  far.clock.Advance(5 * kNanosPerSecond);
+  ASSERT_TRUE(d_applier.Apply(messages[0], far.clock.Now(), *far.scheduler).ok());
+  ASSERT_EQ(only(far).size(), 1u);
+  EXPECT_EQ(only(far)[0].dispatched, 4 * kNanosPerSecond - 3 * kNanosPerMilli);
 }
 
 TEST(SyncApplier, OwnGarbageAndUnknownEndpointsNeverTouchTheLedger) {
